@@ -1,0 +1,47 @@
+# The two commands: `make run` (whole pipeline on simulated sources, shows the result)
+# and `make test` (the test suite; what CI runs). Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run pipeline test venv simulator rollback lint docs lock clean
+
+run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result
+	$(PY) scripts/run_local.py
+
+pipeline: venv  ## run the DAGs once against the configured sources (Airflow connections, PLAN_METRICS_*)
+	bash scripts/pipeline.sh
+
+test: venv  ## run the test suite
+	bash scripts/test.sh
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is required"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required, found " + sys.version)'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	@# the checkout itself is on the venv's path: extract/, warehouse/, expectations/, simulator/
+	$(PY) -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "plan_metrics.pth").write_text("$(CURDIR)\n")'
+	touch $(STAMP)
+
+simulator: venv  ## serve the simulated sources in the foreground (SEED, SCALE, PORT, CLOCK, FAULTS)
+	$(PY) -m simulator serve --seed $(or $(SEED),42) --scale $(or $(SCALE),1) --port $(or $(PORT),8700) \
+	    --clock $(or $(CLOCK),2021-12-31T23:59:59+08:00) $(foreach f,$(FAULTS),--faults $(f))
+
+rollback: venv  ## re-publish the previous publish (or TO=<publish_id>)
+	$(PY) -m warehouse.publish rollback $(if $(TO),--to $(TO))
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+lock:  ## re-resolve requirements.in into requirements.lock (needs the package index)
+	rm -rf /tmp/plan-metrics-lock && $(PYTHON) -m venv /tmp/plan-metrics-lock
+	/tmp/plan-metrics-lock/bin/pip install --quiet -r requirements.in
+	/tmp/plan-metrics-lock/bin/pip freeze --exclude pip > requirements.lock
+
+clean:  ## remove everything the pipeline wrote (keeps the virtualenv)
+	rm -rf data incoming dbt_project/target dbt_project/logs

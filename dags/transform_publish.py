@@ -1,0 +1,89 @@
+"""
+### Transform, audit, publish (write-audit-publish)
+
+Scheduled on the raw-layer Assets of the extract DAGs.
+1. `dbt_build` builds staging → intermediate → marts into the working DuckDB and runs
+   dbt's tests (in-process `dbtRunner`).
+2. `quality_gate` validates the marts with the Great Expectations suites in
+   `expectations/` and records every check (dbt's too) in `meta.quality_checks`.
+3. `publish` writes a new `published/plan_metrics.duckdb` and swaps it in atomically.
+
+**When it fails**
+- `dbt_build`: the log lists the failing models/tests; the published file is untouched.
+- `quality_gate`: the message names each failing check, its table and a sample of values,
+  and the query to run; the published file is untouched. Fix the data or the source and
+  clear the run.
+- `publish`: the previous published file stays in place; clear the task to retry.
+- To go back to an earlier publish: `make rollback` (see README).
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, task
+from airflow.sdk.exceptions import AirflowFailException
+from pendulum import datetime
+from plan_dag_lib import DEFAULT_ARGS, PUBLISHED_ASSET, RAW_ASSETS, WRITER_POOL, alert_on_failure
+
+
+@dag(
+    dag_id="transform_publish",
+    schedule=list(RAW_ASSETS.values()),
+    start_date=datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={**DEFAULT_ARGS, "on_failure_callback": alert_on_failure},
+    tags=["transform", "quality", "publish"],
+    doc_md=__doc__,
+)
+def transform_publish():
+    @task(pool=WRITER_POOL)
+    def dbt_build(**context) -> dict:
+        import hashlib
+
+        from warehouse import paths
+        from warehouse.transform import DbtBuildFailed
+        from warehouse.transform import dbt_build as build
+
+        run_id = context["dag_run"].run_id
+        run_after = context["dag_run"].run_after
+        publish_id = f"p{run_after:%Y%m%dT%H%M%S}-{hashlib.sha1(run_id.encode()).hexdigest()[:6]}"
+        try:
+            result = build(paths.working_db(), publish_id)
+        except DbtBuildFailed as exc:  # deterministic for the same data: retrying cannot help
+            raise AirflowFailException(str(exc)) from exc
+        return {"publish_id": publish_id, "invocation_id": result["invocation_id"], "nodes": result["nodes"]}
+
+    @task(pool=WRITER_POOL)
+    def quality_gate(build: dict, **context) -> dict:
+        from datetime import timedelta, timezone
+
+        from expectations.gate import GateFailed, run_gate
+        from warehouse import paths
+
+        # Months must lie within the plan period up to the run's own month (judged on the
+        # data interval, not the wall clock, so backfills of 2020 publish too).
+        end = context.get("data_interval_end") or context["dag_run"].run_after
+        last_month = f"{end.astimezone(timezone(timedelta(hours=8))):%Y-%m}-01"
+        try:
+            return run_gate(paths.working_db(), context["dag_run"].run_id, last_month, build["nodes"])
+        except GateFailed as exc:  # a failed check is not transient: fail now, do not retry
+            raise AirflowFailException(str(exc)) from exc
+
+    @task(pool=WRITER_POOL, outlets=[PUBLISHED_ASSET])
+    def publish(build: dict, gate: dict) -> dict:
+        from warehouse import paths
+        from warehouse.publish import publish as do_publish
+
+        return do_publish(
+            paths.working_db(),
+            build["publish_id"],
+            gate["checks_passed"],
+            gate["checks_failed"],
+            build["invocation_id"],
+        )
+
+    built = dbt_build()
+    publish(built, quality_gate(built))
+
+
+transform_publish()

@@ -1,0 +1,79 @@
+-- One row per metric x region x month. Every level is recomputed from the events (records),
+-- so medians and ratios are never averaged across regions; additive metrics get a province
+-- row for every month from their first to their last month with data (zero-filled).
+with events as (
+    select * from {{ ref('int_metric_events') }}
+),
+
+rollup as (
+    select * from {{ ref('int_regions_rolled_up') }}
+),
+
+definitions as (
+    select * from {{ ref('metric_definitions') }}
+),
+
+events_by_region as (
+    select
+        e.metric_id,
+        r.rollup_region_code as region_code,
+        r.rollup_level as region_level,
+        e.period_month,
+        e.value,
+        e.entity_id
+    from events e
+    join rollup r on e.region_code = r.region_code
+),
+
+aggregated as (
+    select
+        ev.metric_id,
+        ev.region_code,
+        ev.region_level,
+        ev.period_month,
+        case any_value(d.aggregation)
+            when 'sum' then sum(ev.value)
+            when 'median' then median(ev.value)
+            when 'mean' then sum(ev.value) / count(*)
+            when 'count_distinct' then cast(count(distinct ev.entity_id) as double)
+        end as value
+    from events_by_region ev
+    join definitions d using (metric_id)
+    group by ev.metric_id, ev.region_code, ev.region_level, ev.period_month
+),
+
+province_spans as (
+    select a.metric_id, min(a.period_month) as first_month, max(a.period_month) as last_month
+    from aggregated a
+    join definitions d using (metric_id)
+    where a.region_level = 'province' and d.unit in ('count', 'person_times', 'cny')
+    group by a.metric_id
+),
+
+zero_filled as (
+    select s.metric_id, '420000' as region_code, 'province' as region_level,
+           cast(m.month as date) as period_month, 0.0 as value
+    from province_spans s,
+         generate_series(s.first_month, s.last_month, interval 1 month) as m(month)
+    where not exists (
+        select 1 from aggregated a
+        where a.metric_id = s.metric_id and a.region_code = '420000' and a.period_month = cast(m.month as date)
+    )
+),
+
+final as (
+    select
+        cast(v.metric_id as varchar) as metric_id,
+        cast(d.measure_code as varchar) as measure_code,
+        cast(v.region_code as varchar) as region_code,
+        cast(v.region_level as varchar) as region_level,
+        cast(v.period_month as date) as period_month,
+        cast(v.value as double) as value,
+        cast(d.unit as varchar) as unit,
+        cast('{{ var("publish_id") }}' as varchar) as publish_id
+    from (select * from aggregated union all select * from zero_filled) v
+    join definitions d using (metric_id)
+)
+
+select * from final
+order by metric_id, region_code, period_month

@@ -1,0 +1,48 @@
+with source as (
+    select * from {{ source('kechuang_orders', 'kechuang_orders__orders') }}
+),
+
+renamed as (
+    select
+        -- ids
+        order_id,
+        enterprise_id,
+        service_team_id,
+        county_code,
+        -- attributes
+        enterprise_name,
+        enterprise_size,
+        industry,
+        demand_type,
+        status,
+        satisfaction,
+        enterprise_size in ('small', 'micro') as is_sme,
+        status = 'cancelled' as is_cancelled,
+        -- money (decimal strings in the source)
+        cast(cast_paid_cny as decimal(18, 2)) as cast_paid_cny,
+        cast(tech_transaction_cny as decimal(18, 2)) as tech_transaction_cny,
+        -- timestamps (any offset in the source; months are taken in Beijing time)
+        cast(placed_at as timestamp with time zone) as placed_at,
+        cast(accepted_at as timestamp with time zone) as accepted_at,
+        cast(resolved_at as timestamp with time zone) as resolved_at,
+        cast(updated_at as timestamp with time zone) as updated_at,
+        {{ beijing_month('placed_at') }} as placed_month,
+        {{ beijing_month('accepted_at') }} as accepted_month,
+        {{ beijing_month('resolved_at') }} as resolved_month,
+        -- lineage
+        _extra as extra_fields,
+        _landed_at,
+        _seq
+    from source
+),
+
+latest as (
+    -- the latest version of each order wins; among versions with the same updated_at,
+    -- the one received last
+    select * from renamed
+    qualify row_number() over (
+        partition by order_id order by updated_at desc, _landed_at desc, _seq desc
+    ) = 1
+)
+
+select * exclude (_landed_at, _seq) from latest

@@ -1,0 +1,24 @@
+with source as (
+    select * from {{ source('kechuang_orders', 'kechuang_orders__service_teams') }}
+),
+
+renamed as (
+    select
+        team_id as service_team_id,
+        team_name as service_team_name,
+        lead_society,
+        member_count,
+        cast(updated_at as timestamp with time zone) as updated_at,
+        _landed_at,
+        _seq
+    from source
+),
+
+latest as (
+    select * from renamed
+    qualify row_number() over (
+        partition by service_team_id order by updated_at desc, _landed_at desc, _seq desc
+    ) = 1
+)
+
+select * exclude (_landed_at, _seq) from latest

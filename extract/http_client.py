@@ -1,0 +1,88 @@
+"""The one small HTTP client every API source uses.
+
+Transport faults are retried by urllib3's `Retry` (backoff, `Retry-After` honoured, a
+bounded number of attempts); every call has a timeout. A connection dropped in the middle
+of a body surfaces after urllib3 has handed the response over, so it gets its own bounded
+retry here. Nothing is ever skipped: when retries run out the call raises.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+DEFAULT_TIMEOUT = (5.0, 60.0)  # connect, read (seconds)
+
+
+class SourceError(RuntimeError):
+    """A source failed in a way retries could not fix; the message says which call."""
+
+
+@dataclass
+class CallStats:
+    requests: int = 0
+    retries: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class ApiClient:
+    base_url: str
+    token: str
+    total_retries: int = 8
+    backoff_factor: float = 0.2
+    backoff_max: float = 10.0
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    stats: CallStats = field(default_factory=CallStats)
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        retry = Retry(
+            total=self.total_retries,
+            connect=self.total_retries,
+            read=self.total_retries,
+            status=self.total_retries,
+            backoff_factor=self.backoff_factor,
+            backoff_max=self.backoff_max,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=frozenset({"GET"}),
+            respect_retry_after_header=True,
+            raise_on_status=True,
+        )
+        self.session = requests.Session()
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+        self.session.headers["Authorization"] = f"Bearer {self.token}"
+        self.session.headers["Accept"] = "application/json"
+
+    def get_json(self, path: str, params: dict) -> dict:
+        url = f"{self.base_url}{path}"
+        for attempt in range(self.total_retries + 1):
+            try:
+                resp = self.session.get(url, params=params, timeout=self.timeout)
+                self.stats.requests += 1
+                history = getattr(getattr(resp.raw, "retries", None), "history", ()) or ()
+                self.stats.retries += len(history)
+                if resp.status_code == 401:
+                    raise SourceError(f"401 from {url}: the token was refused ({resp.text[:200]})")
+                resp.raise_for_status()
+                body = resp.content  # a dropped connection raises here, after urllib3 is done
+                self.stats.bytes += len(body)
+                return resp.json()
+            except requests.exceptions.RetryError as exc:
+                raise SourceError(f"GET {url} {params} failed after {self.total_retries} retries: {exc}") from exc
+            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, ValueError) as exc:
+                # truncated body / connection reset mid-body / half a JSON document
+                if attempt == self.total_retries:
+                    raise SourceError(f"GET {url} {params}: body kept breaking off: {exc}") from exc
+                self.stats.retries += 1
+                time.sleep(min(self.backoff_max, self.backoff_factor * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,116 @@
+"""Command line of the source simulator.
+
+    python -m simulator serve --seed 42 --scale 1 --port 8700 --ready-file data/sim/ready.json
+    python -m simulator truth --seed 42 --scale 1 --clock 2021-06-30T23:59:59+08:00
+
+`serve` prints (and writes to --ready-file) each source's base URL and token; tokens are
+random per start unless given in PLAN_SIM_TOKEN_<SOURCE>, so none lives in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+from itertools import chain
+from pathlib import Path
+
+from simulator import orders, truth
+from simulator.server import ROUTES, Faults, SimState, start_servers
+from simulator.store import VersionStore
+from simulator.world import WorldConfig, bj_iso, parse_ts
+
+
+def all_versions(cfg: WorldConfig):
+    return chain(orders.team_versions(cfg), orders.order_versions(cfg))
+
+
+def _fingerprint(cfg: WorldConfig) -> str:
+    code = b"".join(Path(m.__file__).read_bytes() for m in (orders,))
+    return f"{cfg.seed}/{cfg.scale:g}/{hashlib.sha256(code).hexdigest()[:16]}"
+
+
+def serve(args) -> int:
+    cfg = WorldConfig(seed=args.seed, scale=args.scale)
+    state_dir = Path(args.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    store = VersionStore(state_dir / f"world-{cfg.seed}-{cfg.scale:g}.sqlite")
+    fp = _fingerprint(cfg)
+    if not store.is_built_for(fp):
+        n = store.rebuild(fp, all_versions(cfg))
+        print(f"generated {n} record versions (seed {cfg.seed}, scale {cfg.scale:g})", flush=True)
+    state = SimState(store=store, clock=parse_ts(args.clock))
+    for source in ROUTES:
+        env_token = os.environ.get(f"PLAN_SIM_TOKEN_{source.upper()}")
+        if env_token:
+            state.tokens[source] = env_token
+    for spec in args.faults:
+        source, _, rest = spec.partition(":")
+        state.faults[source] = Faults.parse(rest)
+    servers = start_servers(state, args.host, args.port)
+    ready = {
+        "clock": bj_iso(state.clock),
+        "seed": cfg.seed,
+        "scale": cfg.scale,
+        "sources": {
+            name: {"base_url": f"http://{args.host}:{srv.server_address[1]}", "token": state.tokens[name]}
+            for name, srv in servers.items()
+        },
+        "pid": os.getpid(),
+    }
+    for name, info in ready["sources"].items():
+        print(f"{name:18s} {info['base_url']}  token={info['token']}", flush=True)
+    if args.ready_file:
+        tmp = Path(args.ready_file + ".tmp")
+        tmp.write_text(json.dumps(ready, indent=2))
+        os.replace(tmp, args.ready_file)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    for srv in servers.values():
+        srv.shutdown()
+    return 0
+
+
+def print_truth(args) -> int:
+    cfg = WorldConfig(seed=args.seed, scale=args.scale)
+    values = truth.metric_values(cfg, parse_ts(args.clock))
+    out = csv.writer(sys.stdout)
+    out.writerow(["metric_id", "region_code", "region_level", "period_month", "value"])
+    for (metric_id, region, month), (level, value) in sorted(values.items()):
+        out.writerow([metric_id, region, level, month, repr(value)])
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m simulator", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="serve the simulated sources over HTTP")
+    t = sub.add_parser("truth", help="print the true metric values (CSV)")
+    for q in (s, t):
+        q.add_argument("--seed", type=int, default=42)
+        q.add_argument("--scale", type=float, default=1.0)
+        q.add_argument("--clock", default="2021-12-31T23:59:59+08:00", help="simulated now (ISO 8601)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=0, help="first port (one per source); 0 picks free ports")
+    s.add_argument("--state-dir", default="data/sim")
+    s.add_argument("--ready-file", default="")
+    s.add_argument(
+        "--faults",
+        action="append",
+        default=[],
+        metavar="SOURCE:k=v,...",
+        help="e.g. kechuang_orders:rate_limit=0.1,server_error=0.05,drop=0.05,slow=0.1",
+    )
+    args = p.parse_args(argv)
+    return serve(args) if args.cmd == "serve" else print_truth(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

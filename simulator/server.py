@@ -1,0 +1,161 @@
+"""The simulated source systems over real HTTP: one port per source, each with its own token.
+
+A control endpoint (`/_sim/clock`, no token: it is the simulator's, not the source's)
+moves the simulated clock, which is how tests make the world change between runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from simulator.store import VersionStore
+from simulator.world import WORLD_END, bj_iso, parse_ts, to_epoch
+
+# source name -> {path: entity}
+ROUTES: dict[str, dict[str, str]] = {
+    "kechuang_orders": {"/v1/orders": "orders", "/v1/service-teams": "service_teams"},
+}
+MAX_LIMIT = 1000
+
+
+@dataclass
+class Faults:
+    """Per-source fault rates (0..1) for transport faults; all off by default."""
+
+    rate_limit: float = 0.0  # 429 with Retry-After
+    server_error: float = 0.0  # 500 / 503
+    drop: float = 0.0  # connection closed mid-body
+    slow: float = 0.0  # response delayed by `slow_seconds`
+    slow_seconds: float = 0.5
+
+    @classmethod
+    def parse(cls, spec: str) -> Faults:
+        """`rate_limit=0.1,server_error=0.05` -> Faults."""
+        f = cls()
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            key, _, value = part.partition("=")
+            if not hasattr(f, key):
+                raise ValueError(f"unknown fault {key!r}; known: {', '.join(f.__dataclass_fields__)}")
+            setattr(f, key, float(value))
+        return f
+
+
+@dataclass
+class SimState:
+    store: VersionStore
+    clock: int = to_epoch(WORLD_END)
+    tokens: dict[str, str] = field(default_factory=dict)
+    faults: dict[str, Faults] = field(default_factory=dict)
+    fault_rng: random.Random = field(default_factory=lambda: random.Random(0))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    requests_served: int = 0
+
+
+def encode_cursor(ts: int, record_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([ts, record_id]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    ts, record_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    return int(ts), str(record_id)
+
+
+def make_handler(source: str, state: SimState):
+    routes = ROUTES[source]
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = f"plan-sim-{source}"
+
+        def log_message(self, fmt, *args):  # quiet: tests and `make run` read their own logs
+            pass
+
+        def _send(self, status: int, payload: dict, headers: dict | None = None, drop: bool = False):
+            body = json.dumps(payload, ensure_ascii=False).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            if drop:  # promise the whole body, send half, hang up
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self.wfile.write(body)
+
+        def do_POST(self):
+            url = urlsplit(self.path)
+            if url.path != "/_sim/clock":
+                return self._send(404, {"error": "not found"})
+            length = int(self.headers.get("Content-Length") or 0)
+            data = json.loads(self.rfile.read(length) or b"{}")
+            with state.lock:
+                state.clock = parse_ts(data["clock"])
+            return self._send(200, {"clock": bj_iso(state.clock)})
+
+        def do_GET(self):
+            url = urlsplit(self.path)
+            if url.path == "/_sim/clock":
+                return self._send(200, {"clock": bj_iso(state.clock)})
+            entity = routes.get(url.path)
+            if entity is None:
+                return self._send(404, {"error": f"no such endpoint {url.path}"})
+            if self.headers.get("Authorization") != f"Bearer {state.tokens[source]}":
+                return self._send(401, {"error": "missing or invalid bearer token"})
+            with state.lock:
+                state.requests_served += 1
+                roll = state.fault_rng.random()
+            faults = state.faults.get(source, Faults())
+            if roll < faults.rate_limit:
+                return self._send(429, {"error": "too many requests"}, {"Retry-After": "1"})
+            roll -= faults.rate_limit
+            if roll < faults.server_error:
+                status = 500 if int(roll * 1e6) % 2 else 503
+                return self._send(status, {"error": "internal error"})
+            roll -= faults.server_error
+            drop = roll < faults.drop
+            roll -= faults.drop
+            if roll < faults.slow:
+                time.sleep(faults.slow_seconds)
+            try:
+                payload = self._page(entity, parse_qs(url.query))
+            except (ValueError, KeyError) as exc:
+                return self._send(400, {"error": f"bad request: {exc}"})
+            return self._send(200, payload, drop=drop)
+
+        def _page(self, entity: str, query: dict) -> dict:
+            since_text = query.get("updated_since", [None])[0]
+            since = parse_ts(since_text) if since_text else -(2**62)
+            limit = min(int(query.get("limit", ["100"])[0]), MAX_LIMIT)
+            if limit < 1:
+                raise ValueError("limit must be >= 1")
+            cursor = query.get("cursor", [None])[0]
+            after = decode_cursor(cursor) if cursor else None
+            rows = state.store.page_after(entity, state.clock, since, after, limit)
+            next_cursor = encode_cursor(rows[-1][1], rows[-1][0]) if len(rows) == limit else None
+            return {"data": [body for _, _, body in rows], "next_cursor": next_cursor}
+
+    return Handler
+
+
+def start_servers(state: SimState, host: str, base_port: int) -> dict[str, ThreadingHTTPServer]:
+    """Start one server per source in daemon threads; base_port 0 picks free ports."""
+    servers = {}
+    for offset, source in enumerate(ROUTES):
+        state.tokens.setdefault(source, secrets.token_urlsafe(24))
+        port = base_port + offset if base_port else 0
+        server = ThreadingHTTPServer((host, port), make_handler(source, state))
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name=f"sim-{source}", daemon=True).start()
+        servers[source] = server
+    return servers

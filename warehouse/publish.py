@@ -1,0 +1,170 @@
+"""Publishing: write a new published database beside the old one, then swap it in atomically.
+
+The new file is built from the working database's `metrics` schema, closed (no `.wal`
+left), fsynced, kept in `published/history/` and moved over the published path with
+`os.replace`. Readers that already opened the old file keep reading it; new readers get
+the new one; nobody ever sees half a publish. The publish log travels inside the published
+file (old rows + the new one) and is mirrored to `meta.publish_log` in the working database.
+
+Rollback re-publishes a file from history the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from warehouse import paths
+
+log = logging.getLogger(__name__)
+
+PUBLISHED_TABLES = ("plan_metric_values", "metric_catalog")
+KEEP_HISTORY = 5
+PUBLISH_LOG_DDL = """
+create table if not exists {schema}.publish_log (
+    publish_id varchar primary key, published_at timestamptz, source_watermarks json,
+    row_counts json, checks_passed integer, checks_failed integer, dbt_invocation_id varchar)
+"""
+
+
+def _previous_log(published: Path) -> list[tuple]:
+    if not published.exists():
+        return []
+    with duckdb.connect(str(published), read_only=True) as conn:
+        return conn.execute("select * from metrics.publish_log order by published_at").fetchall()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(
+    working_db: Path,
+    publish_id: str,
+    checks_passed: int,
+    checks_failed: int,
+    dbt_invocation_id: str | None,
+    published_db: Path | None = None,
+    keep: int = KEEP_HISTORY,
+) -> dict:
+    published_db = Path(published_db or paths.published_db())
+    history = published_db.parent / "history"
+    history.mkdir(parents=True, exist_ok=True)
+    for leftover in published_db.parent.glob(f".{published_db.stem}-*.duckdb.tmp*"):
+        leftover.unlink()  # from a publish that crashed before its swap; never visible to readers
+    staged = published_db.parent / f".{published_db.stem}-{publish_id}.duckdb.tmp"
+    previous = _previous_log(published_db)
+    published_at = datetime.now(UTC)
+    # Connect to the working database and attach the new file (not the other way round):
+    # in-process callers (dbt, `airflow dags test`) may hold the working database open, and
+    # DuckDB allows one handle per file per process.
+    with duckdb.connect(str(working_db)) as conn:
+        conn.execute(f"attach '{staged}' as pub")
+        conn.execute("create schema pub.metrics")
+        row_counts = {}
+        for table in PUBLISHED_TABLES:
+            conn.execute(f"create table pub.metrics.{table} as select * from metrics.{table}")
+            row_counts[table] = conn.execute(f"select count(*) from pub.metrics.{table}").fetchone()[0]
+        watermarks = {
+            f"{s}/{e}": w
+            for s, e, w in conn.execute(
+                "select source, endpoint, watermark from meta.watermarks order by all"
+            ).fetchall()
+        }
+        conn.execute(PUBLISH_LOG_DDL.format(schema="pub.metrics"))
+        if previous:
+            conn.executemany("insert into pub.metrics.publish_log values (?, ?, ?, ?, ?, ?, ?)", previous)
+        entry = (
+            publish_id,
+            published_at,
+            json.dumps(watermarks),
+            json.dumps(row_counts),
+            checks_passed,
+            checks_failed,
+            dbt_invocation_id,
+        )
+        conn.execute("insert into pub.metrics.publish_log values (?, ?, ?, ?, ?, ?, ?)", list(entry))
+        conn.execute("detach pub")  # closes the new file completely: no .wal is left behind
+    _fsync(staged)
+    kept = history / f"{published_db.stem}-{publish_id}.duckdb"
+    shutil.copyfile(staged, kept)
+    os.replace(staged, published_db)  # the atomic swap
+    _fsync(published_db.parent)
+    _prune(history, published_db.stem, keep)
+    _mirror_log(working_db, entry)
+    log.info("published %s -> %s (%s)", publish_id, published_db, row_counts)
+    return {"publish_id": publish_id, "path": str(published_db), "row_counts": row_counts, "watermarks": watermarks}
+
+
+def _mirror_log(working_db: Path, entry: tuple) -> None:
+    with duckdb.connect(str(working_db)) as conn:
+        conn.execute("create schema if not exists meta")
+        conn.execute(PUBLISH_LOG_DDL.format(schema="meta"))
+        conn.execute("insert or replace into meta.publish_log values (?, ?, ?, ?, ?, ?, ?)", list(entry))
+
+
+def _prune(history: Path, stem: str, keep: int) -> None:
+    files = sorted(history.glob(f"{stem}-*.duckdb"), key=lambda p: p.stat().st_mtime)
+    for old in files[:-keep] if keep > 0 else []:
+        old.unlink()
+
+
+def list_history(published_db: Path | None = None) -> list[Path]:
+    published_db = Path(published_db or paths.published_db())
+    history = published_db.parent / "history"
+    return sorted(history.glob(f"{published_db.stem}-*.duckdb"), key=lambda p: p.stat().st_mtime)
+
+
+def rollback(publish_id: str | None = None, published_db: Path | None = None) -> Path:
+    """Re-publish an earlier publish from history (default: the one before the current)."""
+    published_db = Path(published_db or paths.published_db())
+    files = list_history(published_db)
+    if publish_id is None:
+        if len(files) < 2:
+            raise SystemExit("no earlier publish in history to roll back to")
+        source = files[-2]
+    else:
+        matches = [f for f in files if f.stem == f"{published_db.stem}-{publish_id}"]
+        if not matches:
+            raise SystemExit(f"publish {publish_id} is not in {published_db.parent / 'history'}")
+        source = matches[0]
+    staged = published_db.parent / f".{published_db.stem}-rollback.duckdb.tmp"
+    shutil.copyfile(source, staged)
+    _fsync(staged)
+    os.replace(staged, published_db)
+    source.touch()  # now the newest in history
+    return source
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m warehouse.publish", description="Published database history and rollback"
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("history", help="list kept publishes, oldest first")
+    r = sub.add_parser("rollback", help="re-publish an earlier publish")
+    r.add_argument("--to", dest="publish_id", help="publish_id to restore (default: the previous one)")
+    args = p.parse_args(argv)
+    if args.cmd == "history":
+        for f in list_history():
+            print(f.stem.split("-", 1)[1], f)
+        return 0
+    restored = rollback(args.publish_id)
+    print(f"re-published {restored} as {paths.published_db()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

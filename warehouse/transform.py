@@ -1,0 +1,79 @@
+"""Runs the dbt project against the working database, in-process (dbtRunner).
+
+In-process dbt costs ~0.2 s of start-up against ~4.5 s for the CLI, which matters when it
+runs on every publish. Returns the per-node results so the gate can put dbt's tests into
+the quality ledger; raises with the failing nodes named when the build fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from warehouse import paths
+
+log = logging.getLogger(__name__)
+
+
+class DbtBuildFailed(RuntimeError):
+    pass
+
+
+def dbt_build(working_db: Path, publish_id: str, select: str | None = None, full_refresh: bool = False) -> dict:
+    from dbt.cli.main import dbtRunner
+
+    os.environ["PLAN_METRICS_WORKING_DB"] = str(working_db)
+    project = paths.dbt_project_dir()
+    dbt_dir = paths.data_dir() / "dbt"
+    args = [
+        "build",
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(dbt_dir / "target"),
+        "--log-path",
+        str(dbt_dir / "logs"),
+        "--vars",
+        json.dumps({"publish_id": publish_id}),
+    ]
+    if select:
+        args += ["--select", select]
+    if full_refresh:
+        args.append("--full-refresh")
+    res = dbtRunner().invoke(args)
+    nodes = []
+    for r in getattr(res.result, "results", None) or []:
+        node = r.node
+        attached = getattr(node, "attached_node", None) or ""
+        nodes.append(
+            {
+                "unique_id": node.unique_id,
+                "name": node.name,
+                "resource_type": str(node.resource_type),
+                "status": str(r.status),
+                "failures": getattr(r, "failures", None),
+                "message": r.message,
+                "seconds": round(r.execution_time or 0, 3),
+                "table": attached.split(".")[-1] if attached else "",
+            }
+        )
+    invocation_id = None
+    metadata = getattr(res.result, "metadata", None)
+    if metadata is not None:
+        invocation_id = metadata.invocation_id
+    failed = [n for n in nodes if n["status"] in ("error", "fail", "runtime error", "skipped")]
+    if not res.success:
+        detail = "\n".join(f"  - {n['resource_type']} {n['name']}: {n['status']} {n['message'] or ''}" for n in failed)
+        raise DbtBuildFailed(
+            f"dbt build failed ({res.exception or 'see nodes'}); nothing was published.\n{detail}\n"
+            f"Logs: {dbt_dir / 'logs' / 'dbt.log'}"
+        )
+    slowest = sorted(nodes, key=lambda n: -n["seconds"])[:3]
+    log.info(
+        "dbt build ok: %d nodes; slowest: %s", len(nodes), ", ".join(f"{n['name']} {n['seconds']}s" for n in slowest)
+    )
+    return {"invocation_id": invocation_id, "nodes": nodes}
