@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run pipeline test venv simulator rollback lint docs lock clean
+.PHONY: run pipeline test bench venv simulator rollback lint docs lock clean
 
 run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result
 	$(PY) scripts/run_local.py
@@ -16,6 +16,9 @@ pipeline: venv  ## run the DAGs once against the configured sources (Airflow con
 
 test: venv  ## run the test suite
 	bash scripts/test.sh
+
+bench: venv  ## benchmark the pipeline at SF1, SF10, SF100 against its physical limits (QUICK=1: SF1 only)
+	$(PY) -m bench $(if $(QUICK),--quick) $(if $(SCALES),--scales $(SCALES))
 
 venv: $(STAMP)
 
@@ -27,6 +30,10 @@ $(STAMP): requirements.lock
 	@# the checkout itself is on the venv's path: extract/, warehouse/, expectations/, simulator/
 	$(PY) -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "plan_metrics.pth").write_text("$(CURDIR)\n")'
 	touch $(STAMP)
+
+.PHONY: airflow
+airflow: venv  ## the Airflow UI + scheduler on this machine against the simulator (AIRFLOW_PORT, SIM_SCALE, SIM_CLOCK)
+	$(PY) scripts/airflow_local.py
 
 simulator: venv  ## serve the simulated sources in the foreground (SEED, SCALE, PORT, CLOCK, FAULTS)
 	$(PY) -m simulator serve --seed $(or $(SEED),42) --scale $(or $(SCALE),1) --port $(or $(PORT),8700) \

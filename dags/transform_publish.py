@@ -1,7 +1,8 @@
 """
 ### Transform, audit, publish (write-audit-publish)
 
-Scheduled on the raw-layer Assets of the extract DAGs.
+Scheduled on the raw-layer Assets of the extract DAGs: it runs whenever any source's raw
+tables changed (an extract DAG whose load found nothing new emits no event).
 1. `dbt_build` builds staging → intermediate → marts into the working DuckDB and runs
    dbt's tests (in-process `dbtRunner`).
 2. `quality_gate` validates the marts with the Great Expectations suites in
@@ -19,26 +20,48 @@ Scheduled on the raw-layer Assets of the extract DAGs.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import AssetAny, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 from pendulum import datetime
-from plan_dag_lib import DEFAULT_ARGS, PUBLISHED_ASSET, RAW_ASSETS, WRITER_POOL, alert_on_failure
+from plan_dag_lib import DEFAULT_ARGS, PUBLISHED_ASSET, RAW_ASSETS, WRITER_POOL, WRITER_QUEUE, alert_on_failure
+from plan_dag_lib.schedules import TRANSFORM_DAGRUN_TIMEOUT, TRANSFORM_TASK
 
 
 @dag(
     dag_id="transform_publish",
-    schedule=list(RAW_ASSETS.values()),
+    # Any source's raw change triggers a publish (a plain list would wait for ALL of them).
+    # Events that arrive while a run is going queue one next run (max_active_runs=1).
+    schedule=AssetAny(*RAW_ASSETS.values()),
     start_date=datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={**DEFAULT_ARGS, "on_failure_callback": alert_on_failure},
+    dagrun_timeout=TRANSFORM_DAGRUN_TIMEOUT,
+    # Every task here opens the working database: all go to the writer queue.
+    default_args={**DEFAULT_ARGS, **TRANSFORM_TASK, "queue": WRITER_QUEUE, "on_failure_callback": alert_on_failure},
     tags=["transform", "quality", "publish"],
     doc_md=__doc__,
+    params={
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            description="ISO 8601 instant the data is as of (default: the run's data interval end). "
+            "Set it to re-publish as of an earlier day, or to a simulated clock.",
+        )
+    },
 )
 def transform_publish():
+    def as_of(context):
+        """The instant the published data is as of: the `as_of` param, else the data interval end."""
+        from datetime import datetime as dt
+
+        if context["params"].get("as_of"):
+            return dt.fromisoformat(context["params"]["as_of"].replace("Z", "+00:00"))
+        return context.get("data_interval_end") or context["dag_run"].run_after
+
     @task(pool=WRITER_POOL)
     def dbt_build(**context) -> dict:
         import hashlib
+        from datetime import timedelta, timezone
 
         from warehouse import paths
         from warehouse.transform import DbtBuildFailed
@@ -47,8 +70,9 @@ def transform_publish():
         run_id = context["dag_run"].run_id
         run_after = context["dag_run"].run_after
         publish_id = f"p{run_after:%Y%m%dT%H%M%S}-{hashlib.sha1(run_id.encode()).hexdigest()[:6]}"
+        as_of_date = f"{as_of(context).astimezone(timezone(timedelta(hours=8))):%Y-%m-%d}"
         try:
-            result = build(paths.working_db(), publish_id)
+            result = build(paths.working_db(), publish_id, as_of_date=as_of_date)
         except DbtBuildFailed as exc:  # deterministic for the same data: retrying cannot help
             raise AirflowFailException(str(exc)) from exc
         return {"publish_id": publish_id, "invocation_id": result["invocation_id"], "nodes": result["nodes"]}
@@ -62,10 +86,11 @@ def transform_publish():
 
         # Months must lie within the plan period up to the run's own month (judged on the
         # data interval, not the wall clock, so backfills of 2020 publish too).
-        end = context.get("data_interval_end") or context["dag_run"].run_after
+        end = as_of(context)
         last_month = f"{end.astimezone(timezone(timedelta(hours=8))):%Y-%m}-01"
         try:
-            return run_gate(paths.working_db(), context["dag_run"].run_id, last_month, build["nodes"])
+            # freshness is judged against the same data interval end (as_of), never the wall clock
+            return run_gate(paths.working_db(), context["dag_run"].run_id, last_month, build["nodes"], as_of=end)
         except GateFailed as exc:  # a failed check is not transient: fail now, do not retry
             raise AirflowFailException(str(exc)) from exc
 

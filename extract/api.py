@@ -2,7 +2,8 @@
 
 The run asks for everything updated since the stored watermark minus an overlap window
 (so versions that share a timestamp with the watermark, or arrive late, are seen again;
-the load drops exact repeats), follows the cursor to the end, normalises every record
+the load drops exact repeats), reads every page (cursor, or offset read shift-safely),
+normalises every record
 (personal data dropped, unknown fields kept in `_extra`, records missing a required field
 quarantined with a reason) and lands it. It never touches the warehouse.
 """
@@ -13,11 +14,12 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from extract.http_client import ApiClient
-from extract.landing import LandingWriter, read_manifest
+from extract.landing import LandingWriter, failpoint, read_manifest
 from extract.sources import Endpoint
 
 log = logging.getLogger(__name__)
@@ -63,17 +65,71 @@ def normalise(ep: Endpoint, record: dict) -> tuple[dict | None, dict | None]:
     return row, None
 
 
-def extract_cursor_endpoint(
+def _cursor_pages(client: ApiClient, ep: Endpoint, since: str | None, limit: int) -> Iterator[list[dict]]:
+    """Follow `next_cursor` to the end (S2, S3): keyset cursors do not shift."""
+    cursor = None
+    while True:
+        params: dict = {"limit": limit}
+        if since:
+            params[ep.since_param] = since
+        if cursor:
+            params["cursor"] = cursor
+        body = client.get_json(ep.path, params)
+        yield body["data"]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return
+
+
+def _offset_pages(client: ApiClient, ep: Endpoint, since: str | None, limit: int) -> Iterator[list[dict]]:
+    """Read an offset-paginated endpoint (S1) without losing rows that shift between pages.
+
+    Plain `page=1, 2, 3, …` over a list that changes while it is read skips a row whenever
+    an earlier row moves to the end (it was updated) between two requests. Instead, the
+    list is sorted by `updated_at`, so `modified_after` works as a keyset: after each full
+    page the filter moves up to one second below the newest `updated_at` seen and reading
+    restarts at page 1. Every row not yet seen is then at the head of the new filter, so
+    none can be skipped; rows seen twice are dropped by the load (same key and content).
+    Only when a whole page shares one second (more ties than a page) does the reader step
+    through pages of that same filter.
+    """
+    lower = since
+    page = 1
+    while True:
+        params: dict = {"page": page, "page_size": limit}
+        if lower:
+            params[ep.since_param] = lower
+        body = client.get_json(ep.path, params)
+        items = body["items"]
+        yield items
+        if len(items) < limit:
+            return
+        newest = max(parse_ts(i["updated_at"]) for i in items if i.get("updated_at"))
+        next_lower = (newest - timedelta(seconds=1)).astimezone(BEIJING).isoformat()
+        if lower is None or parse_ts(next_lower) > parse_ts(lower):
+            lower, page = next_lower, 1
+        else:  # a full page inside one second: step through that second's pages
+            page += 1
+
+
+PAGERS = {"cursor": _cursor_pages, "offset": _offset_pages}
+
+
+def extract_endpoint(
     client: ApiClient,
     ep: Endpoint,
     landing_root: Path,
     run_key: str,
     watermark: str | None,
-    interval: tuple[str, str] | None = None,
+    interval: tuple[str | None, str | None] | None = None,
     overlap: timedelta = DEFAULT_OVERLAP,
     limit: int = PAGE_LIMIT,
 ) -> dict:
-    """Land one incremental run of a cursor-paginated endpoint; returns its manifest."""
+    """Land one incremental run of an HTTP endpoint; returns its manifest.
+
+    A run key that already landed is reused as it is (a retried or backfilled task gets
+    exactly what that run received the first time).
+    """
     writer = LandingWriter(landing_root, ep.source, ep.name, run_key)
     if writer.already_landed:
         manifest = read_manifest(writer.final_dir)
@@ -89,17 +145,10 @@ def extract_cursor_endpoint(
     pages = records = 0
     drift: set[str] = set()
     with writer:
-        cursor = None
-        while True:
-            params = {"limit": limit}
-            if since:
-                params[ep.since_param] = since
-            if cursor:
-                params["cursor"] = cursor
-            body = client.get_json(ep.path, params)
+        for items in PAGERS[ep.pagination](client, ep, since, limit):
             pages += 1
             rows, bad = [], []
-            for record in body["data"]:
+            for record in items:
                 records += 1
                 row, q = normalise(ep, record)
                 if q is not None:
@@ -114,9 +163,7 @@ def extract_cursor_endpoint(
                     max_seen = ts
             writer.write_rows(rows)
             writer.write_quarantine(bad)
-            cursor = body.get("next_cursor")
-            if not cursor:
-                break
+            failpoint("mid_extract")
         manifest = writer.commit(
             {
                 "interval": list(interval) if interval else None,
@@ -145,6 +192,12 @@ def extract_cursor_endpoint(
         manifest["duration_s"],
         ", ".join(manifest["new_fields"]) or "none",
     )
+    if manifest["new_fields"]:
+        log.warning("%s/%s: schema drift, new fields kept in _extra: %s", ep.source, ep.name, manifest["new_fields"])
     if manifest["quarantined"]:
         log.warning("%s/%s: %d records quarantined (see meta.quarantine)", ep.source, ep.name, manifest["quarantined"])
     return manifest
+
+
+# the walking skeleton's name for it
+extract_cursor_endpoint = extract_endpoint

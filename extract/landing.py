@@ -17,11 +17,20 @@ import json
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MANIFEST = "_manifest.json"
 ROWS_PER_PART = 200_000
+
+
+def failpoint(name: str) -> None:
+    """Crash tests stop the process here: with PLAN_METRICS_FAILPOINT=<name> it announces it
+    (writes the file PLAN_METRICS_FAILPOINT_FILE) and waits to be killed. A no-op otherwise."""
+    if os.environ.get("PLAN_METRICS_FAILPOINT") == name:
+        Path(os.environ["PLAN_METRICS_FAILPOINT_FILE"]).write_text(name)
+        time.sleep(3600)
 
 
 def safe_key(text: str) -> str:
@@ -79,8 +88,9 @@ class LandingWriter:
         return (self.final_dir / MANIFEST).exists()
 
     def __enter__(self) -> LandingWriter:
-        if self.tmp_dir.exists():
-            shutil.rmtree(self.tmp_dir)
+        # leftovers of this run key from a killed process (never visible: not renamed in)
+        for stale in self.base.glob(f".tmp-{self.run_key}-*") if self.base.exists() else []:
+            shutil.rmtree(stale, ignore_errors=True)
         self.tmp_dir.mkdir(parents=True)
         return self
 

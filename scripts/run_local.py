@@ -22,12 +22,21 @@ def main() -> int:
     seed = int(os.environ.get("SIM_SEED", "42"))
     scale = float(os.environ.get("SIM_SCALE", "1"))
     clock = os.environ.get("SIM_CLOCK", "2021-12-31T23:59:59+08:00")
-    sim = SimulatorProcess(data_dir / "sim", seed=seed, scale=scale, clock=clock)
+    incoming = Path(os.environ.get("PLAN_METRICS_INCOMING_DIR") or REPO / "incoming")
+    # the simulator also plays the schools and Hubei CAST: it writes the S4/S5 drops
+    sim = SimulatorProcess(data_dir / "sim", seed=seed, scale=scale, clock=clock, incoming=incoming)
     print(f"Starting the simulated sources (seed {seed}, scale {scale:g}, clock {clock}) …", flush=True)
     with sim:
         for name, src in sim.info["sources"].items():
             print(f"  {name:18s} {src['base_url']}")
-        env = {**os.environ, **sim.airflow_connections(), "PLAN_METRICS_DATA_DIR": str(data_dir)}
+        env = {
+            **os.environ,
+            **sim.airflow_connections(),
+            "PLAN_METRICS_DATA_DIR": str(data_dir),
+            "PLAN_METRICS_INCOMING_DIR": str(incoming),
+            # the data is as of the simulated clock, not today
+            "PLAN_METRICS_AS_OF": clock,
+        }
         return subprocess.call(["bash", str(REPO / "scripts" / "pipeline.sh")], env=env, cwd=REPO)
 
 

@@ -1,10 +1,18 @@
 """Command line of the source simulator.
 
-    python -m simulator serve --seed 42 --scale 1 --port 8700 --ready-file data/sim/ready.json
-    python -m simulator truth --seed 42 --scale 1 --clock 2021-06-30T23:59:59+08:00
+    python -m simulator serve --seed 42 --scale 1 --port 8700 --ready-file data/sim/ready.json \
+        [--incoming incoming] [--faults scipop_platform:shift=0.3,missing=0.01 ...]
+    python -m simulator truth --seed 42 --scale 1 --clock 2021-06-30T23:59:59+08:00 [--sources S1,S3]
+    python -m simulator drops --incoming incoming --seed 42 --scale 1 --clock 2021-06-30T23:59:59+08:00
 
-`serve` prints (and writes to --ready-file) each source's base URL and token; tokens are
-random per start unless given in PLAN_SIM_TOKEN_<SOURCE>, so none lives in the repository.
+`serve` generates the world into SQLite under --state-dir (reused while seed, scale and
+generator code are unchanged), serves S3 kechuang_orders on --port, S1 scipop_platform on
+--port+1 and S2 kechuang_roadshows on --port+2 (0: free ports), and prints (and writes to
+--ready-file) each source's base URL and token; tokens are random per start unless given
+in PLAN_SIM_TOKEN_<SOURCE>, so none lives in the repository. With --incoming it also
+writes the S4/S5 file drops due at the clock, and again whenever POST /_sim/clock moves it.
+Faults (all off by default) are listed in simulator/faults.py.
+`truth` prints every metric's true value (CSV); `drops` writes the file drops once.
 """
 
 from __future__ import annotations
@@ -20,18 +28,26 @@ import threading
 from itertools import chain
 from pathlib import Path
 
-from simulator import orders, truth
+from simulator import drops, orders, roadshows, scipop, truth
 from simulator.server import ROUTES, Faults, SimState, start_servers
 from simulator.store import VersionStore
 from simulator.world import WorldConfig, bj_iso, parse_ts
 
 
 def all_versions(cfg: WorldConfig):
-    return chain(orders.team_versions(cfg), orders.order_versions(cfg))
+    return chain(
+        orders.team_versions(cfg),
+        orders.order_versions(cfg),
+        scipop.stop_versions(cfg),
+        scipop.visit_versions(cfg),
+        scipop.centre_versions(cfg),
+        roadshows.roadshow_versions(cfg),
+        roadshows.project_versions(cfg),
+    )
 
 
 def _fingerprint(cfg: WorldConfig) -> str:
-    code = b"".join(Path(m.__file__).read_bytes() for m in (orders,))
+    code = b"".join(Path(m.__file__).read_bytes() for m in (orders, scipop, roadshows))
     return f"{cfg.seed}/{cfg.scale:g}/{hashlib.sha256(code).hexdigest()[:16]}"
 
 
@@ -45,6 +61,10 @@ def serve(args) -> int:
         n = store.rebuild(fp, all_versions(cfg))
         print(f"generated {n} record versions (seed {cfg.seed}, scale {cfg.scale:g})", flush=True)
     state = SimState(store=store, clock=parse_ts(args.clock))
+    if args.incoming:
+        incoming = Path(args.incoming)
+        state.on_clock = lambda clock: drops.write_drops(cfg, incoming, clock)
+        state.on_clock(state.clock)
     for source in ROUTES:
         env_token = os.environ.get(f"PLAN_SIM_TOKEN_{source.upper()}")
         if env_token:
@@ -80,7 +100,9 @@ def serve(args) -> int:
 
 def print_truth(args) -> int:
     cfg = WorldConfig(seed=args.seed, scale=args.scale)
-    values = truth.metric_values(cfg, parse_ts(args.clock))
+    faults = {src: Faults.parse(rest) for src, _, rest in (f.partition(":") for f in args.faults)}
+    sources = tuple(x.strip() for x in args.sources.split(",") if x.strip())
+    values = truth.metric_values(cfg, parse_ts(args.clock), sources=sources, faults=faults)
     out = csv.writer(sys.stdout)
     out.writerow(["metric_id", "region_code", "region_level", "period_month", "value"])
     for (metric_id, region, month), (level, value) in sorted(values.items()):
@@ -93,7 +115,8 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="serve the simulated sources over HTTP")
     t = sub.add_parser("truth", help="print the true metric values (CSV)")
-    for q in (s, t):
+    d = sub.add_parser("drops", help="write the S4/S5 file drops due at the clock")
+    for q in (s, t, d):
         q.add_argument("--seed", type=int, default=42)
         q.add_argument("--scale", type=float, default=1.0)
         q.add_argument("--clock", default="2021-12-31T23:59:59+08:00", help="simulated now (ISO 8601)")
@@ -101,6 +124,10 @@ def main(argv=None) -> int:
     s.add_argument("--port", type=int, default=0, help="first port (one per source); 0 picks free ports")
     s.add_argument("--state-dir", default="data/sim")
     s.add_argument("--ready-file", default="")
+    s.add_argument("--incoming", default="", help="also write the S4/S5 drops here (and on every clock move)")
+    d.add_argument("--incoming", required=True)
+    t.add_argument("--sources", default=",".join(truth.ALL_SOURCES), help="comma-separated, e.g. S1,S3")
+    t.add_argument("--faults", action="append", default=[], help="as for serve: leaves out quarantined records")
     s.add_argument(
         "--faults",
         action="append",
@@ -109,6 +136,11 @@ def main(argv=None) -> int:
         help="e.g. kechuang_orders:rate_limit=0.1,server_error=0.05,drop=0.05,slow=0.1",
     )
     args = p.parse_args(argv)
+    if args.cmd == "drops":
+        cfg = WorldConfig(seed=args.seed, scale=args.scale)
+        written = drops.write_drops(cfg, Path(args.incoming), parse_ts(args.clock))
+        print(f"{len(written)} files in {args.incoming}")
+        return 0
     return serve(args) if args.cmd == "serve" else print_truth(args)
 
 

@@ -26,6 +26,7 @@ class SimulatorProcess:
         faults: list[str] | None = None,
         port: int = 0,
         log_path: Path | None = None,
+        incoming: Path | None = None,
     ):
         self.state_dir = Path(state_dir)
         self.args = [
@@ -40,6 +41,8 @@ class SimulatorProcess:
         ]
         if clock:
             self.args += ["--clock", clock]
+        if incoming:  # the S4/S5 drop folder, rewritten whenever the clock moves
+            self.args += ["--incoming", str(incoming)]
         for f in faults or []:
             self.args += ["--faults", f]
         self.ready_file = self.state_dir / "ready.json"
@@ -85,7 +88,15 @@ class SimulatorProcess:
 
     def set_clock(self, clock: str) -> None:
         url = next(iter(self.info["sources"].values()))["base_url"]
-        requests.post(f"{url}/_sim/clock", json={"clock": clock}, timeout=10).raise_for_status()
+        # generous timeout: with --incoming the simulator rewrites the drop folder first
+        resp = requests.post(f"{url}/_sim/clock", json={"clock": clock}, timeout=300)
+        resp.raise_for_status()
+        self.info["clock"] = resp.json()["clock"]
+
+    @property
+    def clock(self) -> str:
+        """The simulated now (ISO 8601, Beijing time)."""
+        return self.info["clock"]
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -1,5 +1,8 @@
 """The simulated source systems over real HTTP: one port per source, each with its own token.
 
+S2 and S3 page with keyset cursors (`updated_since`, `cursor`, `limit` →
+`{"data", "next_cursor"}`); S1 pages with offsets (`modified_after`, `page` from 1,
+`page_size` → `{"items", "page", "page_size", "total"}`), ordered by (updated_at, id).
 A control endpoint (`/_sim/clock`, no token: it is the simulator's, not the source's)
 moves the simulated clock, which is how tests make the world change between runs.
 """
@@ -12,40 +15,29 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from simulator.faults import Faults, needs_previous, served_body
 from simulator.store import VersionStore
 from simulator.world import WORLD_END, bj_iso, parse_ts, to_epoch
 
-# source name -> {path: entity}
+__all__ = ["ROUTES", "Faults", "SimState", "start_servers"]
+
+# source name -> {path: entity}; the first source keeps the first port (`make run` relies on it)
 ROUTES: dict[str, dict[str, str]] = {
     "kechuang_orders": {"/v1/orders": "orders", "/v1/service-teams": "service_teams"},
+    "scipop_platform": {
+        "/api/v1/exhibition-stops": "exhibition_stops",
+        "/api/v1/stop-visits": "stop_visits",
+        "/api/v1/rural-centres": "rural_centres",
+    },
+    "kechuang_roadshows": {"/v1/roadshows": "roadshows", "/v1/roadshow-projects": "roadshow_projects"},
 }
+OFFSET_SOURCES = {"scipop_platform"}
 MAX_LIMIT = 1000
-
-
-@dataclass
-class Faults:
-    """Per-source fault rates (0..1) for transport faults; all off by default."""
-
-    rate_limit: float = 0.0  # 429 with Retry-After
-    server_error: float = 0.0  # 500 / 503
-    drop: float = 0.0  # connection closed mid-body
-    slow: float = 0.0  # response delayed by `slow_seconds`
-    slow_seconds: float = 0.5
-
-    @classmethod
-    def parse(cls, spec: str) -> Faults:
-        """`rate_limit=0.1,server_error=0.05` -> Faults."""
-        f = cls()
-        for part in filter(None, (p.strip() for p in spec.split(","))):
-            key, _, value = part.partition("=")
-            if not hasattr(f, key):
-                raise ValueError(f"unknown fault {key!r}; known: {', '.join(f.__dataclass_fields__)}")
-            setattr(f, key, float(value))
-        return f
 
 
 @dataclass
@@ -57,6 +49,7 @@ class SimState:
     fault_rng: random.Random = field(default_factory=lambda: random.Random(0))
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests_served: int = 0
+    on_clock: Callable[[int], None] | None = None  # e.g. write the file drops due by then
 
 
 def encode_cursor(ts: int, record_id: str) -> str:
@@ -101,6 +94,8 @@ def make_handler(source: str, state: SimState):
             data = json.loads(self.rfile.read(length) or b"{}")
             with state.lock:
                 state.clock = parse_ts(data["clock"])
+                if state.on_clock is not None:
+                    state.on_clock(state.clock)
             return self._send(200, {"clock": bj_iso(state.clock)})
 
         def do_GET(self):
@@ -127,13 +122,24 @@ def make_handler(source: str, state: SimState):
             roll -= faults.drop
             if roll < faults.slow:
                 time.sleep(faults.slow_seconds)
+            query = parse_qs(url.query)
             try:
-                payload = self._page(entity, parse_qs(url.query))
+                if source in OFFSET_SOURCES:
+                    payload = self._offset_page(entity, query, faults)
+                else:
+                    payload = self._cursor_page(entity, query, faults)
             except (ValueError, KeyError) as exc:
                 return self._send(400, {"error": f"bad request: {exc}"})
             return self._send(200, payload, drop=drop)
 
-        def _page(self, entity: str, query: dict) -> dict:
+        def _serve(self, entity: str, rows, faults: Faults) -> list[dict]:
+            out = []
+            for rid, ts, body in rows:
+                prev = state.store.previous_updated_at(entity, rid, ts) if needs_previous(faults) else None
+                out.append(served_body(entity, rid, ts, body, faults, prev))
+            return out
+
+        def _cursor_page(self, entity: str, query: dict, faults: Faults) -> dict:
             since_text = query.get("updated_since", [None])[0]
             since = parse_ts(since_text) if since_text else -(2**62)
             limit = min(int(query.get("limit", ["100"])[0]), MAX_LIMIT)
@@ -143,7 +149,28 @@ def make_handler(source: str, state: SimState):
             after = decode_cursor(cursor) if cursor else None
             rows = state.store.page_after(entity, state.clock, since, after, limit)
             next_cursor = encode_cursor(rows[-1][1], rows[-1][0]) if len(rows) == limit else None
-            return {"data": [body for _, _, body in rows], "next_cursor": next_cursor}
+            return {"data": self._serve(entity, rows, faults), "next_cursor": next_cursor}
+
+        def _offset_page(self, entity: str, query: dict, faults: Faults) -> dict:
+            since_text = query.get("modified_after", [None])[0]
+            since = parse_ts(since_text) if since_text else -(2**62)
+            page = int(query.get("page", ["1"])[0])
+            size = min(int(query.get("page_size", ["100"])[0]), MAX_LIMIT)
+            if page < 1 or size < 1:
+                raise ValueError("page and page_size must be >= 1")
+            offset = (page - 1) * size
+            clock = state.clock
+            if page > 1 and faults.shift:
+                with state.lock:
+                    roll = state.fault_rng.random()
+                    pick = state.fault_rng.random()
+                if roll < faults.shift:
+                    # a record the client already paged past is updated now: it moves to the end
+                    read, _ = state.store.page_offset(entity, clock, since, int(pick * offset), 1)
+                    if read:
+                        state.store.touch(entity, read[0][0], clock)
+            rows, total = state.store.page_offset(entity, clock, since, offset, size)
+            return {"items": self._serve(entity, rows, faults), "page": page, "page_size": size, "total": total}
 
     return Handler
 

@@ -1,23 +1,46 @@
 """The true value of every metric, computed in plain Python from the generated records.
 
 This is the independent check on the pipeline: it shares no code with the dbt models and
-reads the generators directly (not the served pages, not the warehouse). It follows the
-contract of `shared/design/metrics.md` literally.
+reads the generators directly (not the served pages, not the files, not the warehouse). It
+follows the contract of `shared/design/metrics.md` literally: the latest version of each
+record at the clock, cancelled records never count, county rows only where the source
+gives a county, the four province-administered units as prefecture rows only, medians and
+ratios recomputed per level, province zero-fill for count/person_times/cny metrics.
+Records a correct pipeline quarantines (planted drop defects, records the `missing` fault
+strips of a required field) are left out: the truth is what a correct pipeline publishes.
 
 Result: {(metric_id, region_code, period_month 'YYYY-MM-01'): (region_level, value)}.
+
+Choices where the contract leaves room (documented so the pipeline can match them):
+- mobile_museum_stops_open: a stop counts in each month that holds a day between its
+  start_date and min(end_date, the clock's date); a stop's visits roll up to its
+  host_county_code (visits of a quarantined stop are dropped with it).
+- rural reports roll up to the county of the report row (always the registry's county);
+  rural_centre_report_rate's denominator is the registry's latest version at the clock,
+  and its numerator counts the reporting centres among those (a centre suspended or
+  closed since it last reported would otherwise push the rate above 1).
+- ledger rows roll up from the region they are coded with (a prefecture-coded row has no
+  county row, a 420000 row only a province row).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from statistics import median
 
-from simulator import orders
-from simulator.world import PROVINCE, WorldConfig, bj_month, county_by_code, parse_ts
+from simulator import drops, orders, roadshows, scipop
+from simulator.faults import Faults, missing_field
+from simulator.world import BEIJING, PROVINCE, WorldConfig, bj_month, county_by_code, parse_ts
 
-# unit of each metric the truth knows (additive units get province zero-fill)
 UNITS = {
+    "roadshows_held": "count",
+    "roadshow_projects_pitched": "count",
+    "roadshow_enterprises_reached": "count",
+    "roadshow_contracts_signed": "count",
+    "roadshow_contract_amount_cny": "cny",
     "orders_placed": "count",
     "orders_accepted": "count",
     "orders_resolved": "count",
@@ -25,14 +48,34 @@ UNITS = {
     "orders_sme_share": "ratio",
     "orders_cast_paid_cny": "cny",
     "orders_tech_transaction_cny": "cny",
+    "mobile_museum_stops_open": "count",
+    "mobile_museum_visitors": "person_times",
+    "mobile_museum_student_visitors": "person_times",
+    "rural_centres_reporting": "count",
+    "rural_centre_student_visits": "person_times",
+    "rural_centre_public_visits": "person_times",
+    "rural_centre_activities": "count",
+    "rural_centre_report_rate": "ratio",
+    **{
+        m: ("person_times" if m in ("anxin_aid_person_times", "online_classroom_views") else "count")
+        for m in drops.LEDGER_METRICS
+    },
 }
 ADDITIVE_UNITS = {"count", "person_times", "cny"}
 PROVINCE_ADMINISTERED = {"429004", "429005", "429006", "429021"}
+ALL_SOURCES = ("S1", "S2", "S3", "S4", "S5")
+# The walking skeleton's pipeline reads S3 only; callers whose pipeline reads more pass
+# `sources=ALL_SOURCES` (the CLI prints every source by default).
+DEFAULT_SOURCES = ("S3",)
 
 
-def region_keys(county_code: str) -> list[tuple[str, str]]:
-    """(region_code, level) rows a county-level record rolls up into."""
-    county = county_by_code()[county_code]
+def region_keys(code: str) -> list[tuple[str, str]]:
+    """(region_code, level) rows a record coded with a county, prefecture or 420000 rolls up into."""
+    if code == PROVINCE:
+        return [(PROVINCE, "province")]
+    county = county_by_code().get(code)
+    if county is None:  # a prefecture code
+        return [(code, "prefecture"), (PROVINCE, "province")]
     keys = [] if county.code in PROVINCE_ADMINISTERED else [(county.code, "county")]
     return keys + [(county.prefecture_code, "prefecture"), (PROVINCE, "province")]
 
@@ -58,8 +101,10 @@ def _zero_fill_province(values: dict) -> None:
             values.setdefault((metric_id, PROVINCE, month), ("province", 0.0))
 
 
-def order_metrics(cfg: WorldConfig, clock: int) -> dict:
+def order_metrics(cfg: WorldConfig, clock: int, faults: Faults | None = None) -> dict:
     current = orders.visible(orders.order_versions(cfg), clock)
+    rate = faults.missing if faults else 0.0
+    current = {k: v for k, v in current.items() if missing_field("orders", k, rate) is None}
     sums: dict = defaultdict(Decimal)  # additive metrics, exact
     hours: dict = defaultdict(list)  # (region, month) -> acceptance hours
     sme: dict = defaultdict(lambda: [0, 0])  # (region, month) -> [sme, all placed]
@@ -97,7 +142,158 @@ def order_metrics(cfg: WorldConfig, clock: int) -> dict:
     return values
 
 
-def metric_values(cfg: WorldConfig, clock: int) -> dict:
-    values = order_metrics(cfg, clock)
+def _month(d: date) -> str:
+    return d.strftime("%Y-%m-01")
+
+
+def _latest(versions, clock: int, entity: str, rate: float) -> dict[str, dict]:
+    return {k: v.body for k, v in orders.visible(versions, clock).items() if missing_field(entity, k, rate) is None}
+
+
+def _finish(sums: dict, levels: dict) -> dict:
+    return {(m, r, mo): (levels[r], float(x)) for (m, r, mo), x in sums.items()}
+
+
+def roadshow_metrics(cfg: WorldConfig, clock: int, faults: Faults | None = None) -> dict:
+    rate = faults.missing if faults else 0.0
+    sums: dict = defaultdict(Decimal)
+    levels: dict[str, str] = {}
+    for rs_versions, project_lists in roadshows.roadshow_stories(cfg):
+        rs = _latest(rs_versions, clock, "roadshows", rate)
+        if not rs:
+            continue
+        ((rid, r),) = rs.items()
+        if r["status"] != "held":
+            continue
+        regions = region_keys(r["hub_city_code"])
+        levels.update(regions)
+        month = _month(date.fromisoformat(r["held_on"]))
+        projects = [p for pv in project_lists for p in _latest(pv, clock, "roadshow_projects", rate).values()]
+        for region, _ in regions:
+            sums[("roadshows_held", region, month)] += 1
+            sums[("roadshow_enterprises_reached", region, month)] += r["enterprises_attending"]
+            for p in projects:
+                sums[("roadshow_projects_pitched", region, month)] += 1
+                sums[("roadshow_contracts_signed", region, month)] += p["signed_contracts"]
+                sums[("roadshow_contract_amount_cny", region, month)] += Decimal(p["contract_amount_cny"])
+    return _finish(sums, levels)
+
+
+def museum_metrics(cfg: WorldConfig, clock: int, faults: Faults | None = None) -> dict:
+    rate = faults.missing if faults else 0.0
+    today = datetime.fromtimestamp(clock, tz=BEIJING).date()
+    sums: dict = defaultdict(int)
+    open_stops: dict = defaultdict(set)
+    levels: dict[str, str] = {}
+    for s in range(1, cfg.count(scipop.MUSEUM_SETS_AT_SF1) + 1):
+        for stop_versions, visit_versions in scipop._tour(cfg, s):
+            stops = _latest(stop_versions, clock, "exhibition_stops", rate)
+            if not stops:
+                continue
+            ((stop_id, stop),) = stops.items()
+            regions = region_keys(stop["host_county_code"])
+            levels.update(regions)
+            if stop["status"] != "cancelled":
+                d = date.fromisoformat(stop["start_date"])
+                last = min(date.fromisoformat(stop["end_date"]), today)
+                while d <= last:
+                    for region, _ in regions:
+                        open_stops[(region, _month(d))].add(stop_id)
+                    d = d.replace(day=1) + timedelta(days=32)
+                    d = d.replace(day=1)
+            for v in _latest(visit_versions, clock, "stop_visits", rate).values():
+                month = _month(date.fromisoformat(v["visit_date"]))
+                for region, _ in regions:
+                    sums[("mobile_museum_visitors", region, month)] += v["visitors"]
+                    sums[("mobile_museum_student_visitors", region, month)] += v["student_visitors"]
+    values = _finish(sums, levels)
+    for (region, month), ids in open_stops.items():
+        values[("mobile_museum_stops_open", region, month)] = (levels[region], float(len(ids)))
+    return values
+
+
+def rural_report_metrics(cfg: WorldConfig, clock: int, faults: Faults | None = None) -> dict:
+    rate = faults.missing if faults else 0.0
+    sums: dict = defaultdict(int)
+    reporting: dict = defaultdict(set)
+    levels: dict[str, str] = {}
+    accepted = drops.accepted_reports(cfg, clock)
+    for (centre_id, month), r in accepted.items():
+        regions = region_keys(r.county_code)
+        levels.update(regions)
+        for region, _ in regions:
+            reporting[(region, month)].add(centre_id)
+            sums[("rural_centre_student_visits", region, month)] += r.student_visits
+            sums[("rural_centre_public_visits", region, month)] += r.public_visits
+            sums[("rural_centre_activities", region, month)] += r.activities
+    values = _finish(sums, levels)
+    for (region, month), ids in reporting.items():
+        values[("rural_centres_reporting", region, month)] = (levels[region], float(len(ids)))
+    if not accepted:
+        return values
+    registry = _latest(scipop.centre_versions(cfg), clock, "rural_centres", rate)
+    report_months = sorted({m for _, m in accepted})
+    for month in _months_between(report_months[0], report_months[-1]):
+        y, m = int(month[:4]), int(month[5:7])
+        month_end = (date(y + m // 12, m % 12 + 1, 1) - timedelta(days=1)).isoformat()
+        active: dict = defaultdict(set)
+        for c in registry.values():
+            if c["status"] == "active" and c["opened_on"] <= month_end:
+                for region, level in region_keys(c["county_code"]):
+                    active[region].add(c["centre_id"])
+                    levels[region] = level
+        for region, ids in active.items():
+            got = len(reporting.get((region, month), set()) & ids)
+            values[("rural_centre_report_rate", region, month)] = (levels[region], got / len(ids))
+    return values
+
+
+def ledger_metrics(cfg: WorldConfig, clock: int) -> dict:
+    acts, _ = drops.ledger_rows(cfg, clock)
+    sums: dict = defaultdict(Decimal)
+    surveyed: dict = defaultdict(set)
+    levels: dict[str, str] = {}
+    for (metric, region_code, d), value in acts.items():
+        month = _month(d)
+        if metric == "literacy_survey_prefectures":
+            if value > 0 and region_code != PROVINCE:
+                county = county_by_code().get(region_code)
+                surveyed[month].add(county.prefecture_code if county else region_code)
+            continue
+        regions = region_keys(region_code)
+        levels.update(regions)
+        for region, _ in regions:
+            sums[(metric, region, month)] += Decimal(str(value))
+    values = _finish(sums, levels)
+    for month, prefs in surveyed.items():
+        for p in prefs:
+            values[("literacy_survey_prefectures", p, month)] = ("prefecture", 1.0)
+        values[("literacy_survey_prefectures", PROVINCE, month)] = ("province", float(len(prefs)))
+    return values
+
+
+def metric_values(
+    cfg: WorldConfig,
+    clock: int,
+    sources: Collection[str] = DEFAULT_SOURCES,
+    faults: dict[str, Faults] | None = None,
+) -> dict:
+    """True metric values at a clock, for the given sources (S1..S5).
+
+    `faults`: the simulator's per-source faults ({source name: Faults}); records the
+    `missing` fault strips of a required field are left out, as a correct pipeline would.
+    """
+    faults = faults or {}
+    values: dict = {}
+    if "S1" in sources:
+        values.update(museum_metrics(cfg, clock, faults.get("scipop_platform")))
+    if "S2" in sources:
+        values.update(roadshow_metrics(cfg, clock, faults.get("kechuang_roadshows")))
+    if "S3" in sources:
+        values.update(order_metrics(cfg, clock, faults.get("kechuang_orders")))
+    if "S4" in sources:
+        values.update(rural_report_metrics(cfg, clock, faults.get("scipop_platform")))
+    if "S5" in sources:
+        values.update(ledger_metrics(cfg, clock))
     _zero_fill_province(values)
     return values

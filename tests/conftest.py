@@ -36,6 +36,7 @@ class Pipeline:
         env.update(self.sim.airflow_connections())
         env["PLAN_METRICS_DATA_DIR"] = str(self.data_dir)
         env["PLAN_METRICS_INCOMING_DIR"] = str(self.data_dir / "incoming")
+        env["PLAN_METRICS_AS_OF"] = self.sim.clock  # the data is as of the simulated clock
         return env
 
     def run(self) -> subprocess.CompletedProcess:
@@ -45,7 +46,8 @@ class Pipeline:
         )
 
     def dag_test(self, dag_id: str) -> subprocess.CompletedProcess:
-        cmd = f"source {SCRIPTS / 'airflow_env.sh'} && airflow dags test {dag_id}"
+        conf = f'-c \'{{"as_of": "{self.sim.clock}"}}\'' if dag_id == "transform_publish" else ""
+        cmd = f"source {SCRIPTS / 'airflow_env.sh'} && airflow dags test {dag_id} {conf}"
         return subprocess.run(["bash", "-c", cmd], env=self.env, cwd=REPO, capture_output=True, text=True, timeout=900)
 
     @property

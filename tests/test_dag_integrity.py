@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-EXPECTED_DAGS = {"extract_kechuang_orders", "transform_publish"}
+SOURCES = ["scipop_platform", "kechuang_roadshows", "kechuang_orders", "rural_centre_reports", "plan_ledger"]
+EXPECTED_DAGS = {f"extract_{s}" for s in SOURCES} | {"transform_publish"}
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +44,7 @@ def test_every_dag_has_tags_docs_and_retries(dagbag):
 
 
 def test_tasks_that_open_the_working_database_share_the_single_writer_pool(dagbag):
-    writers = {
-        ("extract_kechuang_orders", "read_watermarks"),
-        ("extract_kechuang_orders", "load"),
+    writers = {(f"extract_{s}", t) for s in SOURCES for t in ("read_watermarks", "load")} | {
         ("transform_publish", "dbt_build"),
         ("transform_publish", "quality_gate"),
         ("transform_publish", "publish"),
@@ -53,7 +52,8 @@ def test_tasks_that_open_the_working_database_share_the_single_writer_pool(dagba
     for dag_id, task_id in writers:
         assert dagbag.dags[dag_id].get_task(task_id).pool == "duckdb_writer"
     # extraction itself never touches the warehouse, so it may run in parallel
-    assert dagbag.dags["extract_kechuang_orders"].get_task("extract").pool != "duckdb_writer"
+    for s in SOURCES:
+        assert dagbag.dags[f"extract_{s}"].get_task("extract").pool != "duckdb_writer"
 
 
 def test_the_pipeline_never_imports_the_simulator():

@@ -27,6 +27,7 @@ from warehouse import paths
 log = logging.getLogger(__name__)
 
 PUBLISHED_TABLES = ("plan_metric_values", "metric_catalog")
+OPTIONAL_TABLES = ("plan_progress",)  # published when the working database has them
 KEEP_HISTORY = 5
 PUBLISH_LOG_DDL = """
 create table if not exists {schema}.publish_log (
@@ -74,7 +75,13 @@ def publish(
         conn.execute(f"attach '{staged}' as pub")
         conn.execute("create schema pub.metrics")
         row_counts = {}
-        for table in PUBLISHED_TABLES:
+        present = {
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'metrics'"
+            ).fetchall()
+        }
+        for table in PUBLISHED_TABLES + tuple(t for t in OPTIONAL_TABLES if t in present):
             conn.execute(f"create table pub.metrics.{table} as select * from metrics.{table}")
             row_counts[table] = conn.execute(f"select count(*) from pub.metrics.{table}").fetchone()[0]
         watermarks = {
@@ -116,35 +123,49 @@ def _mirror_log(working_db: Path, entry: tuple) -> None:
 
 
 def _prune(history: Path, stem: str, keep: int) -> None:
-    files = sorted(history.glob(f"{stem}-*.duckdb"), key=lambda p: p.stat().st_mtime)
+    files = sorted(history.glob(f"{stem}-*.duckdb"), key=lambda p: p.stat().st_mtime_ns)
     for old in files[:-keep] if keep > 0 else []:
         old.unlink()
 
 
 def list_history(published_db: Path | None = None) -> list[Path]:
+    """Kept publishes, oldest first (by when they were published)."""
     published_db = Path(published_db or paths.published_db())
     history = published_db.parent / "history"
-    return sorted(history.glob(f"{published_db.stem}-*.duckdb"), key=lambda p: p.stat().st_mtime)
+    return sorted(history.glob(f"{published_db.stem}-*.duckdb"), key=lambda p: p.stat().st_mtime_ns)
+
+
+def current_publish_id(published_db: Path | None = None) -> str | None:
+    """The publish the published file holds (the last row of its own publish log)."""
+    log_rows = _previous_log(Path(published_db or paths.published_db()))
+    return log_rows[-1][0] if log_rows else None
 
 
 def rollback(publish_id: str | None = None, published_db: Path | None = None) -> Path:
-    """Re-publish an earlier publish from history (default: the one before the current)."""
+    """Re-publish an earlier publish from history (default: the one before the current).
+
+    The swap is the same as a publish's (copy beside, fsync, os.replace), so readers see the
+    old file or the restored one, never a mix. Rolling back twice walks back twice.
+    """
     published_db = Path(published_db or paths.published_db())
     files = list_history(published_db)
+    ids = [f.stem.split("-", 1)[1] for f in files]
     if publish_id is None:
-        if len(files) < 2:
-            raise SystemExit("no earlier publish in history to roll back to")
-        source = files[-2]
+        current = current_publish_id(published_db)
+        position = ids.index(current) if current in ids else len(ids)
+        if position < 1:
+            raise SystemExit(f"no publish before {current} in {published_db.parent / 'history'} to roll back to")
+        source = files[position - 1]
     else:
-        matches = [f for f in files if f.stem == f"{published_db.stem}-{publish_id}"]
-        if not matches:
-            raise SystemExit(f"publish {publish_id} is not in {published_db.parent / 'history'}")
-        source = matches[0]
+        if publish_id not in ids:
+            raise SystemExit(f"publish {publish_id} is not in {published_db.parent / 'history'} (kept: {ids})")
+        source = files[ids.index(publish_id)]
     staged = published_db.parent / f".{published_db.stem}-rollback.duckdb.tmp"
     shutil.copyfile(source, staged)
     _fsync(staged)
     os.replace(staged, published_db)
-    source.touch()  # now the newest in history
+    _fsync(published_db.parent)
+    log.warning("rolled back: %s now serves %s", published_db, source.name)
     return source
 
 
@@ -158,8 +179,10 @@ def main(argv=None) -> int:
     r.add_argument("--to", dest="publish_id", help="publish_id to restore (default: the previous one)")
     args = p.parse_args(argv)
     if args.cmd == "history":
+        current = current_publish_id()
         for f in list_history():
-            print(f.stem.split("-", 1)[1], f)
+            pid = f.stem.split("-", 1)[1]
+            print(pid, f, "(published now)" if pid == current else "")
         return 0
     restored = rollback(args.publish_id)
     print(f"re-published {restored} as {paths.published_db()}")

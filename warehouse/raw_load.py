@@ -9,6 +9,7 @@ crash at any point all end in the same table.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import datetime
@@ -16,10 +17,12 @@ from pathlib import Path
 
 import duckdb
 
-from extract.landing import list_manifests, verify
-from extract.sources import Endpoint
+from extract.drops import FILES_ENDPOINT
+from extract.landing import failpoint, list_manifests, verify
+from extract.sources import FILE_LINEAGE, FILE_TABLES, Endpoint, FileTable
 
 log = logging.getLogger(__name__)
+
 
 META_DDL = """
 create schema if not exists raw;
@@ -119,37 +122,41 @@ def load_endpoint(conn: duckdb.DuckDBPyConnection, ep: Endpoint, landing_root: P
                 join (values {file_map}) fm(filename, manifest_id, landed_at) on src.filename = fm.filename
                 """
             )
-            # Per manifest: versions inserted, records never seen before, exact repeats.
-            key_match = " and ".join(f"r.{k} = f.{k}" for k in ep.key)
-            stats = conn.execute(
+            # The versions to insert: first occurrence of each (key, content) in the batch that
+            # the raw table does not hold yet; `is_new` marks records never seen before.
+            conn.execute(
                 f"""
+                create or replace temp table _fresh as
                 with firsts as (
                     select * from _batch
                     qualify row_number() over (partition by {key}, _record_hash order by _landed_at, _seq) = 1
                 ),
-                fresh as (
-                    select f.*, not exists (select 1 from {ep.raw_table} r where {key_match}) as is_new
-                    from firsts f anti join {ep.raw_table} r using ({key}, _record_hash)
-                ),
-                received as (select _manifest_id, count(*) as n from _batch group by 1)
-                select rc._manifest_id,
-                       count(distinct ({key})) filter (where fr.is_new) as new_records,
-                       count(fr._seq) as inserted,
-                       rc.n - count(fr._seq) as duplicates
+                known_keys as (select distinct {key} from {ep.raw_table})
+                select f.*, k.{ep.key[0]} is null as _is_new
+                from firsts f
+                anti join {ep.raw_table} r using ({key}, _record_hash)
+                left join known_keys k using ({key})
+                """
+            )
+            stats = conn.execute(
+                f"""
+                with received as (select _manifest_id, count(*) as n from _batch group by 1),
+                     fresh as (
+                         select _manifest_id, count(*) as inserted,
+                                count(distinct ({key})) filter (where _is_new) as new_records
+                         from _fresh group by 1)
+                select rc._manifest_id, coalesce(fr.new_records, 0), coalesce(fr.inserted, 0),
+                       rc.n - coalesce(fr.inserted, 0)
                 from received rc left join fresh fr using (_manifest_id)
-                group by rc._manifest_id, rc.n
                 """
             ).fetchall()
             per_manifest = {mid: (new, ins, dup) for mid, new, ins, dup in stats}
             conn.execute(
-                f"""
-                insert into {ep.raw_table}
-                select {col_list}, _manifest_id, _landed_at, now() from _batch
-                anti join {ep.raw_table} r using ({key}, _record_hash)
-                qualify row_number() over (partition by {key}, _record_hash order by _landed_at, _seq) = 1
-                """
+                f"insert into {ep.raw_table} by name "
+                f"select {col_list}, _manifest_id, _landed_at, now() as _loaded_at from _fresh"
             )
             totals["inserted"] = sum(v[1] for v in per_manifest.values())
+            failpoint("raw_inserted")
         else:
             per_manifest = {}
         for m in pending:
@@ -197,6 +204,7 @@ def load_endpoint(conn: duckdb.DuckDBPyConnection, ep: Endpoint, landing_root: P
                 [mid, ep.source, ep.name, m["run_key"], m["row_count"], m["landed_at"]],
             )
         _advance_watermark(conn, ep, pending)
+        failpoint("before_commit")
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
@@ -243,3 +251,178 @@ def rebuild_from_landing(conn: duckdb.DuckDBPyConnection, ep: Endpoint, landing_
 
 def manifest_summary(manifest: dict) -> str:
     return json.dumps({k: manifest.get(k) for k in ("manifest_id", "row_count", "quarantined", "pages", "retries")})
+
+
+# ------------------------------------------------------------ drop folders (S4, S5) ----
+
+RECEIVED_FILES_DDL = """
+create table if not exists meta.received_files (
+    manifest_id varchar, source varchar, file_path varchar, sha256 varchar, bytes bigint,
+    file_mtime timestamptz, status varchar, reason varchar, rows_loaded bigint, rows_quarantined bigint,
+    loaded_at timestamptz)
+"""
+
+
+def ensure_file_tables(conn: duckdb.DuckDBPyConnection, source: str) -> list[FileTable]:
+    for stmt in filter(str.strip, META_DDL.split(";")):
+        conn.execute(stmt)
+    conn.execute(RECEIVED_FILES_DDL)
+    tables = [t for t in FILE_TABLES if t.source == source]
+    for t in tables:
+        cols = ", ".join(f"{n} {typ}" for n, typ in {**t.fields, **FILE_LINEAGE}.items())
+        conn.execute(
+            f"create table if not exists {t.raw_table} ({cols}, _manifest_id varchar, "
+            "_landed_at timestamptz, _loaded_at timestamptz)"
+        )
+    return tables
+
+
+def _registry_centres(conn) -> bool:
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'raw' and table_name = 'scipop_platform__rural_centres'"
+        ).fetchone()[0]
+    ) and bool(conn.execute("select count(*) from raw.scipop_platform__rural_centres").fetchone()[0])
+
+
+def load_drop_source(conn: duckdb.DuckDBPyConnection, source: str, landing_root: Path) -> dict:
+    """Load every landed-but-unloaded run of a drop-folder source, in one transaction."""
+    tables = {t.name: t for t in ensure_file_tables(conn, source)}
+    loaded = {
+        r[0]
+        for r in conn.execute(
+            "select manifest_id from meta.loaded_manifests where source = ? and endpoint = ?", [source, FILES_ENDPOINT]
+        ).fetchall()
+    }
+    base = Path(landing_root) / source / FILES_ENDPOINT
+    manifests = []
+    if base.exists():
+        for run in base.iterdir():
+            if not run.name.startswith(".") and (run / "_manifest.json").exists():
+                m = json.loads((run / "_manifest.json").read_text(encoding="utf-8"))
+                if m["manifest_id"] not in loaded:
+                    manifests.append((run, m))
+    manifests.sort(key=lambda rm: (rm[1]["landed_at"], rm[1]["run_key"]))
+    totals = {"manifests": len(manifests), "inserted": 0, "quarantined": 0}
+    if not manifests:
+        log.info("%s: nothing new in the landing zone", source)
+        return totals
+    check_centres = source == "rural_centre_reports" and _registry_centres(conn)
+    if source == "rural_centre_reports" and not check_centres:
+        log.warning("%s: the S1 centre registry is not loaded yet; centre ids are not checked", source)
+    conn.execute("begin transaction")
+    try:
+        for run, m in manifests:
+            mid = m["manifest_id"]
+            for name, info in m["tables"].items():
+                path = run / info["file"]
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                if digest != info["sha256"]:
+                    raise ValueError(f"{path}: checksum mismatch; the landing zone was modified")
+                t = tables[name]
+                cols = {**t.fields, **FILE_LINEAGE}
+                conn.execute(
+                    f"create or replace temp table _drop_batch as select * from read_json(?, "
+                    f"format = 'newline_delimited', columns = {_struct(cols)})",
+                    [str(path)],
+                )
+                if name == "reports" and check_centres:
+                    conn.execute(
+                        """
+                        insert into meta.quarantine
+                        select ?, ?, 'reports', _file_path, _row_number, '科技馆编号', centre_id,
+                               'unknown centre (not in the S1 rural-centre registry)',
+                               to_json(b), now()
+                        from _drop_batch b
+                        where centre_id not in (select centre_id from raw.scipop_platform__rural_centres)
+                        """,
+                        [mid, source],
+                    )
+                    unknown = conn.execute(
+                        "select count(*) from _drop_batch where centre_id not in "
+                        "(select centre_id from raw.scipop_platform__rural_centres)"
+                    ).fetchone()[0]
+                    totals["quarantined"] += unknown
+                    conn.execute(
+                        "delete from _drop_batch where centre_id not in "
+                        "(select centre_id from raw.scipop_platform__rural_centres)"
+                    )
+                n = conn.execute("select count(*) from _drop_batch").fetchone()[0]
+                conn.execute(
+                    f"insert into {t.raw_table} by name select {', '.join(cols)}, ? as _manifest_id, "
+                    "?::timestamptz as _landed_at, now() as _loaded_at from _drop_batch",
+                    [mid, m["landed_at"]],
+                )
+                totals["inserted"] += n
+            if m.get("quarantine_file"):
+                qpath = run / m["quarantine_file"]
+                conn.execute(
+                    """
+                    insert into meta.quarantine
+                    select ?, ?, coalesce("table", '_file'), _file_path, row_number, "column", value, reason, null, now()
+                    from read_json(?, format = 'newline_delimited',
+                                   columns = {'table': 'varchar', '_file_path': 'varchar', 'row_number': 'bigint',
+                                              'column': 'varchar', 'value': 'varchar', 'reason': 'varchar'})
+                    """,
+                    [mid, source, str(qpath)],
+                )
+                totals["quarantined"] += m["quarantined"]
+            for f in m["files"]:
+                conn.execute(
+                    "insert into meta.received_files values (?, ?, ?, ?, ?, ?::timestamptz, ?, ?, ?, ?, now())",
+                    [
+                        mid,
+                        source,
+                        f["path"],
+                        f["sha256"],
+                        f["bytes"],
+                        f["mtime"],
+                        f["status"],
+                        f.get("reason"),
+                        f["rows"],
+                        f["quarantined"],
+                    ],
+                )
+            interval = m.get("interval") or [None, None]
+            conn.execute(
+                "insert into meta.extract_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                [
+                    mid,
+                    source,
+                    FILES_ENDPOINT,
+                    interval[0],
+                    interval[1],
+                    None,
+                    m["row_count"] + m["quarantined"],
+                    m["row_count"],
+                    None,
+                    None,
+                    None,
+                    m["quarantined"],
+                    None,
+                    sum(f["bytes"] for f in m["files"]),
+                    m.get("duration_s"),
+                    [],
+                    None,
+                    None,
+                ],
+            )
+            conn.execute(
+                "insert into meta.loaded_manifests values (?, ?, ?, ?, ?, ?::timestamptz, now())",
+                [mid, source, FILES_ENDPOINT, m["run_key"], m["row_count"], m["landed_at"]],
+            )
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    log.info(
+        "%s: loaded %d run(s), %d rows, %d quarantined",
+        source,
+        totals["manifests"],
+        totals["inserted"],
+        totals["quarantined"],
+    )
+    if totals["quarantined"]:
+        log.warning("%s: %d quarantined rows/files this load (see meta.quarantine)", source, totals["quarantined"])
+    return totals

@@ -21,7 +21,15 @@ class DbtBuildFailed(RuntimeError):
     pass
 
 
-def dbt_build(working_db: Path, publish_id: str, select: str | None = None, full_refresh: bool = False) -> dict:
+def dbt_build(
+    working_db: Path,
+    publish_id: str,
+    select: str | None = None,
+    full_refresh: bool = False,
+    as_of_date: str | None = None,
+) -> dict:
+    """`dbt build` in-process. `as_of_date` (YYYY-MM-DD, Beijing) is the day the data is as of:
+    the run's data interval end, so a re-run or backfill of an interval computes the same."""
     from dbt.cli.main import dbtRunner
 
     os.environ["PLAN_METRICS_WORKING_DB"] = str(working_db)
@@ -38,7 +46,7 @@ def dbt_build(working_db: Path, publish_id: str, select: str | None = None, full
         "--log-path",
         str(dbt_dir / "logs"),
         "--vars",
-        json.dumps({"publish_id": publish_id}),
+        json.dumps({"publish_id": publish_id, **({"as_of_date": as_of_date} if as_of_date else {})}),
     ]
     if select:
         args += ["--select", select]

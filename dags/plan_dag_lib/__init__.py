@@ -1,7 +1,9 @@
-"""Glue shared by the DAG files: connections, Assets, run keys, failure alerts.
+"""Glue shared by the DAG files: connections, Assets, schedules, run keys, failure alerts.
 
 Kept out of DAG parsing by `.airflowignore`; the pipeline's logic lives in `extract/`,
-`warehouse/` and `expectations/`, which have no Airflow imports.
+`warehouse/` and `expectations/`, which have no Airflow imports. `schedules.py` holds the
+timetables and per-task limits, `extract_dag.py` the read_watermarks → extract → load DAG
+shape every source shares.
 """
 
 from __future__ import annotations
@@ -16,10 +18,16 @@ log = logging.getLogger(__name__)
 # The single-writer rule of DuckDB, enforced by Airflow: every task that opens the working
 # database runs in this pool, which has one slot.
 WRITER_POOL = "duckdb_writer"
+# ... and with the CeleryExecutor those tasks go to this queue, served by the one worker
+# that holds the working database file (docker-compose.yml: `airflow-writer`). The pool is
+# global (metadata DB); the queue pins the tasks to the machine with the file. Executors
+# without queues (LocalExecutor in `make airflow`, `airflow dags test`) ignore it.
+WRITER_QUEUE = "duckdb_writer"
 
-RAW_ASSETS = {
-    "kechuang_orders": Asset("duckdb://plan_metrics_work/raw/kechuang_orders"),
-}
+# One Asset per source: "the raw tables of <source> changed". Its extract DAG emits it only
+# when a load inserted something; transform_publish runs on any of them (AssetAny).
+SOURCES = ("scipop_platform", "kechuang_roadshows", "kechuang_orders", "rural_centre_reports", "plan_ledger")
+RAW_ASSETS = {source: Asset(f"duckdb://plan_metrics_work/raw/{source}") for source in SOURCES}
 PUBLISHED_ASSET = Asset("duckdb://plan_metrics/metrics")
 
 DEFAULT_ARGS = {
@@ -53,10 +61,15 @@ def http_source(conn_id: str) -> tuple[str, str]:
 
 
 def run_key(context) -> str:
-    """A key for what one DAG run lands: its data interval when it has one, else its run id."""
+    """A key for what one DAG run lands: its data interval when it has one, else its run id.
+
+    Scheduled and backfill runs of the same interval share the key, so a re-run (cleared
+    task, `airflow backfill create --reprocess-behavior completed`) finds the interval
+    already landed and reuses it instead of asking the source again.
+    """
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     run_id = context["dag_run"].run_id
-    if start is not None and end is not None and not run_id.startswith("manual__"):
+    if start is not None and end is not None and not run_id.startswith(("manual__", "asset_triggered__")):
         return f"{start:%Y%m%dT%H%M%S}_{end:%Y%m%dT%H%M%S}"
     return run_id
 
@@ -66,15 +79,58 @@ def interval(context) -> tuple[str | None, str | None]:
     return (start.isoformat() if start else None, end.isoformat() if end else None)
 
 
-def alert_on_failure(context) -> None:
-    """One readable message about what failed (log; a webhook comes with the alerts issue)."""
+ALERT_CONN_ID = "plan_metrics_alerts"  # optional http connection; host = the webhook URL
+
+
+def failure_message(context) -> str:
+    """What failed, in one readable message: DAG, task, run, try, and the error (which for a
+    failed quality gate already names the check, table, failing values and how to look)."""
     ti = context.get("task_instance")
-    exc = context.get("exception")
-    log.error(
-        "PIPELINE FAILURE: dag=%s task=%s run=%s try=%s\n%s",
-        getattr(ti, "dag_id", "?"),
-        getattr(ti, "task_id", "?"),
-        context.get("run_id"),
-        getattr(ti, "try_number", "?"),
-        exc,
+    return (
+        f"PIPELINE FAILURE: dag={getattr(ti, 'dag_id', '?')} task={getattr(ti, 'task_id', '?')} "
+        f"run={context.get('run_id')} try={getattr(ti, 'try_number', '?')}\n{context.get('exception')}"
     )
+
+
+def alert_webhook_url() -> str | None:
+    """The webhook URL of connection `plan_metrics_alerts`, or None when it is not configured."""
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = BaseHook.get_connection(ALERT_CONN_ID)
+    except Exception:  # not configured: alerts go to the log only
+        return None
+    host = conn.host or ""
+    if not host:
+        return None
+    if "://" not in host:
+        host = f"{conn.schema or 'http'}://{host}" + (f":{conn.port}" if conn.port else "")
+    return host
+
+
+def post_alert(url: str, message: str, timeout: float = 10.0) -> int:
+    """POST the message as JSON ({"text": ...}, what Slack/Mattermost/Teams-style hooks accept)."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"text": message}, ensure_ascii=False).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status
+
+
+def alert_on_failure(context) -> None:
+    """One readable message about what failed: always logged; POSTed to the webhook of
+    connection `plan_metrics_alerts` when it exists. A broken webhook never hides the log."""
+    message = failure_message(context)
+    log.error(message)
+    url = alert_webhook_url()
+    if url:
+        try:
+            post_alert(url, message)
+        except Exception as exc:
+            log.error("could not POST the alert to %s: %s", url, exc)

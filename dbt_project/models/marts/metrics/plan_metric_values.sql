@@ -25,21 +25,21 @@ events_by_region as (
     join rollup r on e.region_code = r.region_code
 ),
 
-aggregated as (
+aggregated_by_level as (
     select
         ev.metric_id,
         ev.region_code,
         ev.region_level,
         ev.period_month,
-        case any_value(d.aggregation)
-            when 'sum' then sum(ev.value)
-            when 'median' then median(ev.value)
-            when 'mean' then sum(ev.value) / count(*)
-            when 'count_distinct' then cast(count(distinct ev.entity_id) as double)
-        end as value
+        {{ aggregate_metric('any_value(d.aggregation)', 'ev.value', 'ev.entity_id') }} as value
     from events_by_region ev
     join definitions d using (metric_id)
     group by ev.metric_id, ev.region_code, ev.region_level, ev.period_month
+),
+
+aggregated as (
+    -- a ratio has no row where its denominator is zero
+    select * from aggregated_by_level where value is not null
 ),
 
 province_spans as (

@@ -1,0 +1,68 @@
+"""`python -m bench [--quick] [--scales 1,10,100] [--out report.json] [--no-airflow]`
+
+Runs every scale one after another (never in parallel: each measures the whole machine),
+writes the JSON report (default `$PLAN_METRICS_DATA_DIR/bench/report-<utc>.json`, plus
+`latest.json` beside it) and prints the table. Work files live under `--work-dir`
+(default `$PLAN_METRICS_DATA_DIR/bench/work`); the generated worlds are cached there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.report import add_growth, table
+from bench.run import run_scale
+
+FULL_SCALES = "1,10,100"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="SF1 only (a smoke run); --scales overrides the scale")
+    p.add_argument("--scales", default="", help=f"comma-separated scale factors (default {FULL_SCALES})")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", default="", help="the JSON report's path")
+    p.add_argument("--work-dir", default="")
+    p.add_argument("--no-airflow", action="store_true", help="skip the end-to-end run under Airflow")
+    args = p.parse_args(argv)
+    scales = [float(x) for x in (args.scales or ("1" if args.quick else FULL_SCALES)).split(",") if x.strip()]
+    data = Path(os.environ.get("PLAN_METRICS_DATA_DIR") or Path(__file__).resolve().parent.parent / "data")
+    work = Path(args.work_dir or data / "bench" / "work").resolve()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.out or data / "bench" / f"report-{stamp}.json").resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report: dict = {
+        "started_at": datetime.now(UTC).isoformat(),
+        "quick": args.quick,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "scales": [],
+    }
+    for scale in scales:
+        print(f"bench: scale factor {scale:g} ...", flush=True)
+        started = time.perf_counter()
+        result = run_scale(scale, work, seed=args.seed, airflow=not args.no_airflow)
+        result["bench_seconds"] = round(time.perf_counter() - started, 1)
+        report["scales"].append(result)
+        report["memory_growth"] = add_growth(report["scales"])
+        out.write_text(json.dumps(report, indent=2, default=str))  # partial results survive a later failure
+        print(f"bench: scale factor {scale:g} done in {result['bench_seconds']:.0f} s", flush=True)
+    report["finished_at"] = datetime.now(UTC).isoformat()
+    text = table(report)
+    report["table"] = text
+    out.write_text(json.dumps(report, indent=2, default=str))
+    if not args.out:
+        (out.parent / "latest.json").write_text(out.read_text())
+    print(text)
+    print(f"\nreport: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

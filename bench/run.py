@@ -1,0 +1,216 @@
+"""One scale factor, measured: a simulated world, a full refresh, the bare baselines, a ~1 %
+incremental run and the pipeline under Airflow.
+
+The simulator starts at the end of the plan period so its store is built, then its clock
+is moved back to the instant before which 99 % of the record versions visible at the end
+were published (T0). The full refresh runs at T0 in a fresh data folder; moving the clock
+to the end (T1) then makes ~1 % of the versions new or changed, and the incremental run
+picks them up in the same folder. The Airflow run (fresh data folder and AIRFLOW_HOME)
+reads the world at T1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+from bench.airflow_e2e import REPO, run_pipeline
+
+BEIJING = timezone(timedelta(hours=8))
+PIPELINE_STAGES = ("extract", "load", "dbt", "gate", "publish")
+
+
+def _stage(name: str, params: dict, workdir: Path, env_data_dir: Path) -> dict:
+    """Run one stage in a fresh process; its result plus the process's wall time."""
+    import os
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    pfile, rfile = workdir / f"{name}.params.json", workdir / f"{name}.result.json"
+    pfile.write_text(json.dumps(params))
+    rfile.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["PLAN_METRICS_DATA_DIR"] = str(env_data_dir)
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.stage", name, str(pfile), str(rfile)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - started
+    (workdir / f"{name}.log").write_text(out.stdout + out.stderr)
+    if out.returncode or not rfile.exists():
+        raise RuntimeError(
+            f"bench stage {name} failed ({out.returncode}); see {workdir / f'{name}.log'}:\n{out.stderr[-3000:]}"
+        )
+    return {**json.loads(rfile.read_text()), "process_seconds": round(wall, 3)}
+
+
+def _one_percent_instant(store: Path, end: int) -> int:
+    """The epoch second before which 99 % of the versions visible at `end` were published."""
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        n = conn.execute("select count(*) from versions where updated_at <= ?", [end]).fetchone()[0]
+        k = max(1, n // 100)
+        return conn.execute(
+            "select updated_at from versions where updated_at <= ? order by updated_at desc limit 1 offset ?",
+            [end, k],
+        ).fetchone()[0]
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).astimezone(BEIJING).isoformat()
+
+
+def pipeline_pass(tag: str, data_dir: Path, sim_info: dict, incoming: Path, clock: int, logs: Path) -> dict:
+    """extract → load → dbt → gate → publish, each in its own process, as the DAGs call them."""
+    working_db = data_dir / "warehouse" / "plan_metrics_work.duckdb"
+    month = datetime.fromtimestamp(clock, tz=UTC).astimezone(BEIJING)
+    base = {
+        "landing_root": str(data_dir / "landing"),
+        "working_db": str(working_db),
+        "sources": sim_info["sources"],
+        "incoming": str(incoming),
+        "run_key": f"bench-{tag}",
+        "urls_file": str(logs / "urls.json"),
+        "nodes_file": str(logs / "dbt_nodes.json"),
+        "publish_id": f"bench-{tag}",
+        "run_id": f"bench-{tag}",
+        "last_month": f"{month:%Y-%m}-01",
+        "as_of": _iso(clock),
+        "published_db": str(data_dir / "published" / "plan_metrics.duckdb"),
+    }
+    stages = {}
+    for name in PIPELINE_STAGES:
+        params = dict(base)
+        if name == "publish":
+            params.update(
+                checks_passed=stages["gate"].get("checks_passed"),
+                checks_failed=stages["gate"].get("checks_failed"),
+                invocation_id=stages["dbt"].get("invocation_id"),
+            )
+        stages[name] = _stage(name, params, logs, data_dir)
+    return {
+        "stages": stages,
+        "wall_seconds": round(sum(s["process_seconds"] for s in stages.values()), 3),
+        "work_seconds": round(sum(s["seconds"] for s in stages.values()), 3),
+    }
+
+
+def _copy_db(src: Path, dst_dir: Path) -> Path:
+    """A copy under the same file name, so the catalog name in dbt's compiled SQL resolves."""
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    dst = dst_dir / src.name
+    for suffix in ("", ".wal"):
+        s = Path(str(src) + suffix)
+        if s.exists():
+            shutil.copyfile(s, Path(str(dst) + suffix))
+    return dst
+
+
+def run_scale(scale: float, root: Path, seed: int = 42, airflow: bool = True) -> dict:
+    from simulator.process import SimulatorProcess  # the benchmark, not the pipeline, drives the simulator
+    from simulator.world import WORLD_END
+
+    sdir = root / f"sf{scale:g}"
+    if sdir.exists():
+        shutil.rmtree(sdir)
+    incoming = sdir / "incoming"
+    end = int(WORLD_END.timestamp())
+    report: dict = {"scale": scale, "seed": seed}
+    started = time.perf_counter()
+    # the generated world is cached across bench runs (keyed by seed and scale)
+    with SimulatorProcess(root / "sim-cache", seed=seed, scale=scale, incoming=incoming) as sim:
+        report["simulator_start_seconds"] = round(time.perf_counter() - started, 3)
+        t0 = _one_percent_instant(root / "sim-cache" / f"world-{seed}-{scale:g}.sqlite", end)
+        report["clock_full"], report["clock_incremental"] = _iso(t0), _iso(end)
+        sim.set_clock(_iso(t0))
+
+        # --- full refresh at T0 (fresh data folder) and the baselines on the same files ----
+        full_dir, logs = sdir / "full", sdir / "logs" / "full"
+        full = pipeline_pass("full", full_dir, sim.info, incoming, t0, logs)
+        common = {"sources": sim.info["sources"], "landing_root": str(full_dir / "landing")}
+        bare = _stage("bare_fetch", {**common, "urls_file": str(logs / "urls.json")}, logs, full_dir)
+        read = _stage("duckdb_read", {**common, "scratch_db": str(sdir / "scratch" / "read.duckdb")}, logs, full_dir)
+        # direct SQL on a copy of the database dbt built (dbt's target dir holds the compiled SQL)
+        working = full_dir / "warehouse" / "plan_metrics_work.duckdb"
+        direct_db = _copy_db(working, sdir / "direct")
+        direct = _stage(
+            "direct_sql", {"target_dir": str(full_dir / "dbt" / "target"), "db": str(direct_db)}, logs, full_dir
+        )
+        shutil.rmtree(sdir / "scratch", ignore_errors=True)
+
+        # --- ~1 % later: the incremental run in the same folder ----------------------------
+        sim.set_clock(_iso(end))
+        inc = pipeline_pass("incremental", full_dir, sim.info, incoming, end, sdir / "logs" / "incremental")
+
+        # --- the same world at T1 through Airflow, from nothing ------------------------------
+        if airflow:
+            report["airflow"] = run_pipeline(sdir / "airflow", incoming, sim.airflow_connections())
+    report.update(summarise(full, inc, bare, read, direct))
+    report["full_refresh"], report["incremental_run"] = full, inc
+    report["dbt_nodes_file"] = str(sdir / "logs" / "full" / "dbt_nodes.json")
+    report["baselines"] = {"bare_fetch": bare, "duckdb_read": read, "direct_sql": direct}
+    return report
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+def summarise(full: dict, inc: dict, bare: dict, read: dict, direct: dict) -> dict:
+    st = full["stages"]
+    ex, ld, dbt, gate = st["extract"], st["load"], st["dbt"], st["gate"]
+    return {
+        "extract": {
+            "records": ex["api_records"],
+            "records_per_s": ex["api_records_per_s"],
+            "bare_records_per_s": round(bare["records"] / bare["seconds_work"], 1) if bare["seconds_work"] else None,
+            "pipeline_over_bare_time": _ratio(ex["api_seconds"], bare["seconds_work"]),
+            "target": "<= 2.0",
+        },
+        "raw_load": {
+            "rows": ld["api_rows_inserted"],
+            "rows_per_s": ld["api_rows_per_s"],
+            "duckdb_rows_per_s": read["rows_per_s"],
+            "share_of_duckdb_rate": _ratio(ld["api_rows_per_s"], read["rows_per_s"]),
+            "target": ">= 0.5",
+        },
+        "dbt": {
+            "build_seconds": dbt["build_seconds"],
+            "node_seconds_by_type": dbt["node_seconds_by_type"],
+            "slowest_models": dbt["slowest_models"],
+            "direct_sql_seconds": direct["sql_seconds"],
+            "direct_models_seconds": direct["models_seconds"],
+            "direct_tests_seconds": direct["tests_seconds"],
+            "direct_slowest_models": direct["slowest_models"],
+            "dbt_overhead_ratio": _ratio(dbt["build_seconds"], direct["sql_seconds"]),
+        },
+        "gate": {
+            "gate_seconds": gate["gate_seconds"],
+            "import_seconds": gate["import_seconds"],
+            "passed": gate["passed"],
+            "gate_over_dbt": _ratio(gate["gate_seconds"], dbt["build_seconds"]),
+            "gate_with_imports_over_dbt_with_imports": _ratio(
+                gate["gate_seconds"] + gate["import_seconds"], dbt["build_seconds"] + dbt["import_seconds"]
+            ),
+            "target": "<= 0.25 at SF10",
+        },
+        "incremental": {
+            "full_wall_seconds": full["wall_seconds"],
+            "incremental_wall_seconds": inc["wall_seconds"],
+            "fraction_of_full": _ratio(inc["wall_seconds"], full["wall_seconds"]),
+            "fraction_of_full_work_only": _ratio(inc["work_seconds"], full["work_seconds"]),
+            "records_changed": inc["stages"]["extract"]["api_records"],
+            "records_full": ex["api_records"],
+            "stage_seconds": {k: v["process_seconds"] for k, v in inc["stages"].items()},
+            "target": "<= 0.10 at SF10",
+        },
+        "memory_peak_rss_mb": {k: v["peak_rss_mb"] for k, v in st.items()},
+    }

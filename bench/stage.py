@@ -1,0 +1,269 @@
+"""One benchmark stage in its own process: `python -m bench.stage <stage> <params.json> <result.json>`.
+
+A stage is either a pipeline stage (extract, load, dbt, gate, publish), called through the
+pipeline's public functions exactly as the DAGs call them, or the bare baseline of one
+(bare_fetch, duckdb_read, direct_sql). The result file gets the stage's own numbers plus
+`seconds` (the work, timed in-process), `import_seconds` (what importing its libraries
+cost before the timer started) and `peak_rss_mb` (this process's high-water mark).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+# S1 before S4: the rural-centre reports are checked against the S1 registry (as in pipeline.sh)
+API_ORDER = ("scipop_platform", "kechuang_roadshows", "kechuang_orders")
+DROP_ORDER = ("rural_centre_reports", "plan_ledger")
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+def extract(p: dict) -> dict:
+    from extract.api import extract_endpoint
+    from extract.drops import extract_drop_folder
+    from extract.http_client import ApiClient
+    from extract.sources import ENDPOINTS
+    from warehouse.raw_load import read_watermark
+
+    t0 = time.perf_counter()
+    landing, db = Path(p["landing_root"]), Path(p["working_db"])
+    endpoints, urls = {}, []
+    for source in API_ORDER:
+        info = p["sources"][source]
+        for ep in ENDPOINTS[source]:
+            client = ApiClient(info["base_url"], info["token"])
+            # every URL the extractor fetched, so the bare loop can fetch exactly the same pages
+            client.session.hooks["response"].append(lambda r, *a, _s=source, **k: urls.append([_s, r.url]))
+            started = time.perf_counter()
+            try:
+                m = extract_endpoint(client, ep, landing, p["run_key"], read_watermark(db, ep))
+            finally:
+                client.close()
+            endpoints[f"{source}/{ep.name}"] = {
+                "records": m["records_received"],
+                "rows_landed": m["row_count"],
+                "pages": m["pages"],
+                "bytes": m["bytes"],
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+    api_seconds = time.perf_counter() - t0
+    drops = {}
+    for source in DROP_ORDER:
+        started = time.perf_counter()
+        m = extract_drop_folder(source, Path(p["incoming"]), landing, p["run_key"])
+        drops[source] = {
+            "files": len(m.get("files") or []),
+            "rows_landed": m["row_count"],
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    Path(p["urls_file"]).write_text(json.dumps(urls))
+    records = sum(e["records"] for e in endpoints.values())
+    return {
+        "api_records": records,
+        "api_seconds": round(api_seconds, 3),
+        "api_records_per_s": round(records / api_seconds, 1) if api_seconds else None,
+        "requests": len(urls),
+        "endpoints": endpoints,
+        "drops": drops,
+    }
+
+
+def bare_fetch(p: dict) -> dict:
+    """The same pages with nothing but `requests`: GET, decode JSON, count the records."""
+    import requests
+
+    urls = json.loads(Path(p["urls_file"]).read_text())
+    sessions = {}
+    for source, info in p["sources"].items():
+        s = requests.Session()
+        s.headers["Authorization"] = f"Bearer {info['token']}"
+        sessions[source] = s
+    t0 = time.perf_counter()
+    records = 0
+    for source, url in urls:
+        r = sessions[source].get(url, timeout=60)
+        r.raise_for_status()
+        body = r.json()
+        records += len(body.get("data") or body.get("items") or [])
+    seconds = time.perf_counter() - t0
+    return {"records": records, "requests": len(urls), "seconds_work": round(seconds, 3)}
+
+
+def load(p: dict) -> dict:
+    import duckdb
+
+    from extract.sources import ENDPOINTS
+    from warehouse.raw_load import load_drop_source, load_endpoint
+
+    db = Path(p["working_db"])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    landing = Path(p["landing_root"])
+    tables = {}
+    with duckdb.connect(str(db)) as conn:
+        for source in API_ORDER:
+            for ep in ENDPOINTS[source]:
+                started = time.perf_counter()
+                r = load_endpoint(conn, ep, landing)
+                tables[ep.raw_table] = {**r, "seconds": round(time.perf_counter() - started, 3)}
+        for source in DROP_ORDER:
+            started = time.perf_counter()
+            r = load_drop_source(conn, source, landing)
+            tables[source] = {**r, "seconds": round(time.perf_counter() - started, 3)}
+    api = [v for k, v in tables.items() if k.startswith("raw.")]
+    api_rows, api_s = sum(v["inserted"] for v in api), sum(v["seconds"] for v in api)
+    return {
+        "rows_inserted": sum(v["inserted"] for v in tables.values()),
+        "api_rows_inserted": api_rows,
+        "api_seconds": round(api_s, 3),
+        "api_rows_per_s": round(api_rows / api_s, 1) if api_s else None,
+        "tables": tables,
+    }
+
+
+def duckdb_read(p: dict) -> dict:
+    """DuckDB alone: read the same landed NDJSON files into a fresh table per endpoint."""
+    import duckdb
+
+    from extract.landing import list_manifests
+    from extract.sources import ENDPOINTS
+
+    landing = Path(p["landing_root"])
+    rows = seconds = 0.0
+    tables = {}
+    Path(p["scratch_db"]).parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(p["scratch_db"]) as conn:
+        for source in API_ORDER:
+            for ep in ENDPOINTS[source]:
+                files = [
+                    str(landing / ep.source / ep.name / m["run_key"] / f["name"])
+                    for m in list_manifests(landing, ep.source, ep.name)
+                    for f in m["files"]
+                ]
+                if not files:
+                    continue
+                columns = {**ep.fields, "_extra": "json", "_record_hash": "varchar", "_seq": "bigint"}
+                struct = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+                started = time.perf_counter()
+                conn.execute(
+                    f"create table {ep.source}__{ep.name} as select * from read_json({files!r}, "
+                    f"format = 'newline_delimited', columns = {struct})"
+                )
+                took = time.perf_counter() - started
+                n = conn.execute(f"select count(*) from {ep.source}__{ep.name}").fetchone()[0]
+                tables[ep.raw_table] = {"rows": n, "seconds": round(took, 4)}
+                rows += n
+                seconds += took
+    return {
+        "rows": int(rows),
+        "seconds_work": round(seconds, 4),
+        "rows_per_s": round(rows / seconds, 1) if seconds else None,
+        "tables": tables,
+    }
+
+
+def dbt(p: dict) -> dict:
+    from warehouse.transform import dbt_build
+
+    started = time.perf_counter()
+    r = dbt_build(Path(p["working_db"]), p["publish_id"])
+    wall = time.perf_counter() - started
+    nodes = r["nodes"]
+    by_type: dict[str, float] = {}
+    for n in nodes:
+        by_type[n["resource_type"]] = round(by_type.get(n["resource_type"], 0) + n["seconds"], 3)
+    models = sorted((n for n in nodes if n["resource_type"] == "model"), key=lambda n: -n["seconds"])
+    Path(p["nodes_file"]).write_text(json.dumps(r))
+    return {
+        "invocation_id": r["invocation_id"],
+        "build_seconds": round(wall, 3),
+        "nodes": len(nodes),
+        "node_seconds_by_type": by_type,
+        "slowest_models": [{"name": n["name"], "seconds": n["seconds"]} for n in models[:5]],
+    }
+
+
+def gate(p: dict) -> dict:
+    from datetime import datetime
+
+    from expectations.gate import GateFailed, run_gate
+
+    build = json.loads(Path(p["nodes_file"]).read_text())
+    started = time.perf_counter()
+    try:
+        r = run_gate(
+            Path(p["working_db"]),
+            p["run_id"],
+            p["last_month"],
+            build["nodes"],
+            as_of=datetime.fromisoformat(p["as_of"]),
+        )
+        outcome = {"passed": True, "checks_passed": r["checks_passed"], "checks_failed": r["checks_failed"]}
+    except GateFailed as exc:  # the timing still counts; the report says it failed and why
+        outcome = {"passed": False, "checks_passed": None, "checks_failed": None, "message": str(exc)[:2000]}
+    return {"gate_seconds": round(time.perf_counter() - started, 3), **outcome}
+
+
+def publish(p: dict) -> dict:
+    from warehouse.publish import publish as do_publish
+
+    started = time.perf_counter()
+    r = do_publish(
+        Path(p["working_db"]),
+        p["publish_id"],
+        p.get("checks_passed") or 0,
+        p.get("checks_failed") or 0,
+        p.get("invocation_id"),
+        published_db=Path(p["published_db"]),
+    )
+    return {"publish_seconds": round(time.perf_counter() - started, 3), "row_counts": r["row_counts"]}
+
+
+def direct_sql(p: dict) -> dict:
+    from bench.direct_sql import run_compiled
+
+    return run_compiled(Path(p["target_dir"]), Path(p["db"]))
+
+
+STAGES: dict[str, tuple[Callable[[dict], dict], tuple[str, ...]]] = {
+    # stage -> (function, modules imported before the timer: import cost is reported apart)
+    "extract": (extract, ("extract.api", "extract.drops", "warehouse.raw_load")),
+    "bare_fetch": (bare_fetch, ("requests",)),
+    "load": (load, ("duckdb", "warehouse.raw_load")),
+    "duckdb_read": (duckdb_read, ("duckdb",)),
+    "dbt": (dbt, ("dbt.cli.main", "warehouse.transform")),
+    "direct_sql": (direct_sql, ("duckdb",)),
+    "gate": (gate, ("great_expectations", "expectations.gate", "expectations.docs")),
+    "publish": (publish, ("duckdb", "warehouse.publish")),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import importlib
+    import logging
+
+    name, params_path, result_path = argv or sys.argv[1:]
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    fn, modules = STAGES[name]
+    params = json.loads(Path(params_path).read_text())
+    t0 = time.perf_counter()
+    for m in modules:
+        importlib.import_module(m)
+    import_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    result = fn(params)
+    result.setdefault("seconds", round(time.perf_counter() - t1, 3))
+    result["import_seconds"] = round(import_s, 3)
+    result["peak_rss_mb"] = _peak_rss_mb()
+    Path(result_path).write_text(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

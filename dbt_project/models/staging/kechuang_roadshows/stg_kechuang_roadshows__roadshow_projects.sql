@@ -1,0 +1,38 @@
+with source as (
+    select * from {{ source('kechuang_roadshows', 'kechuang_roadshows__roadshow_projects') }}
+),
+
+renamed as (
+    select
+        -- ids
+        project_id,
+        roadshow_id,
+        -- attributes
+        title,
+        tech_field,
+        source_org,
+        intent_agreements,
+        signed_contracts,
+        talents_introduced,
+        -- money (decimal strings in the source)
+        cast(contract_amount_cny as decimal(18, 2)) as contract_amount_cny,
+        cast(updated_at as timestamp with time zone) as updated_at,
+        -- lineage
+        _extra as extra_fields,
+        _landed_at,
+        _seq
+    from source
+),
+
+latest as (
+    select * from renamed
+    qualify row_number() over (
+        partition by project_id order by updated_at desc, _landed_at desc, _seq desc
+    ) = 1
+),
+
+final as (
+    select * exclude (_landed_at, _seq) from latest
+)
+
+select * from final

@@ -1,0 +1,34 @@
+-- Sheet 目标: a newer workbook replaces an older one's target for the same (指标代码, 地区代码).
+with source as (
+    select * from {{ source('plan_ledger', 'plan_ledger__targets') }}
+),
+
+renamed as (
+    select
+        -- ids
+        metric_id,
+        region_code,
+        -- attributes
+        target_value,
+        deadline,
+        -- lineage
+        _file_path as source_file_path,
+        _file_mtime as source_file_mtime,
+        _sheet as source_sheet,
+        _row_number as source_row_number
+    from source
+),
+
+latest as (
+    select * from renamed
+    qualify row_number() over (
+        partition by metric_id, region_code
+        order by source_file_mtime desc, source_file_path desc, source_row_number desc
+    ) = 1
+),
+
+final as (
+    select * from latest
+)
+
+select * from final

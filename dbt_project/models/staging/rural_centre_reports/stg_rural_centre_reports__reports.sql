@@ -1,0 +1,41 @@
+-- The extractor has already typed and cleaned the rows (county names resolved, months as
+-- dates, ratios in 0..1); staging keeps the newest file's row per centre and month.
+with source as (
+    select * from {{ source('rural_centre_reports', 'rural_centre_reports__reports') }}
+),
+
+renamed as (
+    select
+        -- ids
+        centre_id,
+        county_code,
+        cast(date_trunc('month', report_month) as date) as report_month,
+        -- attributes
+        school_name,
+        days_open,
+        student_visits,
+        public_visits,
+        activities,
+        equipment_ok_ratio,
+        -- lineage
+        _file_path as source_file_path,
+        _file_mtime as source_file_mtime,
+        _sheet as source_sheet,
+        _row_number as source_row_number
+    from source
+),
+
+latest as (
+    -- a corrected file sent later replaces the earlier one for that centre and month
+    select * from renamed
+    qualify row_number() over (
+        partition by centre_id, report_month
+        order by source_file_mtime desc, source_file_path desc, source_row_number desc
+    ) = 1
+),
+
+final as (
+    select * from latest
+)
+
+select * from final

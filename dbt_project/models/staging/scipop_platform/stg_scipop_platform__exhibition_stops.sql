@@ -1,0 +1,38 @@
+with source as (
+    select * from {{ source('scipop_platform', 'scipop_platform__exhibition_stops') }}
+),
+
+renamed as (
+    select
+        -- ids
+        stop_id,
+        museum_set_id,
+        host_county_code,
+        -- attributes
+        theme,
+        venue_name,
+        status,
+        status = 'cancelled' as is_cancelled,
+        -- dates (inclusive, local calendar dates)
+        cast(start_date as date) as start_date,
+        cast(end_date as date) as end_date,
+        cast(updated_at as timestamp with time zone) as updated_at,
+        -- lineage
+        _extra as extra_fields,
+        _landed_at,
+        _seq
+    from source
+),
+
+latest as (
+    select * from renamed
+    qualify row_number() over (
+        partition by stop_id order by updated_at desc, _landed_at desc, _seq desc
+    ) = 1
+),
+
+final as (
+    select * exclude (_landed_at, _seq) from latest
+)
+
+select * from final

@@ -1,0 +1,377 @@
+"""Reading the spreadsheets people upload (S4 rural-centre monthly reports, S5 plan ledger).
+
+Real uploads are messy: CSV in UTF-8, UTF-8 with BOM or GBK; xlsx with title rows and
+merged cells above the header; full-width digits and thousands separators; blank rows and
+a trailing 合计 row; county names instead of codes; months and percentages written several
+ways; personal-data columns. This module turns one file into clean rows plus quarantine
+entries (file, row number as a person sees it, column, value, reason). A file whose header
+cannot be found is rejected whole with a reason. Personal-data columns are never read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from extract import reference
+
+TOTAL_MARKERS = ("合计", "总计", "小计")
+PERSONAL_HEADERS = {"填报人", "联系电话"}
+EXCEL_EPOCH = date(1899, 12, 30)
+
+
+class Rejected(Exception):
+    """The whole file is unusable (unreadable, or its header is missing or misspelt)."""
+
+
+@dataclass
+class Parsed:
+    rows: dict[str, list[dict]] = field(default_factory=dict)  # table name -> rows
+    quarantine: list[dict] = field(default_factory=list)
+    skipped: int = 0  # blank and total rows
+
+
+# ---------------------------------------------------------------- reading cells --------
+
+
+def _decode_csv(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise Rejected("cannot decode the CSV as UTF-8 or GBK")
+
+
+def read_sheets(path: Path, data: bytes) -> dict[str, list[tuple[int, list]]]:
+    """{sheet name: [(row number as a person sees it, [cell values])]} of a CSV/xlsx/xls file."""
+    suffix = path.suffix.lower()
+    # The bytes decide, not the name: people rename files (an .xlsx saved as .csv, …).
+    if data[:4] == b"PK\x03\x04":
+        suffix = ".xlsx"
+    elif data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        suffix = ".xls"
+    elif suffix in (".xlsx", ".xls"):
+        suffix = ".csv"  # not a workbook at all: try it as text
+    if suffix == ".csv":
+        text = _decode_csv(data)
+        rows = list(csv.reader(io.StringIO(text)))
+        return {"csv": [(i + 1, r) for i, r in enumerate(rows)]}
+    if suffix == ".xlsx":
+        import openpyxl
+
+        try:
+            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many kinds for a broken file
+            raise Rejected(f"cannot open the workbook: {exc}") from exc
+        try:
+            return {
+                ws.title: [(i + 1, list(r)) for i, r in enumerate(ws.iter_rows(values_only=True))]
+                for ws in wb.worksheets
+            }
+        finally:
+            wb.close()
+    if suffix == ".xls":
+        import xlrd
+
+        try:
+            book = xlrd.open_workbook(file_contents=data)
+        except Exception as exc:
+            raise Rejected(f"cannot open the workbook: {exc}") from exc
+        out = {}
+        for sheet in book.sheets():
+            rows = []
+            for i in range(sheet.nrows):
+                cells = []
+                for cell in sheet.row(i):
+                    if cell.ctype == xlrd.XL_CELL_DATE:
+                        cells.append(xlrd.xldate.xldate_as_datetime(cell.value, book.datemode))
+                    else:
+                        cells.append(cell.value)
+                rows.append((i + 1, cells))
+            out[sheet.name] = rows
+        return out
+    raise Rejected(f"unsupported file type {suffix!r} (expected .xlsx, .xls or .csv)")
+
+
+def norm_text(value) -> str:
+    """Cell text as a person means it: NFKC (full-width → ASCII), trimmed."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def norm_header(value) -> str:
+    return re.sub(r"[\s*＊:：]+", "", norm_text(value))
+
+
+class BadValue(ValueError):
+    pass
+
+
+def parse_number(value, *, integer: bool) -> float | int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise BadValue("not a number")
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        text = norm_text(value).replace(",", "").replace(" ", "")
+        try:
+            number = float(text)
+        except ValueError as exc:
+            raise BadValue("not a number") from exc
+    if integer:
+        if not number.is_integer():
+            raise BadValue("not a whole number")
+        return int(number)
+    return number
+
+
+def parse_month(value) -> date:
+    """2020-08, 2020年8月, 2020/8, 2020-08-01, an Excel date or an Excel serial day number."""
+    if isinstance(value, datetime):
+        return date(value.year, value.month, 1)
+    if isinstance(value, date):
+        return date(value.year, value.month, 1)
+    if isinstance(value, int | float) and 20000 < value < 80000:
+        d = EXCEL_EPOCH + timedelta(days=int(value))
+        return date(d.year, d.month, 1)
+    text = norm_text(value)
+    m = re.fullmatch(r"(\d{4})\s*(?:[-/.年])\s*(\d{1,2})\s*(?:月|[-/.]\s*\d{1,2}\s*日?)?(?:\s+00:00(?::00)?)?", text)
+    if m and 1 <= int(m.group(2)) <= 12:
+        return date(int(m.group(1)), int(m.group(2)), 1)
+    if re.fullmatch(r"\d{5}(\.0+)?", text):
+        return parse_month(float(text))
+    raise BadValue("not a month")
+
+
+def parse_date(value) -> date:
+    """2020-08-15, 2020/8/15, 2020年8月15日, 20200815, an Excel date or serial day number."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, int | float) and 20000 < value < 80000:
+        return EXCEL_EPOCH + timedelta(days=int(value))
+    text = norm_text(value)
+    m = re.fullmatch(
+        r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s+00:00(?::00)?)?", text
+    ) or re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text)
+    if m:
+        try:
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError as exc:
+            raise BadValue("not a date") from exc
+    if re.fullmatch(r"\d{5}(\.0+)?", text):
+        return parse_date(float(text))
+    raise BadValue("not a date")
+
+
+def parse_ratio(value) -> float | None:
+    """95%, 0.95 or 95 → 0.95."""
+    if value is None or norm_text(value) == "":
+        return None
+    text = norm_text(value)
+    percent = text.endswith("%")
+    number = parse_number(text.rstrip("%"), integer=False) if isinstance(value, str) else float(value)
+    if number is None:
+        return None
+    if percent or number > 1:
+        number = number / 100
+    if not 0 <= number <= 1:
+        raise BadValue("not a share between 0 and 100 %")
+    return round(number, 6)
+
+
+def parse_region(value, *, counties_only: bool) -> str:
+    text = norm_text(value)
+    if re.fullmatch(r"\d{6}", text):
+        valid = reference.county_codes() if counties_only else reference.region_codes()
+        if text in valid:
+            return text
+        raise BadValue("unknown region code")
+    names = reference.county_names()
+    if text in names:
+        return names[text]
+    # "咸宁市咸安区": a prefecture name in front of a county name
+    matches = {code for name, code in names.items() if text.endswith(name) and len(name) >= 2}
+    if len(matches) == 1:
+        return matches.pop()
+    raise BadValue("unknown county")
+
+
+# ---------------------------------------------------------------- table layouts --------
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    name: str
+    parse: object  # callable(value) -> parsed
+    required: bool = True
+
+
+def _count(value):
+    n = parse_number(value, integer=True)
+    if n is None:
+        raise BadValue("missing")
+    if n < 0:
+        raise BadValue("negative")
+    return n
+
+
+def _days_open(value):
+    n = _count(value)
+    if n > 31:
+        raise BadValue("more than 31 days")
+    return n
+
+
+def _required_text(value):
+    text = norm_text(value)
+    if not text:
+        raise BadValue("missing")
+    return text
+
+
+def _optional_text(value):
+    return norm_text(value) or None
+
+
+def _measure(value):
+    text = norm_text(value).upper()
+    ordinals = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+    m = re.fullmatch(r"M?0?([1-9])", text)
+    if m:
+        return f"M0{m.group(1)}"
+    stripped = text.replace("措施", "").strip("()（）")
+    if stripped in ordinals:
+        return f"M0{ordinals[stripped]}"
+    raise BadValue("not a measure code (M01–M09 or 一–九)")
+
+
+def _ledger_metric(value):
+    text = norm_text(value)
+    known = reference.metrics()
+    if text not in known or known[text]["source"] != "S5":
+        raise BadValue("not a ledger metric of the catalog")
+    return text
+
+
+def _non_negative(value):
+    n = parse_number(value, integer=False)
+    if n is None:
+        raise BadValue("missing")
+    if n < 0:
+        raise BadValue("negative")
+    return n
+
+
+REPORT_COLUMNS = (
+    Column("科技馆编号", "centre_id", _required_text),
+    Column("学校名称", "school_name", _optional_text, required=False),
+    Column("所属县区", "county_code", lambda v: parse_region(v, counties_only=True)),
+    Column("报告月份", "report_month", parse_month),
+    Column("开放天数", "days_open", _days_open),
+    Column("接待学生人次", "student_visits", _count),
+    Column("接待公众人次", "public_visits", _count),
+    Column("开展科普活动次数", "activities", _count),
+    Column("设备完好率", "equipment_ok_ratio", parse_ratio, required=False),
+)
+
+ACTIVITY_COLUMNS = (
+    Column("措施编号", "measure_code", _measure),
+    Column("指标代码", "metric_id", _ledger_metric),
+    Column("地区代码", "region_code", lambda v: parse_region(v, counties_only=False)),
+    Column("日期", "activity_date", parse_date),
+    Column("数值", "value", _non_negative),
+    Column("说明", "note", _optional_text, required=False),
+)
+
+TARGET_COLUMNS = (
+    Column("指标代码", "metric_id", _ledger_metric),
+    Column("地区代码", "region_code", lambda v: parse_region(v, counties_only=False)),
+    Column("目标值", "target_value", _non_negative),
+    Column("截止日期", "deadline", parse_date),
+)
+
+
+def _find_header(rows: list[tuple[int, list]], columns: tuple[Column, ...], where: str) -> tuple[int, dict[str, int]]:
+    """Index of the header row among the first rows, and header → column position."""
+    required = {c.header for c in columns if c.required}
+    best: set[str] = set()
+    for idx, (_, cells) in enumerate(rows[:15]):
+        headers = {norm_header(c): pos for pos, c in enumerate(cells) if norm_header(c)}
+        if required <= headers.keys():
+            return idx, headers
+        if len(required & headers.keys()) > len(best):
+            best = required & headers.keys()
+    missing = sorted(required - best)
+    raise Rejected(f"{where}: header row not found; missing or misspelt column(s): {', '.join(missing)}")
+
+
+def _parse_table(
+    rows: list[tuple[int, list]], columns: tuple[Column, ...], sheet: str, result: Parsed, table: str, where: str
+) -> None:
+    header_idx, headers = _find_header(rows, columns, where)
+    out = result.rows.setdefault(table, [])
+    for row_number, cells in rows[header_idx + 1 :]:
+        texts = [norm_text(c) for c in cells]
+        if not any(texts):
+            result.skipped += 1
+            continue
+        if any(marker in t for t in texts[:3] for marker in TOTAL_MARKERS):
+            result.skipped += 1  # a total row: must not be counted
+            continue
+        record: dict = {"_sheet": sheet, "_row_number": row_number}
+        for col in columns:
+            pos = headers.get(col.header)
+            raw = cells[pos] if pos is not None and pos < len(cells) else None
+            try:
+                record[col.name] = col.parse(raw)
+            except BadValue as exc:
+                result.quarantine.append(
+                    {
+                        "sheet": sheet,
+                        "row_number": row_number,
+                        "column": col.header,
+                        "value": norm_text(raw)[:200],
+                        "reason": str(exc),
+                        "table": table,
+                    }
+                )
+                break
+        else:
+            out.append(record)
+
+
+def parse_report_file(path: Path, data: bytes) -> Parsed:
+    """S4: one monthly report file (one or many schools)."""
+    result = Parsed(rows={"reports": []})
+    sheets = read_sheets(path, data)
+    name, rows = next(iter(sheets.items()))  # reports use the first sheet
+    _parse_table(rows, REPORT_COLUMNS, name, result, "reports", f"sheet {name!r}")
+    return result
+
+
+def parse_ledger_file(path: Path, data: bytes) -> Parsed:
+    """S5: the ledger workbook, sheets 台账 (activities) and 目标 (targets)."""
+    result = Parsed(rows={"activities": [], "targets": []})
+    sheets = {norm_header(k): (k, v) for k, v in read_sheets(path, data).items()}
+    if "台账" not in sheets:
+        raise Rejected(f"no sheet 台账 (found: {', '.join(k for k, _ in sheets.values())})")
+    name, rows = sheets["台账"]
+    _parse_table(rows, ACTIVITY_COLUMNS, name, result, "activities", "sheet 台账")
+    if "目标" in sheets:
+        name, rows = sheets["目标"]
+        _parse_table(rows, TARGET_COLUMNS, name, result, "targets", "sheet 目标")
+    return result

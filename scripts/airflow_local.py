@@ -1,0 +1,119 @@
+"""`make airflow`: the Airflow UI and scheduler on this machine, against the simulated sources.
+
+Starts the simulator (its own process group; drops for S4/S5 into the incoming folder) and
+`scripts/airflow_standalone.sh` (api-server, scheduler, dag-processor, triggerer; its own
+process group), prints the URL and the login, and stops both on Ctrl-C. The DAGs start
+unpaused, so the extract DAGs run their latest interval at once and each raw Asset they
+emit triggers transform_publish: watch it in the UI (Dags → Assets, Graph, Gantt).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from simulator.process import SimulatorProcess  # noqa: E402
+
+
+def wait_for_api(url: str, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"Airflow exited ({proc.returncode}); see {log}")
+        try:
+            if requests.get(f"{url}/api/v2/version", timeout=5).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(2)
+    raise SystemExit(f"the api-server did not come up in {timeout:.0f}s; see {log}")
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=wait)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    # Ctrl-C, and a plain `kill`, both stop Airflow and the simulator (they run in their own
+    # process groups, so nothing else would stop them).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    data_dir = Path(os.environ.get("PLAN_METRICS_DATA_DIR") or REPO / "data")
+    incoming = Path(os.environ.get("PLAN_METRICS_INCOMING_DIR") or REPO / "incoming")
+    home = Path(os.environ.get("AIRFLOW_HOME") or data_dir / "airflow")
+    port = int(os.environ.get("AIRFLOW_PORT", "8080"))
+    seed = int(os.environ.get("SIM_SEED", "42"))
+    scale = float(os.environ.get("SIM_SCALE", "0.2"))
+    clock = os.environ.get("SIM_CLOCK", "2021-12-31T23:59:59+08:00")
+    sim = SimulatorProcess(data_dir / "sim", seed=seed, scale=scale, clock=clock, incoming=incoming)
+    print(f"Starting the simulated sources (seed {seed}, scale {scale:g}, clock {clock}) …", flush=True)
+    with sim:
+        env = {
+            **os.environ,
+            **sim.airflow_connections(),
+            "PLAN_METRICS_DATA_DIR": str(data_dir),
+            "PLAN_METRICS_INCOMING_DIR": str(incoming),
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW_PORT": str(port),
+        }
+        home.mkdir(parents=True, exist_ok=True)
+        log = home / "standalone.log"
+        print(f"Starting Airflow (standalone, LocalExecutor, metadata {home}/airflow.db) …", flush=True)
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                ["bash", str(REPO / "scripts" / "airflow_standalone.sh")],
+                env=env,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            url = f"http://localhost:{port}"
+            wait_for_api(url, proc, log)
+            password_file = home / "simple_auth_manager_passwords.json.generated"
+            password = json.loads(password_file.read_text()).get("admin", "?") if password_file.exists() else "?"
+            print(
+                f"\n  Airflow UI   {url}\n  login        admin / {password}   (kept in {password_file})\n"
+                f"  logs         {log}\n  published    {data_dir / 'published' / 'plan_metrics.duckdb'}\n"
+                "\nThe extract DAGs run their latest interval now; transform_publish follows on their Assets."
+                '\nMove the simulated clock: curl -X POST <source URL>/_sim/clock -d \'{"clock": "..."}\''
+                "\nCtrl-C stops Airflow and the simulator.\n",
+                flush=True,
+            )
+            for name, src in sim.info["sources"].items():
+                print(f"  {name:18s} {src['base_url']}")
+            while proc.poll() is None:
+                time.sleep(1)
+            return proc.returncode or 0
+        except KeyboardInterrupt:
+            print("\nStopping Airflow …", flush=True)
+            return 0
+        finally:
+            stop_group(proc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

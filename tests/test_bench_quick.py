@@ -1,0 +1,129 @@
+"""GIVEN a tiny simulated world WHEN the benchmark's quick mode runs on it THEN it writes a
+complete report (every section, every stage's memory, the table) whose volumes agree with the
+simulator's own store. Timings are reported, never asserted: this only keeps `make bench` from rotting."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCALE = 0.05
+STAGES = ("extract", "load", "dbt", "gate", "publish")
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    out = tmp / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--scales", str(SCALE), "--work-dir", str(tmp / "work")]
+        # the Airflow leg alone takes ~2.5 min even at this scale; its reading of airflow.db is tested below
+        + ["--out", str(out), "--no-airflow"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(out.read_text()), proc.stdout, tmp / "work"
+
+
+def _visible_records(store: Path, clock_iso: str) -> int:
+    """Records whose first version exists at the clock: what a first full extract must land."""
+    clock = int(datetime.fromisoformat(clock_iso).timestamp())
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        return conn.execute(
+            "select count(*) from (select distinct entity, record_id from versions where updated_at <= ?)", [clock]
+        ).fetchone()[0]
+
+
+@pytest.mark.parametrize(
+    "section, keys",
+    [
+        pytest.param("extract", ["records_per_s", "bare_records_per_s", "pipeline_over_bare_time"], id="extract"),
+        pytest.param("raw_load", ["rows_per_s", "duckdb_rows_per_s", "share_of_duckdb_rate"], id="raw_load"),
+        pytest.param("dbt", ["build_seconds", "direct_sql_seconds", "dbt_overhead_ratio"], id="dbt"),
+        pytest.param("gate", ["gate_seconds", "gate_over_dbt"], id="gate"),
+        pytest.param("incremental", ["full_wall_seconds", "incremental_wall_seconds", "fraction_of_full"], id="incr"),
+    ],
+)
+def test_quick_report_has_every_measure_as_a_positive_number(bench_run, section, keys):
+    report, _, _ = bench_run
+    (scale,) = report["scales"]
+    assert scale["scale"] == SCALE
+    for key in keys:
+        value = scale[section][key]
+        assert isinstance(value, int | float) and value > 0, f"{section}.{key} = {value!r}"
+
+
+def test_quick_report_has_peak_rss_of_every_stage_and_growth_relative_to_smallest_scale(bench_run):
+    report, _, _ = bench_run
+    (scale,) = report["scales"]
+    assert set(scale["memory_peak_rss_mb"]) == set(STAGES)
+    assert all(v > 10 for v in scale["memory_peak_rss_mb"].values())  # a Python process is never under 10 MB
+    assert report["memory_growth"]["peak_rss_ratio"] == {f"sf{SCALE:g}": dict.fromkeys(STAGES, 1.0)}
+
+
+def test_full_refresh_loads_exactly_the_records_the_simulator_shows_at_the_full_clock(bench_run):
+    report, _, work = bench_run
+    (scale,) = report["scales"]
+    load = scale["full_refresh"]["stages"]["load"]
+    quarantined = sum(t["quarantined"] for name, t in load["tables"].items() if name.startswith("raw."))
+    expected = _visible_records(work / "sim-cache" / f"world-42-{SCALE:g}.sqlite", scale["clock_full"])
+    assert load["api_rows_inserted"] + quarantined == expected
+
+
+def test_baselines_do_the_same_work_as_the_pipeline(bench_run):
+    report, _, _ = bench_run
+    (scale,) = report["scales"]
+    extract = scale["full_refresh"]["stages"]["extract"]
+    base = scale["baselines"]
+    # the bare loop fetched the very pages the extractor fetched; DuckDB read the very files it landed
+    assert base["bare_fetch"]["records"] == extract["api_records"]
+    assert base["duckdb_read"]["rows"] == sum(e["rows_landed"] for e in extract["endpoints"].values())
+    # the direct run executed every model dbt built
+    dbt_models = json.loads((Path(report["scales"][0]["dbt_nodes_file"])).read_text())["nodes"]
+    built = [n for n in dbt_models if n["resource_type"] == "model"]
+    assert base["direct_sql"]["models"] == len(built)
+
+
+def test_incremental_run_sees_about_one_percent_of_the_records(bench_run):
+    report, _, _ = bench_run
+    inc = report["scales"][0]["incremental"]
+    assert 0 < inc["records_changed"] <= 0.05 * inc["records_full"]
+
+
+def test_quick_run_prints_the_table_with_the_targets(bench_run):
+    report, stdout, _ = bench_run
+    for line in ("extract time / bare time", "load rate / duckdb rate", "gate / dbt build", "incremental / full"):
+        assert line in stdout and line in report["table"]
+    assert f"SF{SCALE:g}" in report["table"]
+
+
+def test_task_durations_sum_what_airflow_recorded_in_its_sqlite_metadata(tmp_path):
+    # GIVEN task_instance rows as Airflow 3 writes them to SQLite (naive UTC text timestamps)
+    from bench.airflow_e2e import task_durations
+
+    db = tmp_path / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table task_instance (dag_id, task_id, state, start_date, end_date)")
+        conn.executemany(
+            "insert into task_instance values (?, ?, ?, ?, ?)",
+            [
+                ("d", "read", "success", "2026-11-28 18:48:46.968347", "2026-11-28 18:48:54.280981"),
+                ("d", "load", "success", "2026-11-28 18:59:59.500000", "2026-11-28 19:00:01.000000"),
+                ("d", "never_ran", None, None, None),
+            ],
+        )
+    # WHEN the benchmark reads it
+    got = task_durations(db)
+    # THEN only tasks that ran count, and their durations add up (7.312634 s + 1.5 s)
+    assert got["task_instances"] == 2
+    assert got["sum_task_seconds"] == pytest.approx(8.813, abs=0.001)
