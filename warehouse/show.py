@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 import unicodedata
 
@@ -46,6 +47,12 @@ def _fmt(value, unit: str) -> str:
     return f"{value:,.2f}" if unit == "cny" else f"{value:,.0f}"
 
 
+def _summed_metrics() -> set[str]:
+    """Metrics whose monthly values add up to a total (not distinct counts, medians, ratios)."""
+    with (paths.dbt_project_dir() / "seeds" / "metric_definitions.csv").open(encoding="utf-8") as fh:
+        return {r["metric_id"] for r in csv.DictReader(fh) if r["aggregation"] == "sum"}
+
+
 def main() -> int:
     db = paths.published_db()
     if not db.exists():
@@ -56,6 +63,7 @@ def main() -> int:
         publish_id, published_at = conn.execute(
             "select publish_id, published_at from metrics.publish_log order by published_at desc limit 1"
         ).fetchone()
+    summed = _summed_metrics()
     header = ["指标 metric", "名称", "name", "months", "湖北全省合计 province total", "最近月 last month"]
     table = [
         [
@@ -63,7 +71,7 @@ def main() -> int:
             zh,
             en,
             str(months),
-            _fmt(total, unit) if total is not None else "(non-additive)",
+            _fmt(total, unit) if total is not None and m in summed else "(not additive over months)",
             f"{last:%Y-%m}: {_fmt(lastv, unit)}",
         ]
         for m, zh, en, unit, months, last, total, lastv in rows

@@ -58,9 +58,7 @@ latest as (
     -- the latest version of each order wins; among versions with the same updated_at,
     -- the one received last
     select * from renamed
-    qualify row_number() over (
-        partition by order_id order by updated_at desc, _landed_at desc, _seq desc
-    ) = 1
+    {{ latest_version('order_id') }}
 ),
 
 final as (

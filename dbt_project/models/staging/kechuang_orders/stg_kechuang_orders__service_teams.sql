@@ -16,9 +16,7 @@ renamed as (
 
 latest as (
     select * from renamed
-    qualify row_number() over (
-        partition by service_team_id order by updated_at desc, _landed_at desc, _seq desc
-    ) = 1
+    {{ latest_version('service_team_id') }}
 )
 
 select * exclude (_landed_at, _seq) from latest

@@ -24,10 +24,7 @@ renamed as (
 
 latest as (
     select * from renamed
-    qualify row_number() over (
-        partition by metric_id, region_code, activity_date
-        order by source_file_mtime desc, source_file_path desc, source_row_number desc
-    ) = 1
+    {{ newest_file_row('metric_id, region_code, activity_date') }}
 ),
 
 final as (

@@ -21,10 +21,7 @@ renamed as (
 
 latest as (
     select * from renamed
-    qualify row_number() over (
-        partition by metric_id, region_code
-        order by source_file_mtime desc, source_file_path desc, source_row_number desc
-    ) = 1
+    {{ newest_file_row('metric_id, region_code') }}
 ),
 
 final as (

@@ -28,10 +28,7 @@ renamed as (
 latest as (
     -- a corrected file sent later replaces the earlier one for that centre and month
     select * from renamed
-    qualify row_number() over (
-        partition by centre_id, report_month
-        order by source_file_mtime desc, source_file_path desc, source_row_number desc
-    ) = 1
+    {{ newest_file_row('centre_id, report_month') }}
 ),
 
 final as (

@@ -26,9 +26,7 @@ renamed as (
 
 latest as (
     select * from renamed
-    qualify row_number() over (
-        partition by stop_id order by updated_at desc, _landed_at desc, _seq desc
-    ) = 1
+    {{ latest_version('stop_id') }}
 ),
 
 final as (

@@ -23,9 +23,7 @@ renamed as (
 
 latest as (
     select * from renamed
-    qualify row_number() over (
-        partition by centre_id order by updated_at desc, _landed_at desc, _seq desc
-    ) = 1
+    {{ latest_version('centre_id') }}
 ),
 
 final as (

@@ -42,9 +42,7 @@ renamed as (
 
 latest as (
     select * from renamed
-    qualify row_number() over (
-        partition by stop_id, _raw_visit_date order by updated_at desc, _landed_at desc, _seq desc
-    ) = 1
+    {{ latest_version('stop_id, _raw_visit_date') }}
 ),
 
 final as (
