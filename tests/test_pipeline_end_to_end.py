@@ -59,6 +59,10 @@ def test_a_second_run_with_no_source_changes_publishes_the_same_rows(pipeline):
     assert {v[3] for v in after.values()} != {v[3] for v in before.values()}, "a new publish_id was expected"
     with duckdb.connect(str(pipeline.published_db), read_only=True) as conn:
         assert conn.execute("select count(*) from metrics.publish_log").fetchone()[0] == 2
+        # every publish names the dbt invocation that built it
+        assert (
+            conn.execute("select count(*) from metrics.publish_log where dbt_invocation_id is null").fetchone()[0] == 0
+        )
 
 
 def test_after_the_source_changes_the_next_run_publishes_the_new_truth(pipeline):

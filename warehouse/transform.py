@@ -31,6 +31,7 @@ def dbt_build(
     """`dbt build` in-process. `as_of_date` (YYYY-MM-DD, Beijing) is the day the data is as of:
     the run's data interval end, so a re-run or backfill of an interval computes the same."""
     from dbt.cli.main import dbtRunner
+    from dbt_common.invocation import get_invocation_id
 
     os.environ["PLAN_METRICS_WORKING_DB"] = str(working_db)
     project = paths.dbt_project_dir()
@@ -69,10 +70,8 @@ def dbt_build(
                 "table": attached.split(".")[-1] if attached else "",
             }
         )
-    invocation_id = None
-    metadata = getattr(res.result, "metadata", None)
-    if metadata is not None:
-        invocation_id = metadata.invocation_id
+    # the id of the invocation that just ran (the result object carries no metadata in 1.11)
+    invocation_id = getattr(getattr(res.result, "metadata", None), "invocation_id", None) or get_invocation_id()
     failed = [n for n in nodes if n["status"] in ("error", "fail", "runtime error", "skipped")]
     if not res.success:
         detail = "\n".join(f"  - {n['resource_type']} {n['name']}: {n['status']} {n['message'] or ''}" for n in failed)
