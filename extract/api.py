@@ -197,7 +197,3 @@ def extract_endpoint(
     if manifest["quarantined"]:
         log.warning("%s/%s: %d records quarantined (see meta.quarantine)", ep.source, ep.name, manifest["quarantined"])
     return manifest
-
-
-# the walking skeleton's name for it
-extract_cursor_endpoint = extract_endpoint

@@ -8,7 +8,7 @@ import json
 import duckdb
 import pytest
 
-from extract.api import extract_cursor_endpoint, normalise
+from extract.api import extract_endpoint, normalise
 from extract.http_client import ApiClient, SourceError
 from extract.landing import list_manifests
 from extract.sources import ORDERS, SERVICE_TEAMS
@@ -37,7 +37,7 @@ def extract_and_load(sim, tmp_path, run_key, limit=50):
     landing = tmp_path / "landing"
     client = client_for(sim)
     for ep in (ORDERS, SERVICE_TEAMS):
-        extract_cursor_endpoint(client, ep, landing, run_key, read_watermark(db, ep), limit=limit)
+        extract_endpoint(client, ep, landing, run_key, read_watermark(db, ep), limit=limit)
     with duckdb.connect(str(db)) as conn:
         for ep in (ORDERS, SERVICE_TEAMS):
             load_endpoint(conn, ep, landing)
@@ -152,7 +152,7 @@ def test_transport_faults_are_retried_and_no_page_is_skipped(tmp_path, fault):
     with SimulatorProcess(tmp_path / "sim", seed=SEED, scale=SCALE, faults=[f"kechuang_orders:{fault}"]) as sim:
         client = client_for(sim, backoff_factor=0.01)
         # WHEN the extractor reads every page
-        m = extract_cursor_endpoint(client, ORDERS, tmp_path / "landing", "run1", None, limit=40)
+        m = extract_endpoint(client, ORDERS, tmp_path / "landing", "run1", None, limit=40)
     # THEN it retried and still landed every current order exactly once
     assert m["retries"] > 0
     rows = [

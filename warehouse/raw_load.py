@@ -249,10 +249,6 @@ def rebuild_from_landing(conn: duckdb.DuckDBPyConnection, ep: Endpoint, landing_
     return load_endpoint(conn, ep, landing_root)
 
 
-def manifest_summary(manifest: dict) -> str:
-    return json.dumps({k: manifest.get(k) for k in ("manifest_id", "row_count", "quarantined", "pages", "retries")})
-
-
 # ------------------------------------------------------------ drop folders (S4, S5) ----
 
 RECEIVED_FILES_DDL = """

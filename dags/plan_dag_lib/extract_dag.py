@@ -99,7 +99,7 @@ def read_api_watermarks(source: str) -> dict:
 
 
 def extract_api(source: str, watermarks: dict, key: str, span: tuple) -> list[dict]:
-    from extract.api import extract_cursor_endpoint
+    from extract.api import extract_endpoint
     from extract.http_client import ApiClient
     from extract.sources import ENDPOINTS
     from warehouse import paths
@@ -109,7 +109,7 @@ def extract_api(source: str, watermarks: dict, key: str, span: tuple) -> list[di
     for ep in ENDPOINTS[source]:
         client = ApiClient(base_url, token)
         try:
-            m = extract_cursor_endpoint(client, ep, paths.landing_root(), key, watermarks.get(ep.name), span)
+            m = extract_endpoint(client, ep, paths.landing_root(), key, watermarks.get(ep.name), span)
         finally:
             client.close()
         landed.append({k: m.get(k) for k in ("manifest_id", "row_count", "quarantined", "pages", "retries", "reused")})
