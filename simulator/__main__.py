@@ -30,6 +30,7 @@ from pathlib import Path
 
 from simulator import drops, orders, roadshows, scipop, truth
 from simulator.server import ROUTES, Faults, SimState, start_servers
+from simulator.store import FORMAT as STORE_FORMAT
 from simulator.store import VersionStore
 from simulator.world import WorldConfig, bj_iso, parse_ts
 
@@ -48,7 +49,7 @@ def all_versions(cfg: WorldConfig):
 
 def _fingerprint(cfg: WorldConfig) -> str:
     code = b"".join(Path(m.__file__).read_bytes() for m in (orders, scipop, roadshows))
-    return f"{cfg.seed}/{cfg.scale:g}/{hashlib.sha256(code).hexdigest()[:16]}"
+    return f"{cfg.seed}/{cfg.scale:g}/{STORE_FORMAT}/{hashlib.sha256(code).hexdigest()[:16]}"
 
 
 def serve(args) -> int:
@@ -63,7 +64,10 @@ def serve(args) -> int:
     state = SimState(store=store, clock=parse_ts(args.clock))
     if args.incoming:
         incoming = Path(args.incoming)
-        state.on_clock = lambda clock: drops.write_drops(cfg, incoming, clock)
+        # --drops-scale: the spreadsheets at another scale than the APIs (rendering one costs
+        # ~10 ms, so a benchmark at SF100 keeps its 150 k report files at a smaller scale)
+        dcfg = WorldConfig(seed=cfg.seed, scale=args.drops_scale or cfg.scale)
+        state.on_clock = lambda clock: drops.write_drops(dcfg, incoming, clock)
         state.on_clock(state.clock)
     for source in ROUTES:
         env_token = os.environ.get(f"PLAN_SIM_TOKEN_{source.upper()}")
@@ -125,6 +129,7 @@ def main(argv=None) -> int:
     s.add_argument("--state-dir", default="data/sim")
     s.add_argument("--ready-file", default="")
     s.add_argument("--incoming", default="", help="also write the S4/S5 drops here (and on every clock move)")
+    s.add_argument("--drops-scale", type=float, default=0, help="scale of the S4/S5 drops (default: --scale)")
     d.add_argument("--incoming", required=True)
     t.add_argument("--sources", default=",".join(truth.ALL_SOURCES), help="comma-separated, e.g. S1,S3")
     t.add_argument("--faults", action="append", default=[], help="as for serve: leaves out quarantined records")

@@ -53,6 +53,10 @@ class Faults:
     backwards: float = 0.0
     shift: float = 0.0
 
+    def record_faults(self) -> bool:
+        """Whether any fault changes served records (not just the transport)."""
+        return bool(self.missing or self.drift or self.ties or self.backwards)
+
     @classmethod
     def parse(cls, spec: str) -> Faults:
         """`rate_limit=0.1,server_error=0.05` -> Faults."""

@@ -27,6 +27,7 @@ class SimulatorProcess:
         port: int = 0,
         log_path: Path | None = None,
         incoming: Path | None = None,
+        drops_scale: float | None = None,
     ):
         self.state_dir = Path(state_dir)
         self.args = [
@@ -43,6 +44,8 @@ class SimulatorProcess:
             self.args += ["--clock", clock]
         if incoming:  # the S4/S5 drop folder, rewritten whenever the clock moves
             self.args += ["--incoming", str(incoming)]
+        if drops_scale:
+            self.args += ["--drops-scale", str(drops_scale)]
         for f in faults or []:
             self.args += ["--faults", f]
         self.ready_file = self.state_dir / "ready.json"

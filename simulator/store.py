@@ -3,7 +3,9 @@
 The generators stream versions into SQLite in batches, so the served world never has to
 fit in memory; pages are answered by index range scans: the latest version of each record
 visible at the clock, ordered by (updated_at, id) — keyset cursors for S2/S3, offsets for
-S1. A page of offset `o` resumes from the key that ended the page before it when the
+S1. Each version carries `valid_to`, the `updated_at` of the record's next version (or
+`OPEN` for the last), so "current at clock c" is a filter on the scanned index entries
+(updated_at <= c < valid_to), not a per-row lookup of the record's other versions. A page of offset `o` resumes from the key that ended the page before it when the
 listing has not changed since (clock, filter and live edits equal), so a full offset pass
 costs a range scan per page, not an O(offset) skip; a changed listing is re-counted from
 its start, which is what makes rows shift between offset pages as in the real system.
@@ -22,24 +24,30 @@ from pathlib import Path
 from simulator.orders import Version
 from simulator.world import bj_iso
 
+FORMAT = "versions-v2"  # part of the world's fingerprint: a store in an older layout is rebuilt
+OPEN = 2**62  # valid_to of a record's newest version
+
 SCHEMA = """
 create table if not exists versions (
     entity text not null,
     record_id text not null,
     seq integer not null,
     updated_at integer not null,
+    valid_to integer not null,
     body text not null,
     primary key (entity, record_id, seq)
 ) without rowid;
-create index if not exists versions_by_time on versions (entity, updated_at, record_id, seq);
+create index if not exists versions_by_time on versions (entity, updated_at, record_id, valid_to);
 create table if not exists meta (key text primary key, value text not null);
 """
 
+# The versions current at clock ?2 with ?3 <= updated_at: the index decides, bodies are read
+# only for the rows returned. A keyset page passes max(since, key's updated_at) as ?3: SQLite
+# does not start an index range at a row-value bound, so without it every page would scan
+# from `since` again (quadratic in the listing's length).
 CURRENT = """
     from versions v
-    where v.entity = ?1 and v.updated_at <= ?2 and v.updated_at >= ?3
-      and v.seq = (select max(w.seq) from versions w
-                   where w.entity = v.entity and w.record_id = v.record_id and w.updated_at <= ?2)
+    where v.entity = ?1 and v.updated_at <= ?2 and v.updated_at >= ?3 and v.valid_to > ?2
 """
 
 
@@ -60,33 +68,39 @@ class VersionStore:
         return row is not None and row[0] == fingerprint
 
     def rebuild(self, fingerprint: str, versions: Iterable[Version]) -> int:
+        """Store every version; the generators yield each record's versions together, in order."""
         conn = self._conn
         conn.execute("pragma synchronous = off")
-        conn.execute("delete from versions")
-        conn.execute("delete from meta")
+        conn.executescript("drop table if exists versions; drop table if exists meta;" + SCHEMA)
         total = 0
-        it = iter(versions)
-        while batch := list(islice(it, 20_000)):
-            conn.executemany(
-                "insert into versions values (?, ?, ?, ?, ?)",
-                [(v.entity, v.record_id, v.seq, v.updated_at, json.dumps(v.body, ensure_ascii=False)) for v in batch],
-            )
+        for batch in _batches(_with_valid_to(versions), 20_000):
+            conn.executemany("insert into versions values (?, ?, ?, ?, ?, ?)", batch)
             total += len(batch)
+        # valid_to was taken from the next version in the stream: that is right only if each
+        # record's versions came together, so check that every record has exactly one open version
+        records, open_ = conn.execute(
+            "select (select count(*) from (select distinct entity, record_id from versions)),"
+            " (select count(*) from versions where valid_to = ?)",
+            (OPEN,),
+        ).fetchone()
+        if records != open_:
+            raise RuntimeError(f"generator yielded a record's versions apart: {records} records, {open_} open")
         conn.execute("insert into meta values ('fingerprint', ?)", (fingerprint,))
         conn.commit()
         conn.execute("pragma synchronous = full")
         return total
 
     def page_after(self, entity: str, clock: int, since: int, after: tuple[int, str] | None, limit: int):
-        """Up to `limit` current versions with since <= updated_at <= clock, after the keyset `after`."""
+        """Up to `limit` current versions (id, updated_at, JSON text) with since <= updated_at <= clock,
+        after the keyset `after`."""
         after_ts, after_id = after if after is not None else (-1, "")
         with self._lock:
             rows = self._conn.execute(
                 f"select v.record_id, v.updated_at, v.body {CURRENT}"
                 " and (v.updated_at, v.record_id) > (?4, ?5) order by v.updated_at, v.record_id limit ?6",
-                (entity, clock, since, after_ts, after_id, limit),
+                (entity, clock, max(since, after_ts), after_ts, after_id, limit),
             ).fetchall()
-        return [(rid, ts, json.loads(body)) for rid, ts, body in rows]
+        return rows
 
     def page_offset(self, entity: str, clock: int, since: int, offset: int, limit: int):
         """(rows, total) of the listing ordered by (updated_at, id), rows [offset, offset+limit)."""
@@ -102,7 +116,7 @@ class VersionStore:
                 rows = self._conn.execute(
                     f"select v.record_id, v.updated_at, v.body {CURRENT}"
                     " and (v.updated_at, v.record_id) > (?4, ?5) order by v.updated_at, v.record_id limit ?6",
-                    (entity, clock, since, resume[0], resume[1], limit),
+                    (entity, clock, max(since, resume[0]), resume[0], resume[1], limit),
                 ).fetchall()
             else:
                 rows = self._conn.execute(
@@ -112,7 +126,7 @@ class VersionStore:
                 ).fetchall()
             if rows:
                 _remember(self._resume, (entity, clock, since, gen, offset + len(rows)), (rows[-1][1], rows[-1][0]))
-        return [(rid, ts, json.loads(body)) for rid, ts, body in rows], total
+        return rows, total
 
     def previous_updated_at(self, entity: str, record_id: str, before: int) -> int | None:
         """updated_at of the record's version before the one published at `before`."""
@@ -132,18 +146,27 @@ class VersionStore:
         """
         with self._lock:
             row = self._conn.execute(
-                "select seq, updated_at, body from versions where entity = ? and record_id = ? and updated_at <= ?"
-                " order by seq desc limit 1",
-                (entity, record_id, at),
+                "select seq, updated_at, valid_to, body from versions"
+                " where entity = ? and record_id = ? and updated_at <= ? and valid_to > ?",
+                (entity, record_id, at, at),
             ).fetchone()
             if row is None or row[1] >= at:
                 return False
-            body = json.loads(row[2])
+            seq, _, valid_to, text = row
+            body = json.loads(text)
             if "updated_at" in body:
                 body["updated_at"] = bj_iso(at)
+            (last,) = self._conn.execute(
+                "select max(seq) from versions where entity = ? and record_id = ?", (entity, record_id)
+            ).fetchone()
+            # the edit is current from `at` until the record's next generated version, if any
             self._conn.execute(
-                "insert into versions values (?, ?, ?, ?, ?)",
-                (entity, record_id, row[0] + 1, at, json.dumps(body, ensure_ascii=False)),
+                "update versions set valid_to = ? where entity = ? and record_id = ? and seq = ?",
+                (at, entity, record_id, seq),
+            )
+            self._conn.execute(
+                "insert into versions values (?, ?, ?, ?, ?, ?)",
+                (entity, record_id, last + 1, at, valid_to, json.dumps(body, ensure_ascii=False)),
             )
             self._conn.execute("delete from meta where key = 'fingerprint'")
             self._conn.commit()
@@ -152,6 +175,28 @@ class VersionStore:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _with_valid_to(versions: Iterable[Version]):
+    """Rows for the versions table: each version is valid until its record's next one."""
+    prev = None
+    for v in versions:
+        if prev is not None:
+            same = (prev.entity, prev.record_id) == (v.entity, v.record_id)
+            yield _row(prev, v.updated_at if same else OPEN)
+        prev = v
+    if prev is not None:
+        yield _row(prev, OPEN)
+
+
+def _row(v: Version, valid_to: int) -> tuple:
+    return (v.entity, v.record_id, v.seq, v.updated_at, valid_to, json.dumps(v.body, ensure_ascii=False))
+
+
+def _batches(rows, size: int):
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 def _remember(cache: OrderedDict, key, value, size: int = 512) -> None:
