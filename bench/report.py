@@ -34,6 +34,13 @@ def table(report: dict) -> str:
                 vals.append("-")
         rows.append((label, *vals, target))
 
+    row(
+        "world versions: visits+orders",
+        lambda s: f"{s['world_versions']['stop_visits'] + s['world_versions']['orders']:,}",
+    )
+    row("world versions: all", lambda s: f"{sum(s['world_versions'].values()):,}")
+    row("drops at scale", lambda s: f"SF{s['drops_scale']:g}")
+    row("simulator peak RSS MB", lambda s: _f(s["simulator_peak_rss_mb"], "{:.0f}"))
     row("extract records", lambda s: f"{s['extract']['records']:,}")
     row("extract rec/s (pipeline)", lambda s: _f(s["extract"]["records_per_s"], "{:,.0f}"))
     row("extract rec/s (bare requests)", lambda s: _f(s["extract"]["bare_records_per_s"], "{:,.0f}"))
@@ -60,6 +67,7 @@ def table(report: dict) -> str:
     row("airflow sum of tasks s", lambda s: _f(s["airflow"]["sum_task_seconds"]))
     row("airflow wall / task sum", lambda s: _f(s["airflow"]["wall_over_task_sum"]), "<= 1.5")
     row("dag folder parse s", lambda s: _f(s["airflow"]["dag_parse"]["parse_seconds"]))
+    row("peak RSS MB extract (APIs only)", lambda s: _f(s["extract"]["api_peak_rss_mb"], "{:.0f}"))
     for st in STAGES:
         target = "<= 1.5x SF1 @SF100" if st in ("extract", "load") else ""
         row(f"peak RSS MB {st}", lambda s, st=st: _f(s["memory_peak_rss_mb"][st], "{:.0f}"), target)

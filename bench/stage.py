@@ -54,6 +54,7 @@ def extract(p: dict) -> dict:
                 "seconds": round(time.perf_counter() - started, 3),
             }
     api_seconds = time.perf_counter() - t0
+    api_peak_rss_mb = _peak_rss_mb()  # the HTTP extraction alone, before any spreadsheet is read
     drops = {}
     for source in DROP_ORDER:
         started = time.perf_counter()
@@ -70,6 +71,7 @@ def extract(p: dict) -> dict:
         "api_seconds": round(api_seconds, 3),
         "api_records_per_s": round(records / api_seconds, 1) if api_seconds else None,
         "requests": len(urls),
+        "api_peak_rss_mb": api_peak_rss_mb,
         "endpoints": endpoints,
         "drops": drops,
     }

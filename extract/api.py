@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -27,10 +29,11 @@ BEIJING = timezone(timedelta(hours=8))
 DEFAULT_OVERLAP = timedelta(hours=1)
 PAGE_LIMIT = 500
 
-_TYPE_CHECKS = {
-    "bigint": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "varchar": lambda v: isinstance(v, str),
-}
+# exact types: JSON numbers decode to int, strings to str; a bool is not a bigint
+_PY_TYPES = {"bigint": int, "varchar": str}
+# one encoder each, built once (json.dumps with options builds a new encoder per call)
+_canonical = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+PREFETCH_PAGES = 2
 
 
 def parse_ts(text: str) -> datetime:
@@ -40,29 +43,77 @@ def parse_ts(text: str) -> datetime:
 
 def normalise(ep: Endpoint, record: dict) -> tuple[dict | None, dict | None]:
     """(row for the raw layer, None) or (None, quarantine entry)."""
-    rec = {k: v for k, v in record.items() if k not in ep.personal}
+    row, quarantined, _ = _normalise(ep, record)
+    return row, quarantined
+
+
+def _normalise(ep: Endpoint, record: dict) -> tuple[dict | None, dict | None, datetime | None]:
+    """normalise() plus the record's parsed `updated_at` (the watermark needs it)."""
+    personal = ep.personal
+    rec = {k: v for k, v in record.items() if k not in personal} if personal else dict(record)
     for name in ep.required:
         if rec.get(name) in (None, ""):
-            return None, {"reason": "missing required field", "column": name, "value": None, "record": rec}
+            return None, {"reason": "missing required field", "column": name, "value": None, "record": rec}, None
     for name, typ in ep.fields.items():
         value = rec.get(name)
-        if value is not None and not _TYPE_CHECKS[typ](value):
-            return None, {"reason": f"expected {typ}", "column": name, "value": repr(value)[:200], "record": rec}
+        if value is not None and type(value) is not _PY_TYPES[typ]:
+            q = {"reason": f"expected {typ}", "column": name, "value": repr(value)[:200], "record": rec}
+            return None, q, None
     try:
-        parse_ts(rec["updated_at"])
-    except (TypeError, ValueError):
-        return None, {
-            "reason": "unparseable timestamp",
-            "column": "updated_at",
-            "value": str(rec["updated_at"])[:200],
-            "record": rec,
-        }
-    canonical = json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        ts = parse_ts(rec["updated_at"])
+    except (TypeError, ValueError, AttributeError):
+        q = {"reason": "unparseable timestamp", "column": "updated_at", "value": str(rec["updated_at"])[:200]}
+        return None, {**q, "record": rec}, None
     row = {name: rec.get(name) for name in ep.fields}
     extra = {k: v for k, v in rec.items() if k not in ep.fields}
     row["_extra"] = extra or None
-    row["_record_hash"] = hashlib.sha256(canonical.encode()).hexdigest()
-    return row, None
+    row["_record_hash"] = hashlib.sha256(_canonical(rec).encode()).hexdigest()
+    return row, None, ts
+
+
+def _prefetched(pages: Iterator[list[dict]], depth: int = PREFETCH_PAGES) -> Iterator[list[dict]]:
+    """Iterate `pages` with the next requests already under way in a helper thread.
+
+    Requesting page k+1 needs only page k's cursor (or newest `updated_at`), so the fetch
+    thread — mostly waiting on the socket, which releases the GIL — keeps up to `depth`
+    pages ahead while this thread normalises and lands. Errors reach the caller in order;
+    a consumer that stops early stops the thread.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+
+    worker = threading.Thread(target=run, name="extract-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=30)
 
 
 def _cursor_pages(client: ApiClient, ep: Endpoint, since: str | None, limit: int) -> Iterator[list[dict]]:
@@ -145,12 +196,12 @@ def extract_endpoint(
     pages = records = 0
     drift: set[str] = set()
     with writer:
-        for items in PAGERS[ep.pagination](client, ep, since, limit):
+        for items in _prefetched(PAGERS[ep.pagination](client, ep, since, limit)):
             pages += 1
             rows, bad = [], []
             for record in items:
                 records += 1
-                row, q = normalise(ep, record)
+                row, q, ts = _normalise(ep, record)
                 if q is not None:
                     bad.append({**q, "source": ep.source, "endpoint": ep.name})
                     continue
@@ -158,7 +209,6 @@ def extract_endpoint(
                 rows.append(row)
                 if row["_extra"]:
                     drift.update(row["_extra"])
-                ts = parse_ts(row["updated_at"])
                 if max_seen is None or ts > max_seen:
                     max_seen = ts
             writer.write_rows(rows)

@@ -101,11 +101,15 @@ class LandingWriter:
         if self.tmp_dir.exists():  # not committed: leave nothing half-written behind
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
+    _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
     def _line(self, obj: dict) -> bytes:
-        return (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        return (self._encode(obj) + "\n").encode()
 
     def write_rows(self, rows: list[dict]) -> None:
-        for row in rows:
+        """Append rows (one page at a time: encoded, hashed and written as one block)."""
+        start = 0
+        while start < len(rows):
             if not self._parts or self._parts[-1].rows >= ROWS_PER_PART:
                 if self._fh is not None:
                     self._fh.close()
@@ -113,11 +117,13 @@ class LandingWriter:
                 self._parts.append(part)
                 self._fh = part.path.open("wb")
             part = self._parts[-1]
-            line = self._line(row)
-            self._fh.write(line)
-            part.sha256.update(line)
-            part.rows += 1
-            part.bytes += len(line)
+            chunk = rows[start : start + ROWS_PER_PART - part.rows]
+            block = "".join([self._encode(row) + "\n" for row in chunk]).encode()
+            self._fh.write(block)
+            part.sha256.update(block)
+            part.rows += len(chunk)
+            part.bytes += len(block)
+            start += len(chunk)
 
     def write_quarantine(self, entries: list[dict]) -> None:
         if not entries:
@@ -156,6 +162,9 @@ class LandingWriter:
 def verify(run_dir: Path, manifest: dict) -> None:
     """Check a landed run's files against its manifest before loading them."""
     for f in manifest["files"]:
-        digest = hashlib.sha256((Path(run_dir) / f["name"]).read_bytes()).hexdigest()
-        if digest != f["sha256"]:
+        h = hashlib.sha256()
+        with (Path(run_dir) / f["name"]).open("rb") as fh:  # in chunks: a part can be hundreds of MB
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        if h.hexdigest() != f["sha256"]:
             raise ValueError(f"{run_dir}/{f['name']}: checksum mismatch; the landing zone was modified")

@@ -9,6 +9,7 @@ out by hand from the rows in `fill_raw` and the definitions in shared/design/met
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import duckdb
@@ -463,3 +464,27 @@ def test_project_builds_when_no_source_has_delivered(tmp_path, monkeypatch):
         t.raw_table.split(".")[1] for t in [*itertools.chain.from_iterable(ENDPOINTS.values()), *FILE_TABLES]
     }
     assert values == 0
+
+
+def test_the_next_publish_reuses_dbts_saved_parse_and_stamps_its_own_publish_id(tmp_path, monkeypatch):
+    # GIVEN a project built once (dbt saved its parse in the target folder)
+    db = tmp_path / "work.duckdb"
+    with duckdb.connect(str(db)) as conn:
+        create_raw_tables(conn)
+        fill_raw(conn)
+    build(tmp_path, db, monkeypatch, as_of_date="2020-11-30")
+    log = tmp_path / "dbt" / "logs" / "dbt.log"
+    before = log.stat().st_size
+    # WHEN the next publish builds with another publish id and "as of" day
+    monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp_path))
+    dbt_build(db, "second-publish", as_of_date="2020-12-31")
+    # THEN dbt did not parse the project again (run-specific values are data, not dbt vars)
+    with log.open(encoding="utf-8") as fh:
+        fh.seek(before)
+        second = fh.read()
+    assert re.search(r"Found \d+ models", second), "the second build is in the log"
+    assert "Unable to do partial parsing" not in second
+    # AND every published row carries the new publish id
+    with duckdb.connect(str(db)) as conn:
+        ids = conn.execute("select distinct publish_id from metrics.plan_metric_values").fetchall()
+    assert ids == [("second-publish",)]

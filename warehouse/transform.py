@@ -7,7 +7,6 @@ the quality ledger; raises with the failing nodes named when the build fails.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -21,6 +20,22 @@ class DbtBuildFailed(RuntimeError):
     pass
 
 
+def write_run_context(working_db: Path, publish_id: str, as_of_date: str | None) -> None:
+    """The one row the models read the publish id and "as of" day from (macros/run_context.sql).
+
+    Passing them as dbt vars would change dbt's parse inputs on every run, so every build
+    would parse the whole project again instead of reusing the saved parse.
+    """
+    import duckdb
+
+    with duckdb.connect(str(working_db)) as conn:  # closed before dbt opens the file
+        conn.execute("create schema if not exists meta")
+        conn.execute(
+            "create or replace table meta.run_context as select ?::varchar as publish_id, ?::date as as_of_date",
+            [publish_id, as_of_date],
+        )
+
+
 def dbt_build(
     working_db: Path,
     publish_id: str,
@@ -29,10 +44,12 @@ def dbt_build(
     as_of_date: str | None = None,
 ) -> dict:
     """`dbt build` in-process. `as_of_date` (YYYY-MM-DD, Beijing) is the day the data is as of:
-    the run's data interval end, so a re-run or backfill of an interval computes the same."""
+    the run's data interval end, so a re-run or backfill of an interval computes the same
+    (None: today)."""
     from dbt.cli.main import dbtRunner
     from dbt_common.invocation import get_invocation_id
 
+    write_run_context(working_db, publish_id, as_of_date)
     os.environ["PLAN_METRICS_WORKING_DB"] = str(working_db)
     project = paths.dbt_project_dir()
     dbt_dir = paths.data_dir() / "dbt"
@@ -46,8 +63,6 @@ def dbt_build(
         str(dbt_dir / "target"),
         "--log-path",
         str(dbt_dir / "logs"),
-        "--vars",
-        json.dumps({"publish_id": publish_id, **({"as_of_date": as_of_date} if as_of_date else {})}),
     ]
     if select:
         args += ["--select", select]

@@ -1,6 +1,6 @@
 -- M06 mobile museum metric events at the stop's host county. A stop that is not cancelled
 -- counts as open in every month holding a day of [start_date, min(end_date, as_of_date)]
--- (as_of_date: var, the day the data is as of; a stop cannot be open on a day still to come).
+-- (as_of_date(): the day the data is as of, from meta.run_context; a stop cannot be open on a day still to come).
 -- Visitors count every stop-day by the month of visit_date, literally "over stop-days in the
 -- month" (a stop-day is a record of visitors who came, whatever became of the stop since);
 -- a stop-day of an unknown stop has no region.

@@ -70,7 +70,7 @@ final as (
         cast(v.period_month as date) as period_month,
         cast(v.value as double) as value,
         cast(d.unit as varchar) as unit,
-        cast('{{ var("publish_id") }}' as varchar) as publish_id
+        cast({{ run_context('publish_id') }} as varchar) as publish_id
     from (select * from aggregated union all select * from zero_filled) v
     join definitions d using (metric_id)
 )
