@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         report["memory_growth"] = add_growth(report["scales"])
         out.write_text(json.dumps(report, indent=2, default=str))  # partial results survive a later failure
         print(f"bench: scale factor {scale:g} done in {result['bench_seconds']:.0f} s", flush=True)
+        for run in ("full_refresh", "incremental_run"):
+            gate = result[run]["stages"]["gate"]
+            if not gate["passed"]:  # timings of a blocked run are not the pipeline's: say so loudly
+                print(f"bench: WARNING the gate blocked the {run} at SF{scale:g}:\n{gate['message']}", flush=True)
+        if result.get("airflow") and not result["airflow"].get("ok"):
+            print(f"bench: WARNING the Airflow run failed at SF{scale:g}: {result['airflow'].get('error')}", flush=True)
     report["finished_at"] = datetime.now(UTC).isoformat()
     text = table(report)
     report["table"] = text

@@ -55,6 +55,13 @@ def table(report: dict) -> str:
         "slowest model",
         lambda s: "{name} {seconds:.2f}s".format(**s["dbt"]["slowest_models"][0]),
     )
+    row(
+        "gate passed (full, incremental)",
+        lambda s: "{} {}".format(
+            s["full_refresh"]["stages"]["gate"]["passed"], s["incremental_run"]["stages"]["gate"]["passed"]
+        ),
+        "True True",
+    )
     row("gate s (+import s)", lambda s: f"{s['gate']['gate_seconds']:.2f} (+{s['gate']['import_seconds']:.1f})")
     row("gate / dbt build", lambda s: _f(s["gate"]["gate_over_dbt"]), "<= 0.25 @SF10")
     row("full refresh wall s", lambda s: _f(s["incremental"]["full_wall_seconds"]))

@@ -173,8 +173,10 @@ def duckdb_read(p: dict) -> dict:
 def dbt(p: dict) -> dict:
     from warehouse.transform import dbt_build
 
+    # as the transform DAG does: the data is as of the run's instant (Beijing day), not today
+    as_of_date = p["as_of"][:10]
     started = time.perf_counter()
-    r = dbt_build(Path(p["working_db"]), p["publish_id"])
+    r = dbt_build(Path(p["working_db"]), p["publish_id"], as_of_date=as_of_date)
     wall = time.perf_counter() - started
     nodes = r["nodes"]
     by_type: dict[str, float] = {}

@@ -5,10 +5,12 @@ fit in memory; pages are answered by index range scans: the latest version of ea
 visible at the clock, ordered by (updated_at, id) — keyset cursors for S2/S3, offsets for
 S1. Each version carries `valid_to`, the `updated_at` of the record's next version (or
 `OPEN` for the last), so "current at clock c" is a filter on the scanned index entries
-(updated_at <= c < valid_to), not a per-row lookup of the record's other versions. A page of offset `o` resumes from the key that ended the page before it when the
-listing has not changed since (clock, filter and live edits equal), so a full offset pass
-costs a range scan per page, not an O(offset) skip; a changed listing is re-counted from
-its start, which is what makes rows shift between offset pages as in the real system.
+(updated_at <= c < valid_to), not a per-row lookup of the record's other versions.
+
+A page of offset `o` resumes from the key that ended the page before it when the listing
+has not changed since (clock, filter and live edits equal), so a full offset pass costs a
+range scan per page, not an O(offset) skip; a changed listing is re-counted from its
+start, which is what makes rows shift between offset pages as in the real system.
 """
 
 from __future__ import annotations

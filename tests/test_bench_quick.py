@@ -94,6 +94,19 @@ def test_baselines_do_the_same_work_as_the_pipeline(bench_run):
     assert base["direct_sql"]["models"] == len(built)
 
 
+def test_the_runs_the_bench_times_pass_the_gate_as_the_pipeline_would(bench_run):
+    # GIVEN the full refresh and the incremental run the bench timed
+    report, stdout, _ = bench_run
+    (scale,) = report["scales"]
+    # THEN both passed the quality gate (a blocked run is not the pipeline's timing), and the
+    # report says so; the world's size and the simulator's memory are in the report too
+    for run in ("full_refresh", "incremental_run"):
+        assert scale[run]["stages"]["gate"]["passed"] is True, scale[run]["stages"]["gate"].get("message")
+    assert "WARNING" not in stdout
+    assert sum(scale["world_versions"].values()) > scale["extract"]["records"]
+    assert scale["simulator_peak_rss_mb"] > 10
+
+
 def test_incremental_run_sees_about_one_percent_of_the_records(bench_run):
     report, _, _ = bench_run
     inc = report["scales"][0]["incremental"]

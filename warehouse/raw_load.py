@@ -259,6 +259,19 @@ create table if not exists meta.received_files (
 """
 
 
+_RECEIVED_FILE_FIELDS = {
+    "path": "varchar",
+    "sha256": "varchar",
+    "bytes": "bigint",
+    "mtime": "varchar",
+    "status": "varchar",
+    "reason": "varchar",
+    "rows": "bigint",
+    "quarantined": "bigint",
+}
+_RECEIVED_FILE_STRUCT = ", ".join(f'"{k}" {t}' for k, t in _RECEIVED_FILE_FIELDS.items())
+
+
 def ensure_file_tables(conn: duckdb.DuckDBPyConnection, source: str) -> list[FileTable]:
     for stmt in filter(str.strip, META_DDL.split(";")):
         conn.execute(stmt)
@@ -364,22 +377,18 @@ def load_drop_source(conn: duckdb.DuckDBPyConnection, source: str, landing_root:
                     [mid, source, str(qpath)],
                 )
                 totals["quarantined"] += m["quarantined"]
-            for f in m["files"]:
-                conn.execute(
-                    "insert into meta.received_files values (?, ?, ?, ?, ?, ?::timestamptz, ?, ?, ?, ?, now())",
-                    [
-                        mid,
-                        source,
-                        f["path"],
-                        f["sha256"],
-                        f["bytes"],
-                        f["mtime"],
-                        f["status"],
-                        f.get("reason"),
-                        f["rows"],
-                        f["quarantined"],
-                    ],
-                )
+            # one statement for all of a run's files (thousands at scale; a row-by-row insert
+            # costs ~1 ms each)
+            files = [{k: f.get(k) for k in _RECEIVED_FILE_FIELDS} for f in m["files"]]
+            conn.execute(
+                f"""
+                insert into meta.received_files
+                select ?, ?, f.path, f.sha256, f.bytes, f.mtime::timestamptz, f.status, f.reason,
+                       f."rows", f.quarantined, now()
+                from (select unnest(?::struct({_RECEIVED_FILE_STRUCT})[]) as f)
+                """,
+                [mid, source, files],
+            )
             interval = m.get("interval") or [None, None]
             conn.execute(
                 "insert into meta.extract_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
