@@ -81,16 +81,28 @@ def landed_versions(landing_root: Path, source: str) -> set[tuple[str, str]]:
     return seen
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> dict:
-    digest = hashlib.sha256()
-    with path.open("wb") as fh:
-        for row in rows:
-            line = (json.dumps(row, ensure_ascii=False, default=str, separators=(",", ":")) + "\n").encode()
-            fh.write(line)
-            digest.update(line)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return {"file": path.name, "rows": len(rows), "sha256": digest.hexdigest()}
+class _JsonlWriter:
+    """Appends rows to one JSON-lines file as they are parsed (nothing accumulates in memory)."""
+
+    _encode = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+
+    def __init__(self, path: Path):
+        self.path, self.rows, self.digest = path, 0, hashlib.sha256()
+        self._fh = path.open("wb")
+
+    def write(self, rows) -> None:
+        lines = [self._encode(r) + "\n" for r in rows]
+        block = "".join(lines).encode()
+        self._fh.write(block)
+        self.digest.update(block)
+        self.rows += len(lines)
+
+    def close(self) -> dict:
+        if not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+        return {"file": self.path.name, "rows": self.rows, "sha256": self.digest.hexdigest()}
 
 
 def extract_drop_folder(
@@ -107,25 +119,23 @@ def extract_drop_folder(
         return {**manifest, "reused": True}
     root = Path(incoming).resolve()
     seen = landed_versions(landing_root, source)
-    pending = []
-    for path in candidate_files(root, folder):
-        data = path.read_bytes()
-        rel = path.relative_to(root).as_posix()
-        sha = hashlib.sha256(data).hexdigest()
-        if (rel, sha) not in seen:
-            pending.append((path, rel, sha, data))
-    if not pending:
-        log.info("%s: no new files in %s", source, root / folder)
-        return {"source": source, "run_key": run_key, "files": [], "row_count": 0, "quarantined": 0, "noop": True}
     tmp = final_dir.parent / f".tmp-{run_key}-{os.getpid()}"
-    for stale in final_dir.parent.glob(f".tmp-{run_key}-*") if final_dir.parent.exists() else []:
-        shutil.rmtree(stale, ignore_errors=True)  # from a killed run of this key; never visible
-    (tmp / "originals").mkdir(parents=True)
-    tables: dict[str, list[dict]] = {}
-    quarantine: list[dict] = []
+    writers: dict[str, _JsonlWriter] = {}
     files = []
     try:
-        for path, rel, sha, data in pending:
+        # One file at a time: read, hash, and (when new) keep, parse and append its rows, so
+        # memory holds one file, not a backlog of thousands.
+        for path in candidate_files(root, folder):
+            data = path.read_bytes()
+            rel = path.relative_to(root).as_posix()
+            sha = hashlib.sha256(data).hexdigest()
+            if (rel, sha) in seen:
+                continue
+            if not files:
+                for stale in final_dir.parent.glob(f".tmp-{run_key}-*") if final_dir.parent.exists() else []:
+                    shutil.rmtree(stale, ignore_errors=True)  # from a killed run of this key; never visible
+                (tmp / "originals").mkdir(parents=True)
+                writers["quarantine"] = _JsonlWriter(tmp / "quarantine.jsonl")
             stat = path.stat()
             mtime = datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat()
             (tmp / "originals" / f"{sha}{path.suffix.lower()}").write_bytes(data)
@@ -136,22 +146,26 @@ def extract_drop_folder(
             except spreadsheets.Rejected as exc:
                 reason = f"file rejected: {exc}"
                 log.warning("%s: %s: %s", source, rel, reason)
-                quarantine.append(
-                    {
-                        **lineage,
-                        "table": None,
-                        "sheet": None,
-                        "row_number": None,
-                        "column": None,
-                        "value": None,
-                        "reason": reason,
-                    }
+                writers["quarantine"].write(
+                    [
+                        {
+                            **lineage,
+                            "table": None,
+                            "sheet": None,
+                            "row_number": None,
+                            "column": None,
+                            "value": None,
+                            "reason": reason,
+                        }
+                    ]
                 )
                 files.append({**entry, "status": "rejected", "reason": reason, "rows": 0, "quarantined": 0})
                 continue
             for table, rows in parsed.rows.items():
-                tables.setdefault(table, []).extend({**r, **lineage} for r in rows)
-            quarantine.extend({**q, **lineage} for q in parsed.quarantine)
+                if table not in writers:
+                    writers[table] = _JsonlWriter(tmp / f"{table}.jsonl")
+                writers[table].write({**r, **lineage} for r in rows)
+            writers["quarantine"].write({**q, **lineage} for q in parsed.quarantine)
             files.append(
                 {
                     **entry,
@@ -161,9 +175,14 @@ def extract_drop_folder(
                     "skipped_rows": parsed.skipped,
                 }
             )
-        table_files = {t: _write_jsonl(tmp / f"{t}.jsonl", rows) for t, rows in tables.items()}
-        if quarantine:
-            _write_jsonl(tmp / "quarantine.jsonl", quarantine)
+        if not files:
+            log.info("%s: no new files in %s", source, root / folder)
+            return {"source": source, "run_key": run_key, "files": [], "row_count": 0, "quarantined": 0, "noop": True}
+        closed = {name: w.close() for name, w in writers.items()}
+        quarantined = closed.pop("quarantine")["rows"]
+        if not quarantined:
+            (tmp / "quarantine.jsonl").unlink()
+        table_files = closed
         manifest = {
             "source": source,
             "endpoint": FILES_ENDPOINT,
@@ -173,8 +192,8 @@ def extract_drop_folder(
             "files": files,
             "tables": table_files,
             "row_count": sum(t["rows"] for t in table_files.values()),
-            "quarantined": len(quarantine),
-            "quarantine_file": "quarantine.jsonl" if quarantine else None,
+            "quarantined": quarantined,
+            "quarantine_file": "quarantine.jsonl" if quarantined else None,
             "rejected_files": sum(f["status"] == "rejected" for f in files),
             "duration_s": round(time.monotonic() - started, 3),
             "landed_at": datetime.now(UTC).isoformat(),
@@ -182,6 +201,8 @@ def extract_drop_folder(
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         os.replace(tmp, final_dir)
     finally:
+        for w in writers.values():
+            w.close()
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     log.info(
