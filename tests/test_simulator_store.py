@@ -76,6 +76,10 @@ def test_an_updated_since_filter_keeps_only_records_changed_since(store):
     want = expected("orders", at, since)
     assert 0 < len(want) < len(expected("orders", at))
     assert by_keyset(store, "orders", at, since, 50) == want
+    # AND an offset listing under the filter has the same rows, and its `total` counts them
+    visits = expected("stop_visits", at, since)
+    assert 0 < len(visits) < len(expected("stop_visits", at))
+    assert by_offset(store, "stop_visits", at, since, 50) == visits
 
 
 def test_a_live_edit_is_current_until_the_records_next_generated_version(tmp_path):
