@@ -6,7 +6,9 @@
     (select {{ column }} from meta.run_context)
 {%- endmacro %}
 
-{#- on-run-start: a hand-run `dbt build` (no pipeline) gets publish id 'dev' and "as of today". -#}
+{#- on-run-start: a hand-run `dbt build` on a database no pipeline run has built gets publish id
+    'dev' and "as of today"; on one the pipeline built, it reuses the last run's row
+    (warehouse.transform.write_run_context sets it). -#}
 {% macro create_run_context() %}
     create schema if not exists meta;
     create table if not exists meta.run_context as
