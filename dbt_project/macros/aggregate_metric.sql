@@ -8,7 +8,7 @@
         when 'sum' then sum({{ value }})
         when 'median' then median({{ value }})
         when 'mean' then sum({{ value }}) / count(*)
-        when 'count_distinct' then cast(count(distinct {{ entity_id }}) as double)
+        when 'distinct_count' then cast(count(distinct {{ entity_id }}) as double)
         when 'report_rate' then
             cast(count(distinct {{ entity_id }}) filter (where {{ value }} = 1) as double)
             / nullif(count(distinct {{ entity_id }}) filter (where {{ value }} = 0), 0)

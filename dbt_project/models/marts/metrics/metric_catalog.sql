@@ -12,7 +12,9 @@ final as (
         cast(unit as varchar) as unit,
         cast(definition_zh as varchar) as definition_zh,
         cast(definition_en as varchar) as definition_en,
-        cast(source as varchar) as source
+        cast(source as varchar) as source,
+        cast(aggregation as varchar) as aggregation,
+        cast(additive_over_months as boolean) as additive_over_months
     from definitions
 )
 
