@@ -13,10 +13,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.test_gate_defects import build_working_db
+from tests.expectations.test_gate_defects import build_working_db
 from warehouse.publish import list_history, publish, rollback
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 READER = textwrap.dedent(
     """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SOURCES = ["scipop_platform", "kechuang_roadshows", "kechuang_orders", "rural_centre_reports", "plan_ledger"]
 EXPECTED_DAGS = {f"extract_{s}" for s in SOURCES} | {"transform_publish"}
 

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
 import plan_dag_lib  # noqa: E402  (DAG glue lives on the dags/ path, as Airflow sees it)
 
 CONTEXT = {

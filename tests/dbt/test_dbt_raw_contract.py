@@ -16,7 +16,7 @@ import yaml
 from extract.sources import ENDPOINTS, FILE_LINEAGE, FILE_TABLES
 from warehouse.raw_load import _raw_columns
 
-STAGING = Path(__file__).resolve().parent.parent / "dbt_project" / "models" / "staging"
+STAGING = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "staging"
 LOADER_COLUMNS = {"_manifest_id": "varchar", "_landed_at": "timestamptz", "_loaded_at": "timestamptz"}
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from simulator.process import SimulatorProcess
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CLOCK_1 = "2021-03-31T23:59:59+08:00"
 CLOCK_2 = "2021-12-31T23:59:59+08:00"
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pendulum
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "dags"))  # plan_dag_lib, as the DAG files import it
 
 CADENCES = [

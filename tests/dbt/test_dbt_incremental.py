@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.test_dbt_metrics import create_raw_tables, insert_http, order
+from tests.dbt.test_dbt_metrics import create_raw_tables, insert_http, order
 from warehouse import paths
 
 FACTS = ("stg_kechuang_orders__orders", "stg_scipop_platform__stop_visits")

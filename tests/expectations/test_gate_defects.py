@@ -3,7 +3,7 @@ planted defect blocks with a message that names it, and stale or thin sources on
 
 The working database is crafted here (reference seeds from the dbt project, a few raw orders,
 extract-run history, and metrics.* rows that obey the contract), so these tests need neither
-Airflow nor the simulator; tests/test_pipeline_end_to_end.py covers the gate through Airflow.
+Airflow nor the simulator; tests/pipeline/test_pipeline_end_to_end.py covers the gate through Airflow.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from extract.sources import ORDERS
 from warehouse.publish import publish
 from warehouse.raw_load import ensure_tables
 
-SEEDS = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds"
+SEEDS = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds"
 BEIJING = timezone(timedelta(hours=8))
 LAST_MONTH = "2021-03-01"
 AS_OF = datetime(2021, 4, 1, tzinfo=BEIJING)  # end of the run's data interval
