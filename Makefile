@@ -42,8 +42,10 @@ simulator: venv  ## serve the simulated sources in the foreground (SEED, SCALE, 
 rollback: venv  ## re-publish the previous publish (or TO=<publish_id>)
 	$(PY) -m warehouse.publish rollback $(if $(TO),--to $(TO))
 
-lint: venv
+lint: venv  ## ruff on the Python, sqlfluff (dbt templater, DuckDB dialect) on the dbt models
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	cd dbt_project && PLAN_METRICS_WORKING_DB=$${TMPDIR:-/tmp}/plan-metrics-sqlfluff.duckdb ../$(VENV)/bin/sqlfluff lint models --processes 2
 
 lock:  ## re-resolve requirements.in into requirements.lock (needs the package index)
 	rm -rf /tmp/plan-metrics-lock && $(PYTHON) -m venv /tmp/plan-metrics-lock

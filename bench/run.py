@@ -17,12 +17,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.airflow_e2e import REPO, run_pipeline
+from extract.beijing import iso
 
-BEIJING = timezone(timedelta(hours=8))
 PIPELINE_STAGES = ("extract", "load", "dbt", "gate", "publish")
 DROPS_SCALE_CAP = 10.0
 
@@ -83,13 +83,12 @@ def _peak_rss_of(pid: int) -> float | None:
 
 
 def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, tz=UTC).astimezone(BEIJING).isoformat()
+    return iso(datetime.fromtimestamp(epoch, tz=UTC))
 
 
 def pipeline_pass(tag: str, data_dir: Path, sim_info: dict, incoming: Path, clock: int, logs: Path) -> dict:
     """extract → load → dbt → gate → publish, each in its own process, as the DAGs call them."""
     working_db = data_dir / "warehouse" / "plan_metrics_work.duckdb"
-    month = datetime.fromtimestamp(clock, tz=UTC).astimezone(BEIJING)
     base = {
         "landing_root": str(data_dir / "landing"),
         "working_db": str(working_db),
@@ -98,9 +97,7 @@ def pipeline_pass(tag: str, data_dir: Path, sim_info: dict, incoming: Path, cloc
         "run_key": f"bench-{tag}",
         "urls_file": str(logs / "urls.json"),
         "nodes_file": str(logs / "dbt_nodes.json"),
-        "publish_id": f"bench-{tag}",
         "run_id": f"bench-{tag}",
-        "last_month": f"{month:%Y-%m}-01",
         "as_of": _iso(clock),
         "published_db": str(data_dir / "published" / "plan_metrics.duckdb"),
     }

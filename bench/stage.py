@@ -16,10 +16,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-# S1 before S4: the rural-centre reports are checked against the S1 registry (as in pipeline.sh)
-API_ORDER = ("scipop_platform", "kechuang_roadshows", "kechuang_orders")
-DROP_ORDER = ("rural_centre_reports", "plan_ledger")
-
 
 def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
@@ -29,39 +25,39 @@ def extract(p: dict) -> dict:
     from extract.api import extract_endpoint
     from extract.drops import extract_drop_folder
     from extract.http_client import ApiClient
-    from extract.sources import ENDPOINTS
+    from extract.sources import file_sources, http_sources
     from warehouse.raw_load import read_watermark
 
     t0 = time.perf_counter()
     landing, db = Path(p["landing_root"]), Path(p["working_db"])
     endpoints, urls = {}, []
-    for source in API_ORDER:
-        info = p["sources"][source]
-        for ep in ENDPOINTS[source]:
+    for source in http_sources():
+        info = p["sources"][source.name]
+        for ep in source.endpoints:
             client = ApiClient(info["base_url"], info["token"])
             # every URL the extractor fetched, so the bare loop can fetch exactly the same pages
-            client.session.hooks["response"].append(lambda r, *a, _s=source, **k: urls.append([_s, r.url]))
+            client.session.hooks["response"].append(lambda r, *a, _s=source.name, **k: urls.append([_s, r.url]))
             started = time.perf_counter()
             try:
                 m = extract_endpoint(client, ep, landing, p["run_key"], read_watermark(db, ep))
             finally:
                 client.close()
-            endpoints[f"{source}/{ep.name}"] = {
-                "records": m["records_received"],
-                "rows_landed": m["row_count"],
-                "pages": m["pages"],
-                "bytes": m["bytes"],
+            endpoints[f"{source.name}/{ep.name}"] = {
+                "records": m.records_received,
+                "rows_landed": m.row_count,
+                "pages": m.pages,
+                "bytes": m.bytes,
                 "seconds": round(time.perf_counter() - started, 3),
             }
     api_seconds = time.perf_counter() - t0
     api_peak_rss_mb = _peak_rss_mb()  # the HTTP extraction alone, before any spreadsheet is read
     drops = {}
-    for source in DROP_ORDER:
+    for source in file_sources():
         started = time.perf_counter()
-        m = extract_drop_folder(source, Path(p["incoming"]), landing, p["run_key"])
-        drops[source] = {
-            "files": len(m.get("files") or []),
-            "rows_landed": m["row_count"],
+        m = extract_drop_folder(source.name, Path(p["incoming"]), landing, p["run_key"])
+        drops[source.name] = {
+            "files": len(m.received) if m else 0,
+            "rows_landed": m.row_count if m else 0,
             "seconds": round(time.perf_counter() - started, 3),
         }
     Path(p["urls_file"]).write_text(json.dumps(urls))
@@ -101,7 +97,7 @@ def bare_fetch(p: dict) -> dict:
 def load(p: dict) -> dict:
     import duckdb
 
-    from extract.sources import ENDPOINTS
+    from extract.sources import file_sources, http_sources
     from warehouse.raw_load import load_drop_source, load_endpoint
 
     db = Path(p["working_db"])
@@ -109,15 +105,15 @@ def load(p: dict) -> dict:
     landing = Path(p["landing_root"])
     tables = {}
     with duckdb.connect(str(db)) as conn:
-        for source in API_ORDER:
-            for ep in ENDPOINTS[source]:
+        for source in http_sources():
+            for ep in source.endpoints:
                 started = time.perf_counter()
                 r = load_endpoint(conn, ep, landing)
                 tables[ep.raw_table] = {**r, "seconds": round(time.perf_counter() - started, 3)}
-        for source in DROP_ORDER:
+        for source in file_sources():
             started = time.perf_counter()
-            r = load_drop_source(conn, source, landing)
-            tables[source] = {**r, "seconds": round(time.perf_counter() - started, 3)}
+            r = load_drop_source(conn, source.name, landing)
+            tables[source.name] = {**r, "seconds": round(time.perf_counter() - started, 3)}
     api = [v for k, v in tables.items() if k.startswith("raw.")]
     api_rows, api_s = sum(v["inserted"] for v in api), sum(v["seconds"] for v in api)
     return {
@@ -133,35 +129,32 @@ def duckdb_read(p: dict) -> dict:
     """DuckDB alone: read the same landed NDJSON files into a fresh table per endpoint."""
     import duckdb
 
-    from extract.landing import list_manifests
-    from extract.sources import ENDPOINTS
+    from extract.landing import landed_runs
+    from extract.sources import all_endpoints
+    from warehouse.raw_load import raw_columns
 
     landing = Path(p["landing_root"])
     rows = seconds = 0.0
     tables = {}
     Path(p["scratch_db"]).parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(p["scratch_db"]) as conn:
-        for source in API_ORDER:
-            for ep in ENDPOINTS[source]:
-                files = [
-                    str(landing / ep.source / ep.name / m["run_key"] / f["name"])
-                    for m in list_manifests(landing, ep.source, ep.name)
-                    for f in m["files"]
-                ]
-                if not files:
-                    continue
-                columns = {**ep.fields, "_extra": "json", "_record_hash": "varchar", "_seq": "bigint"}
-                struct = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
-                started = time.perf_counter()
-                conn.execute(
-                    f"create table {ep.source}__{ep.name} as select * from read_json({files!r}, "
-                    f"format = 'newline_delimited', columns = {struct})"
-                )
-                took = time.perf_counter() - started
-                n = conn.execute(f"select count(*) from {ep.source}__{ep.name}").fetchone()[0]
-                tables[ep.raw_table] = {"rows": n, "seconds": round(took, 4)}
-                rows += n
-                seconds += took
+        for ep in all_endpoints():
+            runs = landed_runs(landing, ep.source, ep.name)
+            files = [str(run.path(part.name)) for run in runs for part in run.manifest.parts]
+            if not files:
+                continue
+            columns = raw_columns(ep)
+            struct = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+            started = time.perf_counter()
+            conn.execute(
+                f"create table {ep.source}__{ep.name} as select * from read_json({files!r}, "
+                f"format = 'newline_delimited', columns = {struct})"
+            )
+            took = time.perf_counter() - started
+            n = conn.execute(f"select count(*) from {ep.source}__{ep.name}").fetchone()[0]
+            tables[ep.raw_table] = {"rows": n, "seconds": round(took, 4)}
+            rows += n
+            seconds += took
     return {
         "rows": int(rows),
         "seconds_work": round(seconds, 4),
@@ -170,13 +163,19 @@ def duckdb_read(p: dict) -> dict:
     }
 
 
+def _context(p: dict):
+    """The run's context as the transform DAG computes it: as of the simulated clock."""
+    from extract.beijing import parse_ts
+    from warehouse.run_context import run_context
+
+    return run_context(p["run_id"], parse_ts(p["as_of"]), p["as_of"])
+
+
 def dbt(p: dict) -> dict:
     from warehouse.transform import dbt_build
 
-    # as the transform DAG does: the data is as of the run's instant (Beijing day), not today
-    as_of_date = p["as_of"][:10]
     started = time.perf_counter()
-    r = dbt_build(Path(p["working_db"]), p["publish_id"], as_of_date=as_of_date)
+    r = dbt_build(Path(p["working_db"]), _context(p))
     wall = time.perf_counter() - started
     nodes = r["nodes"]
     by_type: dict[str, float] = {}
@@ -194,20 +193,12 @@ def dbt(p: dict) -> dict:
 
 
 def gate(p: dict) -> dict:
-    from datetime import datetime
-
     from expectations.gate import GateFailed, run_gate
 
     build = json.loads(Path(p["nodes_file"]).read_text())
     started = time.perf_counter()
     try:
-        r = run_gate(
-            Path(p["working_db"]),
-            p["run_id"],
-            p["last_month"],
-            build["nodes"],
-            as_of=datetime.fromisoformat(p["as_of"]),
-        )
+        r = run_gate(Path(p["working_db"]), _context(p), build["nodes"])
         outcome = {"passed": True, "checks_passed": r["checks_passed"], "checks_failed": r["checks_failed"]}
     except GateFailed as exc:  # the timing still counts; the report says it failed and why
         outcome = {"passed": False, "checks_passed": None, "checks_failed": None, "message": str(exc)[:2000]}
@@ -220,7 +211,7 @@ def publish(p: dict) -> dict:
     started = time.perf_counter()
     r = do_publish(
         Path(p["working_db"]),
-        p["publish_id"],
+        _context(p).publish_id,
         p.get("checks_passed") or 0,
         p.get("checks_failed") or 0,
         p.get("invocation_id"),

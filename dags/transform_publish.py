@@ -23,7 +23,15 @@ from __future__ import annotations
 from airflow.sdk import AssetAny, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 from pendulum import datetime
-from plan_dag_lib import DEFAULT_ARGS, PUBLISHED_ASSET, RAW_ASSETS, WRITER_POOL, WRITER_QUEUE, alert_on_failure
+from plan_dag_lib import (
+    DEFAULT_ARGS,
+    PUBLISHED_ASSET,
+    RAW_ASSETS,
+    WRITER_POOL,
+    WRITER_QUEUE,
+    alert_on_failure,
+    run_context_of,
+)
 from plan_dag_lib.schedules import TRANSFORM_DAGRUN_TIMEOUT, TRANSFORM_TASK
 
 
@@ -50,47 +58,29 @@ from plan_dag_lib.schedules import TRANSFORM_DAGRUN_TIMEOUT, TRANSFORM_TASK
     },
 )
 def transform_publish():
-    def as_of(context):
-        """The instant the published data is as of: the `as_of` param, else the data interval end."""
-        from datetime import datetime as dt
-
-        if context["params"].get("as_of"):
-            return dt.fromisoformat(context["params"]["as_of"].replace("Z", "+00:00"))
-        return context.get("data_interval_end") or context["dag_run"].run_after
+    # Each task computes the same RunContext from the run (a pure function of the run id, when
+    # it was due, the `as_of` param and the data interval), so a retried task gets the same.
 
     @task(pool=WRITER_POOL)
     def dbt_build(**context) -> dict:
-        import hashlib
-        from datetime import timedelta, timezone
-
         from warehouse import paths
         from warehouse.transform import DbtBuildFailed
         from warehouse.transform import dbt_build as build
 
-        run_id = context["dag_run"].run_id
-        run_after = context["dag_run"].run_after
-        publish_id = f"p{run_after:%Y%m%dT%H%M%S}-{hashlib.sha1(run_id.encode()).hexdigest()[:6]}"
-        as_of_date = f"{as_of(context).astimezone(timezone(timedelta(hours=8))):%Y-%m-%d}"
+        ctx = run_context_of(context)
         try:
-            result = build(paths.working_db(), publish_id, as_of_date=as_of_date)
+            result = build(paths.working_db(), ctx)
         except DbtBuildFailed as exc:  # deterministic for the same data: retrying cannot help
             raise AirflowFailException(str(exc)) from exc
-        return {"publish_id": publish_id, "invocation_id": result["invocation_id"], "nodes": result["nodes"]}
+        return {"publish_id": ctx.publish_id, "invocation_id": result["invocation_id"], "nodes": result["nodes"]}
 
     @task(pool=WRITER_POOL)
     def quality_gate(build: dict, **context) -> dict:
-        from datetime import timedelta, timezone
-
         from expectations.gate import GateFailed, run_gate
         from warehouse import paths
 
-        # Months must lie within the plan period up to the run's own month (judged on the
-        # data interval, not the wall clock, so backfills of 2020 publish too).
-        end = as_of(context)
-        last_month = f"{end.astimezone(timezone(timedelta(hours=8))):%Y-%m}-01"
         try:
-            # freshness is judged against the same data interval end (as_of), never the wall clock
-            return run_gate(paths.working_db(), context["dag_run"].run_id, last_month, build["nodes"], as_of=end)
+            return run_gate(paths.working_db(), run_context_of(context), build["nodes"])
         except GateFailed as exc:  # a failed check is not transient: fail now, do not retry
             raise AirflowFailException(str(exc)) from exc
 

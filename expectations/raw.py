@@ -12,8 +12,9 @@ What blocks and what only warns follows metrics.md ("What blocks a publish"):
 - one row per (key, content hash) version in each API raw table — blocks: the loader
   guarantees it, and a duplicate version would be counted twice downstream.
 
-Source -> raw table mapping comes from `extract.sources` (ENDPOINTS, FILE_TABLES); tables
-that do not exist yet (a source never loaded) are skipped.
+Raw tables and each source's freshness limit come from the source registry
+(`extract.sources.SOURCES`); tables that do not exist yet (a source never loaded) are
+skipped.
 """
 
 from __future__ import annotations
@@ -24,21 +25,11 @@ import duckdb
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from extract.sources import ENDPOINTS, FILE_TABLES, Endpoint, FileTable
+from expectations.checks import Batch
+from extract.sources import SOURCES, Endpoint, FileTable, all_endpoints, all_file_tables
+from warehouse.run_context import RunContext
 
 WARN = "warning"
-
-# How old the newest record of a source may be at the end of the run's data interval.
-# The APIs change every day the plan runs; the spreadsheets arrive monthly (S4 reports
-# for a month are due in the following month, S5 ledgers likewise).
-FRESHNESS_MAX_AGE_HOURS = {
-    "scipop_platform": 72.0,
-    "kechuang_roadshows": 72.0,
-    "kechuang_orders": 72.0,
-    "rural_centre_reports": 45 * 24.0,
-    "plan_ledger": 45 * 24.0,
-}
-DEFAULT_MAX_AGE_HOURS = 72.0
 # The latest run's records received must lie within [median / F, median * F] of the
 # previous runs' (at most VOLUME_HISTORY of them, at least VOLUME_MIN_HISTORY to judge).
 VOLUME_FACTOR = 5.0
@@ -54,16 +45,46 @@ def raw_tables(conn: duckdb.DuckDBPyConnection) -> list[Endpoint | FileTable]:
             "select table_schema, table_name from information_schema.tables where table_schema = 'raw'"
         ).fetchall()
     }
-    specs = [ep for eps in ENDPOINTS.values() for ep in eps] + list(FILE_TABLES)
-    return [spec for spec in specs if spec.raw_table in existing]
+    return [spec for spec in [*all_endpoints(), *all_file_tables()] if spec.raw_table in existing]
 
 
-def _has_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-        ).fetchone()[0]
-    )
+def batches(conn: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[Batch]:
+    return [
+        Batch(
+            "raw_freshness",
+            "raw (newest record per source)",
+            freshness_frame(conn, ctx.as_of),
+            freshness(),
+            ["source", "newest_record", "interval_end", "age_hours"],
+            "select source, endpoint, max(watermark_after), max(loaded_at) from meta.extract_runs "
+            "where source = '{source}' group by all",
+        ),
+        Batch(
+            "raw_volume",
+            "meta.extract_runs",
+            volume_frame(conn),
+            volume(),
+            ["source", "endpoint", "manifest_id", "latest_records", "median_before"],
+            "select manifest_id, interval_start, interval_end, records_received, loaded_at from meta.extract_runs "
+            "where source = '{source}' and endpoint = '{endpoint}' order by loaded_at desc limit 12",
+        ),
+        Batch(
+            "raw_keys",
+            "raw (key + content hash per table)",
+            key_frame(conn),
+            keys(),
+            ["table_name", "examples"],
+            "select * from {table_name} -- versions listed in examples appear twice",
+        ),
+        Batch(
+            "raw_required",
+            "raw (latest version per key)",
+            required_frame(conn),
+            required_fields(),
+            ["table_name", "field"],
+            "select * from {table_name} where {field} is null",
+        ),
+    ]
 
 
 # --- freshness ------------------------------------------------------------------------
@@ -76,14 +97,14 @@ def freshness_frame(conn: duckdb.DuckDBPyConnection, as_of: datetime):
         parts.append(f"select '{spec.source}' as source, {newest} as newest from {spec.raw_table}")
     if not parts:
         parts = ["select null::varchar as source, null::timestamptz as newest where false"]
-    limits = ", ".join(f"('{s}', {h})" for s, h in FRESHNESS_MAX_AGE_HOURS.items())
+    limits = ", ".join(f"('{s.name}', {float(s.freshness_hours)})" for s in SOURCES.values())
     return conn.execute(
         f"""
         with per_table as ({" union all ".join(parts)})
         select source, max(newest)::varchar as newest_record, ?::timestamptz::varchar as interval_end,
                round(epoch(?::timestamptz - max(newest)) / 3600, 1) as age_hours,
-               coalesce(any_value(l.max_age_hours), {DEFAULT_MAX_AGE_HOURS}) as max_age_hours
-        from per_table left join (values {limits}) l(src, max_age_hours) on l.src = per_table.source
+               any_value(l.max_age_hours) as max_age_hours
+        from per_table join (values {limits}) l(src, max_age_hours) on l.src = per_table.source
         group by source order by source
         """,
         [as_of, as_of],
@@ -108,11 +129,6 @@ def freshness() -> gx.ExpectationSuite:
 # --- volume ---------------------------------------------------------------------------
 def volume_frame(conn: duckdb.DuckDBPyConnection):
     """One row per endpoint with enough history: the latest run's records vs the median before."""
-    if not _has_table(conn, "meta", "extract_runs"):
-        return conn.execute(
-            "select null::varchar as source, null::varchar as endpoint, null::varchar as manifest_id, "
-            "null::bigint as latest_records, null::double as median_before, null::double as volume_ratio where false"
-        ).df()
     return conn.execute(
         f"""
         with ranked as (

@@ -17,15 +17,15 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from extract.beijing import iso, parse_ts
 from extract.http_client import ApiClient
-from extract.landing import LandingWriter, failpoint, read_manifest
+from extract.landing import LandingWriter, RunManifest, failpoint
 from extract.sources import Endpoint
 
 log = logging.getLogger(__name__)
-BEIJING = timezone(timedelta(hours=8))
 DEFAULT_OVERLAP = timedelta(hours=1)
 PAGE_LIMIT = 500
 
@@ -34,11 +34,6 @@ _PY_TYPES = {"bigint": int, "varchar": str}
 # one encoder each, built once (json.dumps with options builds a new encoder per call)
 _canonical = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
 PREFETCH_PAGES = 2
-
-
-def parse_ts(text: str) -> datetime:
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=BEIJING)
 
 
 def normalise(ep: Endpoint, record: dict) -> tuple[dict | None, dict | None]:
@@ -53,22 +48,25 @@ def _normalise(ep: Endpoint, record: dict) -> tuple[dict | None, dict | None, da
     rec = {k: v for k, v in record.items() if k not in personal} if personal else dict(record)
     for name in ep.required:
         if rec.get(name) in (None, ""):
-            return None, {"reason": "missing required field", "column": name, "value": None, "record": rec}, None
+            return None, _quarantined(ep, rec, name, None, "missing required field"), None
     for name, typ in ep.fields.items():
         value = rec.get(name)
         if value is not None and type(value) is not _PY_TYPES[typ]:
-            q = {"reason": f"expected {typ}", "column": name, "value": repr(value)[:200], "record": rec}
-            return None, q, None
+            return None, _quarantined(ep, rec, name, repr(value)[:200], f"expected {typ}"), None
     try:
         ts = parse_ts(rec["updated_at"])
     except (TypeError, ValueError, AttributeError):
-        q = {"reason": "unparseable timestamp", "column": "updated_at", "value": str(rec["updated_at"])[:200]}
-        return None, {**q, "record": rec}, None
+        value = str(rec["updated_at"])[:200]
+        return None, _quarantined(ep, rec, "updated_at", value, "unparseable timestamp"), None
     row = {name: rec.get(name) for name in ep.fields}
     extra = {k: v for k, v in rec.items() if k not in ep.fields}
     row["_extra"] = extra or None
     row["_record_hash"] = hashlib.sha256(_canonical(rec).encode()).hexdigest()
     return row, None, ts
+
+
+def _quarantined(ep: Endpoint, record: dict, column: str, value: str | None, reason: str) -> dict:
+    return {"table": ep.name, "column": column, "value": value, "reason": reason, "record": record}
 
 
 def _prefetched(pages: Iterator[list[dict]], depth: int = PREFETCH_PAGES) -> Iterator[list[dict]]:
@@ -156,7 +154,7 @@ def _offset_pages(client: ApiClient, ep: Endpoint, since: str | None, limit: int
         if len(items) < limit:
             return
         newest = max(parse_ts(i["updated_at"]) for i in items if i.get("updated_at"))
-        next_lower = (newest - timedelta(seconds=1)).astimezone(BEIJING).isoformat()
+        next_lower = iso(newest - timedelta(seconds=1))
         if lower is None or parse_ts(next_lower) > parse_ts(lower):
             lower, page = next_lower, 1
         else:  # a full page inside one second: step through that second's pages
@@ -175,23 +173,20 @@ def extract_endpoint(
     interval: tuple[str | None, str | None] | None = None,
     overlap: timedelta = DEFAULT_OVERLAP,
     limit: int = PAGE_LIMIT,
-) -> dict:
+) -> RunManifest:
     """Land one incremental run of an HTTP endpoint; returns its manifest.
 
     A run key that already landed is reused as it is (a retried or backfilled task gets
     exactly what that run received the first time).
     """
     writer = LandingWriter(landing_root, ep.source, ep.name, run_key)
-    if writer.already_landed:
-        manifest = read_manifest(writer.final_dir)
-        log.info(
-            "%s/%s: run %s already landed (%s rows); reusing it", ep.source, ep.name, run_key, manifest["row_count"]
-        )
-        return {**manifest, "reused": True}
+    if (landed := writer.landed()) is not None:
+        log.info("%s/%s: run %s already landed (%s rows); reusing it", ep.source, ep.name, run_key, landed.row_count)
+        return landed
     started = time.monotonic()
-    since = None
-    if watermark:
-        since = (parse_ts(watermark) - overlap).astimezone(BEIJING).isoformat()
+    since = iso(parse_ts(watermark) - overlap) if watermark else None
+    manifest = RunManifest(ep.source, ep.name, writer.run_key, interval=list(interval) if interval else None)
+    manifest.requested_since, manifest.watermark_before = since, watermark
     max_seen: datetime | None = parse_ts(watermark) if watermark else None
     pages = records = 0
     drift: set[str] = set()
@@ -203,7 +198,7 @@ def extract_endpoint(
                 records += 1
                 row, q, ts = _normalise(ep, record)
                 if q is not None:
-                    bad.append({**q, "source": ep.source, "endpoint": ep.name})
+                    bad.append(q)
                     continue
                 row["_seq"] = records
                 rows.append(row)
@@ -211,39 +206,33 @@ def extract_endpoint(
                     drift.update(row["_extra"])
                 if max_seen is None or ts > max_seen:
                     max_seen = ts
-            writer.write_rows(rows)
+            writer.write_rows(ep.name, rows)
             writer.write_quarantine(bad)
             failpoint("mid_extract")
-        manifest = writer.commit(
-            {
-                "interval": list(interval) if interval else None,
-                "requested_since": since,
-                "watermark_before": watermark,
-                "watermark_after": max_seen.astimezone(BEIJING).isoformat() if max_seen else None,
-                "pages": pages,
-                "records_received": records,
-                "new_fields": sorted(drift),
-                "retries": client.stats.retries,
-                "bytes": client.stats.bytes,
-                "duration_s": round(time.monotonic() - started, 3),
-                "landed_at": datetime.now(UTC).isoformat(),
-            }
-        )
+        manifest.watermark_after = iso(max_seen) if max_seen else None
+        manifest.pages, manifest.records_received, manifest.new_fields = pages, records, sorted(drift)
+        manifest.retries, manifest.bytes = client.stats.retries, client.stats.bytes
+        manifest.duration_s = round(time.monotonic() - started, 3)
+        writer.commit(manifest)
+    _log_landed(manifest)
+    return manifest
+
+
+def _log_landed(m: RunManifest) -> None:
     log.info(
         "%s/%s: %d pages, %d records, %d landed, %d quarantined, %d retries, %d bytes, %.1fs; new fields: %s",
-        ep.source,
-        ep.name,
-        pages,
-        records,
-        manifest["row_count"],
-        manifest["quarantined"],
-        manifest["retries"],
-        manifest["bytes"],
-        manifest["duration_s"],
-        ", ".join(manifest["new_fields"]) or "none",
+        m.source,
+        m.endpoint,
+        m.pages,
+        m.records_received,
+        m.row_count,
+        m.quarantined,
+        m.retries,
+        m.bytes,
+        m.duration_s,
+        ", ".join(m.new_fields) or "none",
     )
-    if manifest["new_fields"]:
-        log.warning("%s/%s: schema drift, new fields kept in _extra: %s", ep.source, ep.name, manifest["new_fields"])
-    if manifest["quarantined"]:
-        log.warning("%s/%s: %d records quarantined (see meta.quarantine)", ep.source, ep.name, manifest["quarantined"])
-    return manifest
+    if m.new_fields:
+        log.warning("%s/%s: schema drift, new fields kept in _extra: %s", m.source, m.endpoint, m.new_fields)
+    if m.quarantined:
+        log.warning("%s/%s: %d records quarantined (see meta.quarantine)", m.source, m.endpoint, m.quarantined)

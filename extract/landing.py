@@ -1,13 +1,20 @@
 """The immutable landing zone: what each run received, as JSON-lines files plus a manifest.
 
-    <data>/landing/<source>/<endpoint>/<run_key>/part-00000.jsonl
+    <data>/landing/<source>/<endpoint>/<run_key>/<table>.part-00000.jsonl
                                                  quarantine.jsonl
+                                                 originals/<sha256><suffix>   (drop folders)
                                                  _manifest.json
 
-A run is written into a hidden temporary folder and renamed into place only when complete,
-with the manifest inside, so a folder either holds a whole run or does not exist. Existing
-run folders are never rewritten: a retried or re-run task finds its run already landed and
-reuses it, which is what makes backfills reproduce what an interval received.
+An HTTP source lands one run per endpoint (`<endpoint>` is the endpoint's name); a drop
+folder lands one run per extraction under the endpoint `_files`, holding every new file
+version. Both are written by `LandingWriter` and described by a `RunManifest`.
+
+A run is written into a hidden temporary folder, its files and manifest fsynced, and the
+folder renamed into place only when complete, so a folder either holds a whole run or does
+not exist. Existing run folders are never rewritten: a retried or re-run task finds its run
+already landed and reuses it, which is what makes backfills reproduce what an interval
+received. `pending_runs()` is the one reader: the landed runs a loader has not loaded yet,
+oldest first, each checked against its manifest's checksums.
 """
 
 from __future__ import annotations
@@ -18,10 +25,14 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
 from pathlib import Path
 
 MANIFEST = "_manifest.json"
+MANIFEST_VERSION = 2
+QUARANTINE = "quarantine.jsonl"
+FILES_ENDPOINT = "_files"  # a drop folder's runs land under this endpoint name
 ROWS_PER_PART = 200_000
 
 
@@ -41,36 +52,204 @@ def safe_key(text: str) -> str:
     return key[:200]
 
 
+@dataclass
+class PartFile:
+    """One landed data file: rows of one raw table."""
+
+    name: str
+    table: str
+    rows: int
+    bytes: int | None
+    sha256: str
+
+
+@dataclass
+class ReceivedFile:
+    """A drop-folder file version a run read: accepted (rows landed) or rejected whole."""
+
+    path: str  # relative to the drop folder
+    sha256: str
+    bytes: int
+    mtime: str
+    status: str  # accepted | rejected
+    reason: str | None = None
+    rows: int = 0
+    quarantined: int = 0
+    skipped_rows: int = 0
+
+
+@dataclass
+class RunManifest:
+    """What one landed run holds and how it was received."""
+
+    source: str
+    endpoint: str
+    run_key: str
+    landed_at: str = ""
+    interval: list | None = None
+    parts: list[PartFile] = field(default_factory=list)
+    quarantined: int = 0
+    received: list[ReceivedFile] = field(default_factory=list)  # drop folders
+    # how an HTTP endpoint was read
+    requested_since: str | None = None
+    watermark_before: str | None = None
+    watermark_after: str | None = None
+    pages: int | None = None
+    records_received: int | None = None
+    new_fields: list[str] = field(default_factory=list)
+    retries: int | None = None
+    bytes: int | None = None
+    duration_s: float | None = None
+    version: int = MANIFEST_VERSION
+
+    @property
+    def manifest_id(self) -> str:
+        return f"{self.source}/{self.endpoint}/{self.run_key}"
+
+    @property
+    def row_count(self) -> int:
+        return sum(p.rows for p in self.parts)
+
+    @property
+    def rejected_files(self) -> int:
+        return sum(f.status == "rejected" for f in self.received)
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "manifest_id": self.manifest_id}, ensure_ascii=False, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunManifest:
+        data = json.loads(text)
+        if data.get("version", 1) == 1:
+            data = _from_version_1(data)
+        known = {f.name for f in fields(cls)}
+        m = cls(**{k: v for k, v in data.items() if k in known})
+        m.parts = [PartFile(**p) for p in data.get("parts", [])]
+        m.received = [ReceivedFile(**f) for f in data.get("received", [])]
+        return m
+
+    def summary(self, **extra) -> dict:
+        """The few numbers a DAG task hands on (XCom) and logs."""
+        return {
+            "manifest_id": self.manifest_id,
+            "row_count": self.row_count,
+            "quarantined": self.quarantined,
+            "pages": self.pages,
+            "retries": self.retries,
+            "rejected_files": self.rejected_files,
+            **extra,
+        }
+
+
+def _from_version_1(data: dict) -> dict:
+    """Manifests landed before the two extractors shared this module: an HTTP run listed its
+    parts as `files`, a drop run listed its tables as `tables` and its source files as `files`."""
+    data = dict(data)
+    if data.get("endpoint") == FILES_ENDPOINT:
+        data["received"] = [
+            {k: f.get(k) for k in ("path", "sha256", "bytes", "mtime", "status", "reason")}
+            | {
+                "rows": f.get("rows", 0),
+                "quarantined": f.get("quarantined", 0),
+                "skipped_rows": f.get("skipped_rows", 0),
+            }
+            for f in data.get("files", [])
+        ]
+        data["parts"] = [
+            {"name": t["file"], "table": name, "rows": t["rows"], "bytes": None, "sha256": t["sha256"]}
+            for name, t in data.get("tables", {}).items()
+        ]
+    else:
+        data["parts"] = [{**f, "table": data["endpoint"]} for f in data.get("files", [])]
+    return data
+
+
+@dataclass
+class LandedRun:
+    """A complete run in the landing zone."""
+
+    dir: Path
+    manifest: RunManifest
+
+    @property
+    def id(self) -> str:
+        return self.manifest.manifest_id
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+
 def endpoint_dir(landing_root: Path, source: str, endpoint: str) -> Path:
     return Path(landing_root) / source / endpoint
 
 
-def read_manifest(run_dir: Path) -> dict | None:
+def read_manifest(run_dir: Path) -> RunManifest | None:
     path = Path(run_dir) / MANIFEST
     if not path.exists():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    return RunManifest.from_json(path.read_text(encoding="utf-8"))
 
 
-def list_manifests(landing_root: Path, source: str, endpoint: str) -> list[dict]:
+def landed_runs(landing_root: Path, source: str, endpoint: str) -> list[LandedRun]:
     """Every complete landed run of an endpoint, oldest first (by the order they landed)."""
     base = endpoint_dir(landing_root, source, endpoint)
     if not base.exists():
         return []
-    manifests = [m for d in base.iterdir() if not d.name.startswith(".") and (m := read_manifest(d))]
-    return sorted(manifests, key=lambda m: (m["landed_at"], m["run_key"]))
+    runs = [LandedRun(d, m) for d in base.iterdir() if not d.name.startswith(".") and (m := read_manifest(d))]
+    return sorted(runs, key=lambda r: (r.manifest.landed_at, r.manifest.run_key))
 
 
-@dataclass
-class _Part:
-    path: Path
-    rows: int = 0
-    sha256: hashlib._Hash = field(default_factory=hashlib.sha256)
-    bytes: int = 0
+def pending_runs(landing_root: Path, source: str, endpoint: str, loaded: set[str]) -> list[LandedRun]:
+    """Landed runs not in `loaded` (manifest ids), oldest first, each verified."""
+    runs = [r for r in landed_runs(landing_root, source, endpoint) if r.id not in loaded]
+    for run in runs:
+        verify(run)
+    return runs
+
+
+def verify(run: LandedRun) -> None:
+    """Check a landed run's files against its manifest before loading them."""
+    for part in run.manifest.parts:
+        h = hashlib.sha256()
+        with run.path(part.name).open("rb") as fh:  # in chunks: a part can be hundreds of MB
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        if h.hexdigest() != part.sha256:
+            raise ValueError(f"{run.dir}/{part.name}: checksum mismatch; the landing zone was modified")
+
+
+class _JsonLines:
+    """One JSON-lines file being written: rows are encoded, hashed and appended in blocks."""
+
+    _encode = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+
+    def __init__(self, path: Path, table: str):
+        self.path, self.table = path, table
+        self.rows = self.bytes = 0
+        self.sha256 = hashlib.sha256()
+        self.fh = path.open("wb")
+
+    def write(self, rows: list[dict]) -> None:
+        block = "".join([self._encode(row) + "\n" for row in rows]).encode()
+        self.fh.write(block)
+        self.sha256.update(block)
+        self.rows += len(rows)
+        self.bytes += len(block)
+
+    def close(self) -> None:
+        if not self.fh.closed:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.fh.close()
+
+    def part(self) -> PartFile:
+        return PartFile(self.path.name, self.table, self.rows, self.bytes, self.sha256.hexdigest())
 
 
 class LandingWriter:
-    """Writes one run of one endpoint; `commit()` makes it visible atomically."""
+    """Writes one run of one endpoint (or one drop-folder extraction); `commit()` makes it
+    visible atomically. Use as a context manager: leaving without a commit removes the
+    temporary folder, so nothing half-written is ever left behind."""
 
     def __init__(self, landing_root: Path, source: str, endpoint: str, run_key: str):
         self.base = endpoint_dir(landing_root, source, endpoint)
@@ -78,14 +257,13 @@ class LandingWriter:
         self.final_dir = self.base / self.run_key
         self.tmp_dir = self.base / f".tmp-{self.run_key}-{os.getpid()}"
         self.source, self.endpoint = source, endpoint
-        self._parts: list[_Part] = []
-        self._quarantine = 0
-        self._qfile = None
-        self._fh = None
+        self._parts: list[_JsonLines] = []
+        self._open: dict[str, _JsonLines] = {}
+        self._quarantine: _JsonLines | None = None
 
-    @property
-    def already_landed(self) -> bool:
-        return (self.final_dir / MANIFEST).exists()
+    def landed(self) -> RunManifest | None:
+        """The manifest of this run key when it already landed (a retry or a backfill)."""
+        return read_manifest(self.final_dir)
 
     def __enter__(self) -> LandingWriter:
         # leftovers of this run key from a killed process (never visible: not renamed in)
@@ -95,76 +273,74 @@ class LandingWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        for fh in (self._fh, self._qfile):
-            if fh is not None and not fh.closed:
-                fh.close()
-        if self.tmp_dir.exists():  # not committed: leave nothing half-written behind
+        for f in [*self._parts, *([self._quarantine] if self._quarantine else [])]:
+            f.fh.close()
+        if self.tmp_dir.exists():  # not committed
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
-    _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-    def _line(self, obj: dict) -> bytes:
-        return (self._encode(obj) + "\n").encode()
-
-    def write_rows(self, rows: list[dict]) -> None:
-        """Append rows (one page at a time: encoded, hashed and written as one block)."""
+    def write_rows(self, table: str, rows: list[dict]) -> None:
+        """Append rows of one raw table (a page, or a file's rows), rolling over to a new
+        part file every ROWS_PER_PART rows."""
         start = 0
         while start < len(rows):
-            if not self._parts or self._parts[-1].rows >= ROWS_PER_PART:
-                if self._fh is not None:
-                    self._fh.close()
-                part = _Part(self.tmp_dir / f"part-{len(self._parts):05d}.jsonl")
-                self._parts.append(part)
-                self._fh = part.path.open("wb")
-            part = self._parts[-1]
-            chunk = rows[start : start + ROWS_PER_PART - part.rows]
-            block = "".join([self._encode(row) + "\n" for row in chunk]).encode()
-            self._fh.write(block)
-            part.sha256.update(block)
-            part.rows += len(chunk)
-            part.bytes += len(block)
+            current = self._open.get(table)
+            if current is None or current.rows >= ROWS_PER_PART:
+                if current is not None:
+                    current.close()
+                index = sum(p.table == table for p in self._parts)
+                current = _JsonLines(self.tmp_dir / f"{table}.part-{index:05d}.jsonl", table)
+                self._parts.append(current)
+                self._open[table] = current
+            chunk = rows[start : start + ROWS_PER_PART - current.rows]
+            current.write(chunk)
             start += len(chunk)
 
     def write_quarantine(self, entries: list[dict]) -> None:
+        """Records or files set aside: {table, file, row_number, column, value, reason, record}."""
         if not entries:
             return
-        if self._qfile is None:
-            self._qfile = (self.tmp_dir / "quarantine.jsonl").open("wb")
-        for e in entries:
-            self._qfile.write(self._line(e))
-        self._quarantine += len(entries)
+        if self._quarantine is None:
+            self._quarantine = _JsonLines(self.tmp_dir / QUARANTINE, "quarantine")
+        self._quarantine.write(entries)
 
-    def commit(self, manifest: dict) -> dict:
-        for fh in (self._fh, self._qfile):
-            if fh is not None:
-                fh.flush()
-                os.fsync(fh.fileno())
-                fh.close()
-        manifest = {
-            **manifest,
-            "source": self.source,
-            "endpoint": self.endpoint,
-            "run_key": self.run_key,
-            "manifest_id": f"{self.source}/{self.endpoint}/{self.run_key}",
-            "row_count": sum(p.rows for p in self._parts),
-            "quarantined": self._quarantine,
-            "files": [
-                {"name": p.path.name, "rows": p.rows, "bytes": p.bytes, "sha256": p.sha256.hexdigest()}
-                for p in self._parts
-            ],
-            "quarantine_file": "quarantine.jsonl" if self._quarantine else None,
-        }
-        (self.tmp_dir / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    def keep_original(self, name: str, data: bytes) -> None:
+        """Keep the bytes of a received file beside the rows parsed from it."""
+        folder = self.tmp_dir / "originals"
+        folder.mkdir(exist_ok=True)
+        path = folder / name
+        with path.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def commit(self, manifest: RunManifest) -> RunManifest:
+        """Write the manifest and rename the run into place (files and folder fsynced first)."""
+        for f in self._parts:
+            f.close()
+        manifest.parts = [f.part() for f in self._parts]
+        manifest.quarantined = 0
+        if self._quarantine is not None:
+            self._quarantine.close()
+            manifest.quarantined = self._quarantine.rows
+        manifest.source, manifest.endpoint, manifest.run_key = self.source, self.endpoint, self.run_key
+        manifest.landed_at = datetime.now(UTC).isoformat()
+        path = self.tmp_dir / MANIFEST
+        with path.open("w", encoding="utf-8") as fh:
+            fh.write(manifest.to_json())
+            fh.flush()
+            os.fsync(fh.fileno())
+        if (self.tmp_dir / "originals").exists():
+            fsync_path(self.tmp_dir / "originals")
+        fsync_path(self.tmp_dir)
         os.replace(self.tmp_dir, self.final_dir)  # atomic: the run appears whole or not at all
+        fsync_path(self.base)
         return manifest
 
 
-def verify(run_dir: Path, manifest: dict) -> None:
-    """Check a landed run's files against its manifest before loading them."""
-    for f in manifest["files"]:
-        h = hashlib.sha256()
-        with (Path(run_dir) / f["name"]).open("rb") as fh:  # in chunks: a part can be hundreds of MB
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-        if h.hexdigest() != f["sha256"]:
-            raise ValueError(f"{run_dir}/{f['name']}: checksum mismatch; the landing zone was modified")
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's entry to disk (a rename is durable once its folder is)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

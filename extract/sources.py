@@ -1,13 +1,25 @@
-"""What the pipeline knows about each source endpoint (shared/design/sources.md), in one place.
+"""The source registry: everything the pipeline knows about each source, in one place.
 
-For every endpoint: its path, pagination style, key, the fields the contract names (with
-the raw column type they land as), the required ones, and personal-data fields that are
-dropped before anything is written.
+One `Source` record per source system (shared/design/sources.md): its contract code
+(S1–S5), kind (an HTTP API behind an Airflow connection, or a spreadsheet drop folder),
+cadence, how old its newest record may be, its endpoints or file tables, and its personal
+fields. The extract DAGs, the raw Assets, the gate's coverage and freshness checks,
+`.env.example`'s connection list and `make pipeline`'s DAG order are all derived from
+`SOURCES`; adding a source is one entry here plus its dbt models (README, "Add a source").
+
+For every HTTP endpoint: its path, pagination style, key, the fields the contract names
+(with the raw column type they land as), the required ones, and personal-data fields that
+are dropped before anything is written. For every drop-folder table: its key and fields.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from extract import spreadsheets
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,82 @@ class Endpoint:
         return f"raw.{self.source}__{self.name}"
 
 
+@dataclass(frozen=True)
+class FileTable:
+    """A raw table loaded from files in the drop folder (PLAN_METRICS_INCOMING_DIR).
+
+    Every row also carries the file lineage columns FILE_LINEAGE; the newest file (by
+    `_file_mtime`, then `_file_path`) wins per `key` in staging.
+    """
+
+    source: str
+    name: str
+    key: tuple[str, ...]
+    fields: dict[str, str]
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.source}__{self.name}"
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """When a source's extract DAG runs (cron, Beijing time) and how long one run may take.
+
+    A run that outlives `dagrun_timeout` is failed rather than allowed to hold up the next
+    ones (max_active_runs=1 queues them behind it).
+    """
+
+    cron: str
+    dagrun_timeout: timedelta
+
+
+# - Orders (S3) change all day and feed the service-order dashboards: hourly.
+# - The other APIs (S1, S2) are updated in office batches: daily at 02:00, after the
+#   sources' nightly jobs.
+# - Drop folders (S4, S5) are polled every 15 minutes by a cheap listing of the folder; the
+#   load emits the raw Asset only when a new or changed file was loaded, so a quiet folder
+#   costs one short run and never a transform (why not an AssetWatcher: see
+#   dags/plan_dag_lib/schedules.py).
+HOURLY = Cadence("0 * * * *", timedelta(minutes=55))
+DAILY = Cadence("0 2 * * *", timedelta(hours=6))
+DROP_FOLDER = Cadence("*/15 * * * *", timedelta(minutes=30))
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source system. `name` is its Airflow connection id (HTTP) or its folder under the
+    drop folder (files), and the prefix of its raw tables (`raw.<name>__<table>`)."""
+
+    name: str
+    code: str  # the contract's code, S1…S5
+    title: str  # what it is, Chinese first (DAG docs, README)
+    kind: Literal["http", "files"]
+    cadence: Cadence
+    freshness_hours: float  # how old its newest record may be at the end of a run's interval
+    measures: tuple[str, ...]  # the plan measures it feeds (DAG tags)
+    endpoints: tuple[Endpoint, ...] = ()  # kind "http"
+    tables: tuple[FileTable, ...] = ()  # kind "files"
+    parser: Callable | None = None  # kind "files": (path, bytes) -> spreadsheets.Parsed
+    personal: tuple[str, ...] = ()  # personal-data fields or column headers, never landed
+    # Which catalog metrics must be published once the source delivers (the gate's coverage
+    # check): "source" — all of the source's metrics as soon as any raw table has a row;
+    # "metric" — only the metrics its rows name (column metric_id) with a value above zero
+    # (the S5 ledger is one table for many metrics).
+    coverage: Literal["source", "metric"] = "source"
+    about: str = ""  # a paragraph for the extract DAG's docs
+
+    @property
+    def raw_tables(self) -> tuple[str, ...]:
+        return tuple(t.raw_table for t in (*self.endpoints, *self.tables))
+
+    @property
+    def conn_env(self) -> str:
+        """The environment variable that can hold its Airflow connection."""
+        return f"AIRFLOW_CONN_{self.name.upper()}"
+
+
+# --- S3: order service platform (cursor pagination) ------------------------------------
 ORDERS = Endpoint(
     source="kechuang_orders",
     name="orders",
@@ -174,32 +262,8 @@ ROADSHOW_PROJECTS = Endpoint(
     required=("project_id", "roadshow_id", "updated_at"),
 )
 
-ENDPOINTS: dict[str, tuple[Endpoint, ...]] = {
-    "scipop_platform": (EXHIBITION_STOPS, STOP_VISITS, RURAL_CENTRES),
-    "kechuang_roadshows": (ROADSHOWS, ROADSHOW_PROJECTS),
-    "kechuang_orders": (ORDERS, SERVICE_TEAMS),
-}
-
 
 # --- S4, S5: spreadsheet drop folders ---------------------------------------------------
-@dataclass(frozen=True)
-class FileTable:
-    """A raw table loaded from files in the drop folder (PLAN_METRICS_INCOMING_DIR).
-
-    Every row also carries the file lineage columns FILE_LINEAGE; the newest file (by
-    `_file_mtime`, then `_file_path`) wins per `key` in staging.
-    """
-
-    source: str
-    name: str
-    key: tuple[str, ...]
-    fields: dict[str, str]
-
-    @property
-    def raw_table(self) -> str:
-        return f"raw.{self.source}__{self.name}"
-
-
 FILE_LINEAGE = {
     "_file_path": "varchar",  # path relative to the drop folder
     "_file_sha256": "varchar",  # a changed file is a new version
@@ -251,11 +315,134 @@ LEDGER_TARGETS = FileTable(
     },
 )
 
-FILE_TABLES = (RURAL_CENTRE_REPORTS, LEDGER_ACTIVITIES, LEDGER_TARGETS)
+# --- the registry ------------------------------------------------------------------------
+_REGISTRY = (
+    Source(
+        name="scipop_platform",
+        code="S1",
+        title="科普服务平台 science popularisation platform (China Science and Technology Museum)",
+        kind="http",
+        cadence=DAILY,
+        freshness_hours=72,
+        measures=("M06",),
+        endpoints=(EXHIBITION_STOPS, STOP_VISITS, RURAL_CENTRES),
+        about=(
+            "Mobile-museum exhibition stops and their daily visits, and the registry of rural "
+            "middle-school science centres that the S4 monthly reports are checked against. "
+            "The API pages by offset over a list that changes while it is read (see "
+            "`extract/api.py` for how no row is lost)."
+        ),
+    ),
+    Source(
+        name="kechuang_roadshows",
+        code="S2",
+        title="科创中国 技术路演 Sci-Tech China hub-city roadshows",
+        kind="http",
+        cadence=DAILY,
+        freshness_hours=72,
+        measures=("M01",),
+        endpoints=(ROADSHOWS, ROADSHOW_PROJECTS),
+        about="Roadshows held in the hub cities and the projects pitched at them (cursor pagination).",
+    ),
+    Source(
+        name="kechuang_orders",
+        code="S3",
+        title="复工复产达产订单服务 order service platform",
+        kind="http",
+        cadence=HOURLY,
+        freshness_hours=72,
+        measures=("M02",),
+        endpoints=(ORDERS, SERVICE_TEAMS),
+        about=(
+            "Orders placed by Hubei enterprises and taken by S&T service teams (湖北点单、"
+            "服务团接单、中国科协买单), and the service teams (cursor pagination). Runs hourly."
+        ),
+    ),
+    Source(
+        name="rural_centre_reports",
+        code="S4",
+        title="农村中学科技馆运行月报 rural science centre monthly reports",
+        kind="files",
+        cadence=DROP_FOLDER,
+        # a month's reports are due in the following month
+        freshness_hours=45 * 24,
+        measures=("M06",),
+        tables=(RURAL_CENTRE_REPORTS,),
+        parser=spreadsheets.parse_report_file,
+        personal=("填报人", "联系电话"),
+        about=(
+            "Spreadsheets (xlsx, xls, csv) schools upload into `<incoming>/rural_centre_reports/"
+            "<YYYY-MM>/`, in every messy form `sources.md` lists. Reports of centres the S1 "
+            "registry does not hold are quarantined by dbt (any DAG order gives the same result)."
+        ),
+    ),
+    Source(
+        name="plan_ledger",
+        code="S5",
+        title="一揽子计划实施台账 plan activity ledger (Hubei CAST)",
+        kind="files",
+        cadence=DROP_FOLDER,
+        freshness_hours=45 * 24,
+        measures=("M03", "M04", "M05", "M06", "M07", "M08", "M09"),
+        tables=(LEDGER_ACTIVITIES, LEDGER_TARGETS),
+        parser=spreadsheets.parse_ledger_file,
+        coverage="metric",
+        about=(
+            "The workbook Hubei CAST keeps in `<incoming>/plan_ledger/`: sheet 台账 (activities of "
+            "M03–M09) and 目标 (the plan's targets). A newer workbook replaces an older one's rows "
+            "for the same (指标代码, 地区代码, 日期)."
+        ),
+    ),
+)
+SOURCES: dict[str, Source] = {s.name: s for s in _REGISTRY}
 
 
-def endpoint(source: str, name: str) -> Endpoint:
-    for ep in ENDPOINTS[source]:
-        if ep.name == name:
-            return ep
-    raise KeyError(f"{source} has no endpoint {name!r}")
+def http_sources() -> list[Source]:
+    return [s for s in SOURCES.values() if s.kind == "http"]
+
+
+def file_sources() -> list[Source]:
+    return [s for s in SOURCES.values() if s.kind == "files"]
+
+
+def all_endpoints() -> list[Endpoint]:
+    return [ep for s in http_sources() for ep in s.endpoints]
+
+
+def all_file_tables() -> list[FileTable]:
+    return [t for s in file_sources() for t in s.tables]
+
+
+def by_code() -> dict[str, Source]:
+    return {s.code: s for s in SOURCES.values()}
+
+
+def env_example() -> str:
+    """The source connections block of `.env.example` (tests/extract keeps the file equal to it)."""
+    lines = ["# Source systems (sources.md): Airflow connections as JSON; the password is the bearer token."]
+    for s in http_sources():
+        host = f"{s.name.replace('_', '-')}.example.org"
+        lines.append(
+            f'{s.conn_env}={{"conn_type": "http", "host": "{host}", "schema": "https", "password": "<token>"}}'
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m extract.sources dags|env-example`: the extract DAG ids in run order, or the
+    connection block of `.env.example` (for shell scripts that must not repeat the list)."""
+    import sys
+
+    what = (argv if argv is not None else sys.argv[1:]) or ["dags"]
+    if what[0] == "dags":
+        print("\n".join(f"extract_{name}" for name in SOURCES))
+    elif what[0] == "env-example":
+        print(env_example(), end="")
+    else:
+        print("usage: python -m extract.sources dags|env-example", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -21,7 +21,6 @@ from pathlib import Path
 from extract import reference
 
 TOTAL_MARKERS = ("合计", "总计", "小计")
-PERSONAL_HEADERS = {"填报人", "联系电话"}
 EXCEL_EPOCH = date(1899, 12, 30)
 
 

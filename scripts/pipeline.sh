@@ -6,8 +6,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/airflow_env.sh"
 cd "$REPO"
 
-# the S1 registry loads before the S4 reports that are checked against it
-EXTRACT_DAGS=(extract_scipop_platform extract_kechuang_roadshows extract_kechuang_orders extract_rural_centre_reports extract_plan_ledger)
+# one extract DAG per source of the registry (extract/sources.py), in its order; any order
+# gives the same tables (rules across sources are dbt's, not the loaders')
+mapfile -t EXTRACT_DAGS < <(python -m extract.sources dags)
 LOG_DIR="$PLAN_METRICS_DATA_DIR/logs/pipeline"
 mkdir -p "$LOG_DIR"
 

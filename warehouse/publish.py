@@ -22,18 +22,13 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import paths
+from extract.landing import fsync_path
+from warehouse import meta, paths
 
 log = logging.getLogger(__name__)
 
-PUBLISHED_TABLES = ("plan_metric_values", "metric_catalog")
-OPTIONAL_TABLES = ("plan_progress",)  # published when the working database has them
+PUBLISHED_TABLES = ("plan_metric_values", "metric_catalog", "plan_progress")
 KEEP_HISTORY = 5
-PUBLISH_LOG_DDL = """
-create table if not exists {schema}.publish_log (
-    publish_id varchar primary key, published_at timestamptz, source_watermarks json,
-    row_counts json, checks_passed integer, checks_failed integer, dbt_invocation_id varchar)
-"""
 
 
 def _previous_log(published: Path) -> list[tuple]:
@@ -41,14 +36,6 @@ def _previous_log(published: Path) -> list[tuple]:
         return []
     with duckdb.connect(str(published), read_only=True) as conn:
         return conn.execute("select * from metrics.publish_log order by published_at").fetchall()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def publish(
@@ -75,13 +62,7 @@ def publish(
         conn.execute(f"attach '{staged}' as pub")
         conn.execute("create schema pub.metrics")
         row_counts = {}
-        present = {
-            r[0]
-            for r in conn.execute(
-                "select table_name from information_schema.tables where table_schema = 'metrics'"
-            ).fetchall()
-        }
-        for table in PUBLISHED_TABLES + tuple(t for t in OPTIONAL_TABLES if t in present):
+        for table in PUBLISHED_TABLES:
             conn.execute(f"create table pub.metrics.{table} as select * from metrics.{table}")
             row_counts[table] = conn.execute(f"select count(*) from pub.metrics.{table}").fetchone()[0]
         watermarks = {
@@ -90,7 +71,7 @@ def publish(
                 "select source, endpoint, watermark from meta.watermarks order by all"
             ).fetchall()
         }
-        conn.execute(PUBLISH_LOG_DDL.format(schema="pub.metrics"))
+        meta.create_publish_log(conn, "pub.metrics")
         if previous:
             conn.executemany("insert into pub.metrics.publish_log values (?, ?, ?, ?, ?, ?, ?)", previous)
         entry = (
@@ -104,11 +85,11 @@ def publish(
         )
         conn.execute("insert into pub.metrics.publish_log values (?, ?, ?, ?, ?, ?, ?)", list(entry))
         conn.execute("detach pub")  # closes the new file completely: no .wal is left behind
-    _fsync(staged)
+    fsync_path(staged)
     kept = history / f"{published_db.stem}-{publish_id}.duckdb"
     shutil.copyfile(staged, kept)
     os.replace(staged, published_db)  # the atomic swap
-    _fsync(published_db.parent)
+    fsync_path(published_db.parent)
     _prune(history, published_db.stem, keep)
     _mirror_log(working_db, entry)
     log.info("published %s -> %s (%s)", publish_id, published_db, row_counts)
@@ -117,8 +98,7 @@ def publish(
 
 def _mirror_log(working_db: Path, entry: tuple) -> None:
     with duckdb.connect(str(working_db)) as conn:
-        conn.execute("create schema if not exists meta")
-        conn.execute(PUBLISH_LOG_DDL.format(schema="meta"))
+        meta.ensure(conn)
         conn.execute("insert or replace into meta.publish_log values (?, ?, ?, ?, ?, ?, ?)", list(entry))
 
 
@@ -162,9 +142,9 @@ def rollback(publish_id: str | None = None, published_db: Path | None = None) ->
         source = files[ids.index(publish_id)]
     staged = published_db.parent / f".{published_db.stem}-rollback.duckdb.tmp"
     shutil.copyfile(source, staged)
-    _fsync(staged)
+    fsync_path(staged)
     os.replace(staged, published_db)
-    _fsync(published_db.parent)
+    fsync_path(published_db.parent)
     log.warning("rolled back: %s now serves %s", published_db, source.name)
     return source
 

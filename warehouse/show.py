@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 import unicodedata
 
@@ -11,10 +10,10 @@ import duckdb
 from warehouse import paths
 
 SUMMARY_SQL = """
-select c.metric_id, c.name_zh, c.name_en, c.unit,
+select c.metric_id, c.name_zh, c.name_en, c.unit, c.additive_over_months,
        count(distinct v.period_month) as months,
        max(v.period_month) as last_month,
-       sum(v.value) filter (where v.region_level = 'province' and c.unit in ('count', 'person_times', 'cny')) as province_total,
+       sum(v.value) filter (where v.region_level = 'province') as province_total,
        arg_max(v.value, v.period_month) filter (where v.region_level = 'province') as province_last_month
 from metrics.metric_catalog c
 join metrics.plan_metric_values v using (metric_id)
@@ -47,12 +46,6 @@ def _fmt(value, unit: str) -> str:
     return f"{value:,.2f}" if unit == "cny" else f"{value:,.0f}"
 
 
-def _summed_metrics() -> set[str]:
-    """Metrics whose monthly values add up to a total (not distinct counts, medians, ratios)."""
-    with (paths.dbt_project_dir() / "seeds" / "metric_definitions.csv").open(encoding="utf-8") as fh:
-        return {r["metric_id"] for r in csv.DictReader(fh) if r["aggregation"] == "sum"}
-
-
 def main() -> int:
     db = paths.published_db()
     if not db.exists():
@@ -63,7 +56,6 @@ def main() -> int:
         publish_id, published_at = conn.execute(
             "select publish_id, published_at from metrics.publish_log order by published_at desc limit 1"
         ).fetchone()
-    summed = _summed_metrics()
     header = ["指标 metric", "名称", "name", "months", "湖北全省合计 province total", "最近月 last month"]
     table = [
         [
@@ -71,10 +63,10 @@ def main() -> int:
             zh,
             en,
             str(months),
-            _fmt(total, unit) if total is not None and m in summed else "(not additive over months)",
+            _fmt(total, unit) if additive else "(not additive over months)",
             f"{last:%Y-%m}: {_fmt(lastv, unit)}",
         ]
-        for m, zh, en, unit, months, last, total, lastv in rows
+        for m, zh, en, unit, additive, months, last, total, lastv in rows
     ]
     widths = [max(_width(r[i]) for r in [header, *table]) for i in range(len(header))]
     print()

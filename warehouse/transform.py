@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from warehouse import paths
+from warehouse.run_context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -20,36 +21,14 @@ class DbtBuildFailed(RuntimeError):
     pass
 
 
-def write_run_context(working_db: Path, publish_id: str, as_of_date: str | None) -> None:
-    """The one row the models read the publish id and "as of" day from (macros/run_context.sql).
-
-    Passing them as dbt vars would change dbt's parse inputs on every run, so every build
-    would parse the whole project again instead of reusing the saved parse.
-    """
-    import duckdb
-
-    with duckdb.connect(str(working_db)) as conn:  # closed before dbt opens the file
-        conn.execute("create schema if not exists meta")
-        conn.execute(
-            "create or replace table meta.run_context as select ?::varchar as publish_id, ?::date as as_of_date",
-            [publish_id, as_of_date],
-        )
-
-
-def dbt_build(
-    working_db: Path,
-    publish_id: str,
-    select: str | None = None,
-    full_refresh: bool = False,
-    as_of_date: str | None = None,
-) -> dict:
-    """`dbt build` in-process. `as_of_date` (YYYY-MM-DD, Beijing) is the day the data is as of:
-    the run's data interval end, so a re-run or backfill of an interval computes the same
-    (None: today)."""
+def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full_refresh: bool = False) -> dict:
+    """`dbt build` in-process, for the run's context (its publish id and "as of" day, written
+    to meta.run_context first: the run's data interval end, so a re-run or backfill of an
+    interval computes the same)."""
     from dbt.cli.main import dbtRunner
     from dbt_common.invocation import get_invocation_id
 
-    write_run_context(working_db, publish_id, as_of_date)
+    ctx.record(working_db)
     os.environ["PLAN_METRICS_WORKING_DB"] = str(working_db)
     project = paths.dbt_project_dir()
     dbt_dir = paths.data_dir() / "dbt"

@@ -1,7 +1,8 @@
-"""Glue shared by the DAG files: connections, Assets, schedules, run keys, failure alerts.
+"""Glue shared by the DAG files: connections, Assets, run keys and contexts, failure alerts.
 
 Kept out of DAG parsing by `.airflowignore`; the pipeline's logic lives in `extract/`,
-`warehouse/` and `expectations/`, which have no Airflow imports. `schedules.py` holds the
+`warehouse/` and `expectations/`, which have no Airflow imports, and what the pipeline knows
+about each source in the registry `extract.sources.SOURCES`. `schedules.py` holds the
 timetables and per-task limits, `extract_dag.py` the read_watermarks → extract → load DAG
 shape every source shares.
 """
@@ -9,9 +10,10 @@ shape every source shares.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from airflow.sdk import Asset
+
+from extract.sources import SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +28,11 @@ WRITER_QUEUE = "duckdb_writer"
 
 # One Asset per source: "the raw tables of <source> changed". Its extract DAG emits it only
 # when a load inserted something; transform_publish runs on any of them (AssetAny).
-SOURCES = ("scipop_platform", "kechuang_roadshows", "kechuang_orders", "rural_centre_reports", "plan_ledger")
 RAW_ASSETS = {source: Asset(f"duckdb://plan_metrics_work/raw/{source}") for source in SOURCES}
 PUBLISHED_ASSET = Asset("duckdb://plan_metrics/metrics")
 
-DEFAULT_ARGS = {
-    "owner": "plan-metrics",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=10),
-    "execution_timeout": timedelta(minutes=60),
-}
+# Retries and timeouts are set per kind of task (schedules.py), never here.
+DEFAULT_ARGS = {"owner": "plan-metrics"}
 
 
 def http_source(conn_id: str) -> tuple[str, str]:
@@ -72,6 +67,15 @@ def run_key(context) -> str:
     if start is not None and end is not None and not run_id.startswith(("manual__", "asset_triggered__")):
         return f"{start:%Y%m%dT%H%M%S}_{end:%Y%m%dT%H%M%S}"
     return run_id
+
+
+def run_context_of(context):
+    """The transform run's RunContext: the `as_of` param, else the data interval end."""
+    from warehouse.run_context import run_context
+
+    dag_run = context["dag_run"]
+    as_of = (context.get("params") or {}).get("as_of")
+    return run_context(dag_run.run_id, dag_run.run_after, as_of, context.get("data_interval_end"))
 
 
 def interval(context) -> tuple[str | None, str | None]:

@@ -1,8 +1,9 @@
 """The one shape every extract DAG has: read_watermarks → extract → load, emitting the raw Asset.
 
-A DAG file calls `api_extract_dag(source, cadence, doc_md, tags)` for an HTTP source whose
-endpoints are in `extract.sources.ENDPOINTS`, or `extract_load_dag(...)` with three plain
-functions (no Airflow imports needed in them) for anything else, e.g. a drop folder:
+`source_dag(source)` builds the DAG `extract_<name>` of a registry entry
+(`extract.sources.SOURCES`): an HTTP source reads its endpoints through its Airflow
+connection, a drop-folder source lists its folder. Anything else can use
+`extract_load_dag(...)` with three plain functions (no Airflow imports needed in them):
 
     read_state() -> dict                                  # in the writer pool
     extract(state, run_key, interval) -> list[dict]       # lands files; never opens DuckDB
@@ -23,6 +24,7 @@ from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 from pendulum import datetime
 
+from extract.sources import Cadence, Source
 from plan_dag_lib import (
     DEFAULT_ARGS,
     RAW_ASSETS,
@@ -33,9 +35,43 @@ from plan_dag_lib import (
     interval,
     run_key,
 )
-from plan_dag_lib.schedules import EXTRACT_TASK, WAREHOUSE_TASK, Cadence
+from plan_dag_lib.schedules import EXTRACT_TASK, WAREHOUSE_TASK, timetable
 
 START_DATE = datetime(2026, 1, 1, tz="UTC")
+
+HTTP_DOC = """
+Pulls every endpoint of the `{name}` connection incrementally (the stored watermark on
+`updated_at` minus an overlap window), lands each run as immutable JSON-lines files with a
+manifest under `$PLAN_METRICS_DATA_DIR/landing/{name}/`, then loads them into
+`raw.{name}__*` of the working DuckDB exactly once, advancing the watermark in the same
+transaction. Emits the `raw/{name}` Asset, which schedules `transform_publish`. Each run
+lands under its data interval, so clearing a run or `airflow backfill create
+--reprocess-behavior completed` reuses what that interval received.
+
+**When it fails**
+- `extract` failed: the source is down or refused the token (the log names the call and
+  the retries). Nothing was loaded; clear the task when the source is back.
+- `load` failed: the landed files are kept; clearing `load` loads them without calling the
+  source again. A checksum mismatch means someone edited the landing zone.
+- `load` *skipped*: nothing new arrived; nothing to do (no Asset event, no transform).
+- Records missing a required field are quarantined (`meta.quarantine`), counted in the log
+  and in `meta.extract_runs`; new fields are kept in `_extra` and logged as schema drift.
+"""
+
+FILES_DOC = """
+Watches `$PLAN_METRICS_INCOMING_DIR/{name}/` for new or changed spreadsheets (xlsx, xls,
+csv). A file version (path + sha256) is processed once; a changed file is a new version
+and the newest file wins downstream. Each run copies the files it read into the landing
+zone, parses every messy form, never reads personal data ({personal}), and loads the clean
+rows into `raw.{name}__*`. Emits the `raw/{name}` Asset.
+
+**When it fails / what to check**
+- A file with a missing or misspelt header is rejected whole: see `meta.received_files`
+  (status `rejected`, reason) and `meta.quarantine`; ask the sender to re-upload.
+- Rows with impossible values are quarantined with file, row, column, value and reason
+  (`meta.quarantine`); the rest loads.
+- `load` *skipped*: no new files (no Asset event, no transform).
+"""
 
 
 def rows_inserted(result: dict) -> int:
@@ -58,7 +94,7 @@ def extract_load_dag(
 
     @dag(
         dag_id=f"extract_{source}",
-        schedule=cadence.timetable(),
+        schedule=timetable(cadence),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
@@ -89,54 +125,65 @@ def extract_load_dag(
     return extract_dag()
 
 
-# --- HTTP sources (extract.sources.ENDPOINTS) ------------------------------------------
+def source_dag(source: Source):
+    """The extract DAG of one registry entry."""
+    doc = HTTP_DOC if source.kind == "http" else FILES_DOC
+    doc_md = f"### Extract: {source.title} ({source.code})\n\n{source.about}\n" + doc.format(
+        name=source.name, personal=", ".join(source.personal) or "none"
+    )
+    if source.kind == "http":
+        callables = {
+            "read_state": partial(read_api_watermarks, source.name),
+            "extract": partial(extract_api, source.name),
+            "load": partial(load_api, source.name),
+        }
+    else:
+        from plan_dag_lib import drop_folder
+
+        callables = {
+            "read_state": drop_folder.no_state,
+            "extract": partial(drop_folder.extract, source.name),
+            "load": partial(drop_folder.load, source.name),
+        }
+    tags = [source.code, *source.measures]
+    return extract_load_dag(source.name, cadence=source.cadence, doc_md=doc_md, tags=tags, **callables)
+
+
+# --- HTTP sources ------------------------------------------------------------------------
 def read_api_watermarks(source: str) -> dict:
-    from extract.sources import ENDPOINTS
+    from extract.sources import SOURCES
     from warehouse import paths
     from warehouse.raw_load import read_watermark
 
-    return {ep.name: read_watermark(paths.working_db(), ep) for ep in ENDPOINTS[source]}
+    return {ep.name: read_watermark(paths.working_db(), ep) for ep in SOURCES[source].endpoints}
 
 
 def extract_api(source: str, watermarks: dict, key: str, span: tuple) -> list[dict]:
     from extract.api import extract_endpoint
     from extract.http_client import ApiClient
-    from extract.sources import ENDPOINTS
+    from extract.sources import SOURCES
     from warehouse import paths
 
     base_url, token = http_source(source)
     landed = []
-    for ep in ENDPOINTS[source]:
+    for ep in SOURCES[source].endpoints:
         client = ApiClient(base_url, token)
         try:
             m = extract_endpoint(client, ep, paths.landing_root(), key, watermarks.get(ep.name), span)
         finally:
             client.close()
-        landed.append({k: m.get(k) for k in ("manifest_id", "row_count", "quarantined", "pages", "retries", "reused")})
+        landed.append(m.summary())
     return landed
 
 
 def load_api(source: str, landed: list[dict]) -> dict:
     import duckdb
 
-    from extract.sources import ENDPOINTS
+    from extract.sources import SOURCES
     from warehouse import paths
     from warehouse.raw_load import load_endpoint
 
     db = paths.working_db()
     db.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(db)) as conn:
-        return {ep.raw_table: load_endpoint(conn, ep, paths.landing_root()) for ep in ENDPOINTS[source]}
-
-
-def api_extract_dag(source: str, *, cadence: Cadence, doc_md: str, tags: list[str]):
-    """The extract DAG of an HTTP source: the connection `source`, every endpoint it has."""
-    return extract_load_dag(
-        source,
-        cadence=cadence,
-        doc_md=doc_md,
-        tags=tags,
-        read_state=partial(read_api_watermarks, source),
-        extract=partial(extract_api, source),
-        load=partial(load_api, source),
-    )
+        return {ep.raw_table: load_endpoint(conn, ep, paths.landing_root()) for ep in SOURCES[source].endpoints}

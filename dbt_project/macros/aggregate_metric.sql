@@ -14,3 +14,10 @@
             / nullif(count(distinct {{ entity_id }}) filter (where {{ value }} = 0), 0)
     end
 {%- endmacro %}
+
+{#- Whether a metric is 0 where nothing happened (a sum or a count of no records), rather than
+    undefined (a median, mean or rate of no records): such metrics get a zero-filled province
+    row for every month of their span (metrics.md) and 0 progress before their first record. -#}
+{% macro zero_when_nothing_happened(aggregation) -%}
+    ({{ aggregation }} in ('sum', 'distinct_count'))
+{%- endmacro %}

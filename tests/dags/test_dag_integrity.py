@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from extract.sources import SOURCES as REGISTRY
+
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = ["scipop_platform", "kechuang_roadshows", "kechuang_orders", "rural_centre_reports", "plan_ledger"]
+SOURCES = list(REGISTRY)  # one extract DAG per registry entry
 EXPECTED_DAGS = {f"extract_{s}" for s in SOURCES} | {"transform_publish"}
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import itertools
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from extract.sources import ENDPOINTS, FILE_LINEAGE, FILE_TABLES
+from extract.sources import FILE_LINEAGE, all_endpoints, all_file_tables
+from warehouse.run_context import run_context
 from warehouse.transform import dbt_build
 
 HTTP_BOOKKEEPING = {
@@ -33,10 +35,10 @@ _SEQ = itertools.count(1)
 def create_raw_tables(conn: duckdb.DuckDBPyConnection) -> None:
     """The raw layer as the loaders create it, from the pipeline's contract (not from dbt)."""
     conn.execute("create schema if not exists raw")
-    for ep in itertools.chain.from_iterable(ENDPOINTS.values()):
+    for ep in all_endpoints():
         cols = {**ep.fields, **HTTP_BOOKKEEPING}
         conn.execute(f"create table {ep.raw_table} ({', '.join(f'{c} {t}' for c, t in cols.items())})")
-    for ft in FILE_TABLES:
+    for ft in all_file_tables():
         cols = {**ft.fields, **FILE_BOOKKEEPING}
         conn.execute(f"create table {ft.raw_table} ({', '.join(f'{c} {t}' for c, t in cols.items())})")
 
@@ -57,11 +59,13 @@ def insert_file(conn: duckdb.DuckDBPyConnection, table: str, path: str, mtime: s
         conn.execute(f"insert into raw.{table} ({cols}) values ({', '.join('?' * len(row))})", list(row.values()))
 
 
-def build(tmp: Path, db: Path, monkeypatch: pytest.MonkeyPatch, **kwargs) -> dict:
-    """dbt build into `db`, with its target and logs under `tmp` (parallel runs do not collide)."""
+def build(tmp: Path, db: Path, monkeypatch: pytest.MonkeyPatch, as_of: str | None = None, **kwargs) -> dict:
+    """dbt build into `db`, with its target and logs under `tmp` (parallel runs do not collide),
+    as of `as_of` (default: now)."""
     monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp))
     monkeypatch.setenv("PLAN_METRICS_WORKING_DB", str(db))
-    return dbt_build(db, "test-publish", **kwargs)
+    now = datetime.now(UTC)
+    return dbt_build(db, run_context("test-publish", now, as_of or now), **kwargs)
 
 
 def order(order_id: str, county: str, size: str, status: str, placed: str, updated: str, **kw) -> dict:
@@ -460,9 +464,7 @@ def test_project_builds_when_no_source_has_delivered(tmp_path, monkeypatch):
             ).fetchall()
         }
         values = conn.execute("select count(*) from metrics.plan_metric_values").fetchone()[0]
-    assert raw == {
-        t.raw_table.split(".")[1] for t in [*itertools.chain.from_iterable(ENDPOINTS.values()), *FILE_TABLES]
-    }
+    assert raw == {t.raw_table.split(".")[1] for t in [*all_endpoints(), *all_file_tables()]}
     assert values == 0
 
 
@@ -472,12 +474,13 @@ def test_the_next_publish_reuses_dbts_saved_parse_and_stamps_its_own_publish_id(
     with duckdb.connect(str(db)) as conn:
         create_raw_tables(conn)
         fill_raw(conn)
-    build(tmp_path, db, monkeypatch, as_of_date="2020-11-30")
+    build(tmp_path, db, monkeypatch, as_of="2020-11-30T23:59:59+08:00")
     log = tmp_path / "dbt" / "logs" / "dbt.log"
     before = log.stat().st_size
     # WHEN the next publish builds with another publish id and "as of" day
     monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp_path))
-    dbt_build(db, "second-publish", as_of_date="2020-12-31")
+    next_run = run_context("second-publish", datetime.now(UTC), "2020-12-31T23:59:59+08:00")
+    dbt_build(db, next_run)
     # THEN dbt did not parse the project again (run-specific values are data, not dbt vars)
     with log.open(encoding="utf-8") as fh:
         fh.seek(before)
@@ -487,4 +490,4 @@ def test_the_next_publish_reuses_dbts_saved_parse_and_stamps_its_own_publish_id(
     # AND every published row carries the new publish id
     with duckdb.connect(str(db)) as conn:
         ids = conn.execute("select distinct publish_id from metrics.plan_metric_values").fetchall()
-    assert ids == [("second-publish",)]
+    assert ids == [(next_run.publish_id,)]

@@ -7,14 +7,13 @@ find a table of the wrong shape. This test keeps the two in step.
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pytest
 import yaml
 
-from extract.sources import ENDPOINTS, FILE_LINEAGE, FILE_TABLES
-from warehouse.raw_load import _raw_columns
+from extract.sources import all_endpoints, all_file_tables
+from warehouse.raw_load import raw_columns
 
 STAGING = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "staging"
 LOADER_COLUMNS = {"_manifest_id": "varchar", "_landed_at": "timestamptz", "_loaded_at": "timestamptz"}
@@ -31,9 +30,7 @@ def dbt_raw_tables() -> dict[str, dict[str, str]]:
 
 
 def contract_raw_tables() -> dict[str, dict[str, str]]:
-    http = {ep.raw_table: {**_raw_columns(ep), **LOADER_COLUMNS} for ep in itertools.chain(*ENDPOINTS.values())}
-    files = {ft.raw_table: {**ft.fields, **FILE_LINEAGE, **LOADER_COLUMNS} for ft in FILE_TABLES}
-    return {**http, **files}
+    return {t.raw_table: {**raw_columns(t), **LOADER_COLUMNS} for t in [*all_endpoints(), *all_file_tables()]}
 
 
 def test_dbt_sources_name_exactly_the_contracts_raw_tables():

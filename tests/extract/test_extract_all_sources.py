@@ -9,7 +9,7 @@ import duckdb
 
 from extract.api import extract_endpoint
 from extract.http_client import ApiClient
-from extract.sources import ENDPOINTS
+from extract.sources import all_endpoints, http_sources
 from simulator import orders, roadshows, scipop
 from simulator.faults import missing_field
 from simulator.process import SimulatorProcess
@@ -36,9 +36,9 @@ GENERATORS = {
 
 def run_once(sim, data, run_key):
     db, landing = data / "w.duckdb", data / "landing"
-    for source, endpoints in ENDPOINTS.items():
-        src = sim.source(source)
-        for ep in endpoints:
+    for source in http_sources():
+        src = sim.source(source.name)
+        for ep in source.endpoints:
             client = ApiClient(src["base_url"], src["token"], backoff_factor=0.01)
             extract_endpoint(client, ep, landing, run_key, read_watermark(db, ep), limit=25)
             with duckdb.connect(str(db)) as conn:
@@ -60,50 +60,53 @@ def expected(ep, clock: str) -> tuple[dict, set]:
 
 def test_with_every_fault_on_the_raw_layer_holds_exactly_the_sources_records(tmp_path):
     with SimulatorProcess(
-        tmp_path / "sim", seed=SEED, scale=SCALE, clock=CLOCK_1, faults=[f"{s}:{ALL_FAULTS}" for s in ENDPOINTS]
+        tmp_path / "sim",
+        seed=SEED,
+        scale=SCALE,
+        clock=CLOCK_1,
+        faults=[f"{s.name}:{ALL_FAULTS}" for s in http_sources()],
     ) as sim:
         run_once(sim, tmp_path, "run1")
         sim.set_clock(CLOCK_2)
         run_once(sim, tmp_path, "run2")
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as conn:
-        for endpoints in ENDPOINTS.values():
-            for ep in endpoints:
-                good, bad = expected(ep, CLOCK_2)
-                key = ", ".join(ep.key)
-                fields = [f for f in ep.fields if f != "updated_at"]
-                rows = conn.execute(
-                    f"""select {key}, {", ".join(fields)} from {ep.raw_table}
-                        qualify row_number() over (partition by {key}
-                            order by updated_at::timestamptz desc, _landed_at desc, _seq desc) = 1"""
+        for ep in all_endpoints():
+            good, bad = expected(ep, CLOCK_2)
+            key = ", ".join(ep.key)
+            fields = [f for f in ep.fields if f != "updated_at"]
+            rows = conn.execute(
+                f"""select {key}, {", ".join(fields)} from {ep.raw_table}
+                    qualify row_number() over (partition by {key}
+                        order by updated_at::timestamptz desc, _landed_at desc, _seq desc) = 1"""
+            ).fetchall()
+            latest = {tuple(r[: len(ep.key)]): dict(zip(fields, r[len(ep.key) :], strict=True)) for r in rows}
+            # THEN keys: every good record, no bad one, nothing else
+            assert set(latest) == set(good), f"{ep.raw_table}: keys differ from the source"
+            # AND each record's latest version is the source's current one
+            wrong = [k for k, body in good.items() if any(latest[k][f] != body.get(f) for f in fields)]
+            assert not wrong, f"{ep.raw_table}: {len(wrong)} records not at their latest version, e.g. {wrong[:3]}"
+            # AND the planted bad records are in quarantine, and only they
+            quarantined = {
+                tuple(r[0])
+                for r in conn.execute(
+                    f"select distinct [{', '.join(f'record->>{k!r}' for k in ep.key)}] from meta.quarantine "
+                    "where source = ? and endpoint = ?",
+                    [ep.source, ep.name],
                 ).fetchall()
-                latest = {tuple(r[: len(ep.key)]): dict(zip(fields, r[len(ep.key) :], strict=True)) for r in rows}
-                # THEN keys: every good record, no bad one, nothing else
-                assert set(latest) == set(good), f"{ep.raw_table}: keys differ from the source"
-                # AND each record's latest version is the source's current one
-                wrong = [k for k, body in good.items() if any(latest[k][f] != body.get(f) for f in fields)]
-                assert not wrong, f"{ep.raw_table}: {len(wrong)} records not at their latest version, e.g. {wrong[:3]}"
-                # AND the planted bad records are in quarantine, and only they
-                quarantined = {
-                    tuple(r[0])
-                    for r in conn.execute(
-                        f"select distinct [{', '.join(f'record->>{k!r}' for k in ep.key)}] from meta.quarantine "
-                        "where source = ? and endpoint = ?",
-                        [ep.source, ep.name],
-                    ).fetchall()
-                }
-                bad_keys = {tuple(str(x) for x in k) for k in bad}
-                assert {tuple(str(x) for x in k) for k in quarantined} == bad_keys, f"{ep.raw_table}: quarantine"
+            }
+            bad_keys = {tuple(str(x) for x in k) for k in bad}
+            assert {tuple(str(x) for x in k) for k in quarantined} == bad_keys, f"{ep.raw_table}: quarantine"
         drift = conn.execute("select count(*) from meta.extract_runs where len(new_fields) > 0").fetchone()[0]
         retries = conn.execute("select sum(retries) from meta.extract_runs").fetchone()[0]
     assert drift > 0, "schema drift is reported per run"
-    assert sum(len(expected(ep, CLOCK_2)[1]) for eps in ENDPOINTS.values() for ep in eps) > 0
+    assert sum(len(expected(ep, CLOCK_2)[1]) for ep in all_endpoints()) > 0
     assert retries > 0
 
 
 def test_the_shifting_pages_fault_really_makes_naive_offset_paging_lose_rows(tmp_path):
     """The control for the test above: plain page=1,2,3… under the shift fault skips rows,
     so the raw layer's completeness there is the extractor's doing, not luck."""
-    ep = next(e for e in ENDPOINTS["scipop_platform"] if e.name == "stop_visits")
+    ep = next(e for e in all_endpoints() if e.name == "stop_visits")
     with SimulatorProcess(tmp_path / "sim", seed=SEED, scale=SCALE, faults=["scipop_platform:shift=0.5"]) as sim:
         src = sim.source("scipop_platform")
         client = ApiClient(src["base_url"], src["token"])

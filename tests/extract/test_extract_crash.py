@@ -25,15 +25,16 @@ import sys, duckdb
 from pathlib import Path
 from extract.api import extract_endpoint
 from extract.http_client import ApiClient
-from extract.sources import ENDPOINTS
+from extract.sources import SOURCES
 from warehouse.raw_load import load_endpoint, read_watermark
 base, token, data, run_key = sys.argv[1:5]
 db, landing = Path(data) / "w.duckdb", Path(data) / "landing"
-marks = {ep.name: read_watermark(db, ep) for ep in ENDPOINTS["kechuang_orders"]}
-for ep in ENDPOINTS["kechuang_orders"]:
+endpoints = SOURCES["kechuang_orders"].endpoints
+marks = {ep.name: read_watermark(db, ep) for ep in endpoints}
+for ep in endpoints:
     extract_endpoint(ApiClient(base, token), ep, landing, run_key, marks[ep.name], limit=50)
 with duckdb.connect(str(db)) as conn:
-    for ep in ENDPOINTS["kechuang_orders"]:
+    for ep in endpoints:
         load_endpoint(conn, ep, landing)
 """
 

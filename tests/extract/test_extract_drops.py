@@ -213,12 +213,12 @@ def test_a_file_is_processed_once_and_a_changed_file_is_a_new_version(tmp_path):
         incoming, "学校A.csv", [["RC0001", "甲", "421202", "2020-08", 20, 100, 50, 2, "", "", ""]], 1_600_000_000
     )
     m1 = extract_drop_folder("rural_centre_reports", incoming, landing, "run1")
-    assert m1["row_count"] == 1
+    assert m1.row_count == 1
     # GIVEN nothing changed WHEN the extractor runs again THEN nothing new lands
-    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run2").get("noop")
+    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run2") is None
     # GIVEN the school corrects its file WHEN the extractor runs THEN the new version lands
     _drop(incoming, "学校A.csv", [["RC0001", "甲", "421202", "2020-08", 21, 110, 50, 2, "", "", ""]], 1_600_100_000)
-    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run3")["row_count"] == 1
+    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run3").row_count == 1
     with duckdb.connect(str(db)) as conn:
         load_drop_source(conn, "rural_centre_reports", landing)
         assert load_drop_source(conn, "rural_centre_reports", landing)["manifests"] == 0  # loaded once

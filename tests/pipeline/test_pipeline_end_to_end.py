@@ -76,8 +76,9 @@ def test_a_full_refresh_rebuilds_exactly_what_the_incremental_runs_built(pipelin
     # GIVEN marts built by three incremental runs (two clocks) WHEN dbt rebuilds everything
     # from the raw layer with --full-refresh (in its own process, as the DAG task would)
     code = (
-        "from warehouse import paths; from warehouse.transform import dbt_build; "
-        f"dbt_build(paths.working_db(), 'full-refresh', full_refresh=True, as_of_date='{CLOCK_2[:10]}')"
+        "from datetime import UTC, datetime; from warehouse import paths; "
+        "from warehouse.run_context import run_context; from warehouse.transform import dbt_build; "
+        f"dbt_build(paths.working_db(), run_context('full-refresh', datetime.now(UTC), '{CLOCK_2}'), full_refresh=True)"
     )
     result = subprocess.run([sys.executable, "-c", code], env=pipeline.env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]

@@ -19,31 +19,45 @@ divisions as (
 ),
 
 ledger_sums as (
-    select a.metric_id, a.region_code, a.activity_month as period_month,
-           {{ event_value('a.value') }} as value,
-           a.metric_id || '@' || a.region_code || '@' || strftime(a.activity_date, '%Y-%m-%d') as entity_id
-    from activities a
-    join definitions d using (metric_id)
+    select
+        a.metric_id,
+        a.region_code,
+        a.activity_month as period_month,
+        {{ event_value('a.value') }} as value,
+        a.metric_id || '@' || a.region_code || '@' || strftime(a.activity_date, '%Y-%m-%d') as entity_id
+    from activities as a
+    inner join definitions as d using (metric_id)
     where d.source = 'S5' and d.aggregation = 'sum' and a.value is not null
 ),
 
 region_prefectures as (
-    select county_code as region_code, prefecture_code from divisions
+    select
+        county_code as region_code,
+        prefecture_code
+    from divisions
     union
-    select prefecture_code, prefecture_code from divisions
+    select
+        prefecture_code as region_code,
+        prefecture_code
+    from divisions
 ),
 
 literacy_prefectures as (
-    select 'literacy_survey_prefectures' as metric_id, r.prefecture_code as region_code,
-           a.activity_month as period_month, {{ event_value('1') }} as value, r.prefecture_code as entity_id
-    from activities a
-    join region_prefectures r using (region_code)
+    select
+        'literacy_survey_prefectures' as metric_id,
+        r.prefecture_code as region_code,
+        a.activity_month as period_month,
+        {{ event_value('1') }} as value,
+        r.prefecture_code as entity_id
+    from activities as a
+    inner join region_prefectures as r using (region_code)
     where a.metric_id = 'literacy_survey_prefectures' and a.value > 0
 ),
 
 final as (
     select * from ledger_sums
-    union all select * from literacy_prefectures
+    union all
+    select * from literacy_prefectures
 )
 
 select * from final

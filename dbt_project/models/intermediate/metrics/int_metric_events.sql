@@ -21,10 +21,14 @@ ledger as (
 
 final as (
     select * from orders
-    union all select * from roadshows
-    union all select * from mobile_museums
-    union all select * from rural_centres
-    union all select * from ledger
+    union all
+    select * from roadshows
+    union all
+    select * from mobile_museums
+    union all
+    select * from rural_centres
+    union all
+    select * from ledger
 )
 
 select * from final

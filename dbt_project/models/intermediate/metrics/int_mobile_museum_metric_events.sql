@@ -26,33 +26,49 @@ stop_months as (
 ),
 
 stop_day_visits as (
-    select v.*, s.host_county_code
-    from visits v
-    join stops s using (stop_id)
+    select
+        v.*,
+        s.host_county_code
+    from visits as v
+    inner join stops as s using (stop_id)
 ),
 
 stops_open as (
-    select 'mobile_museum_stops_open' as metric_id, host_county_code as region_code, period_month,
-           {{ event_value('1') }} as value, stop_id as entity_id
+    select
+        'mobile_museum_stops_open' as metric_id,
+        host_county_code as region_code,
+        period_month,
+        {{ event_value('1') }} as value,
+        stop_id as entity_id
     from stop_months
 ),
 
 visitors as (
-    select 'mobile_museum_visitors', host_county_code, visit_month,
-           {{ event_value('visitors') }}, stop_id || '@' || strftime(visit_date, '%Y-%m-%d')
+    select
+        'mobile_museum_visitors' as metric_id,
+        host_county_code as region_code,
+        visit_month as period_month,
+        {{ event_value('visitors') }} as value,
+        stop_id || '@' || strftime(visit_date, '%Y-%m-%d') as entity_id
     from stop_day_visits
 ),
 
 student_visitors as (
-    select 'mobile_museum_student_visitors', host_county_code, visit_month,
-           {{ event_value('student_visitors') }}, stop_id || '@' || strftime(visit_date, '%Y-%m-%d')
+    select
+        'mobile_museum_student_visitors' as metric_id,
+        host_county_code as region_code,
+        visit_month as period_month,
+        {{ event_value('student_visitors') }} as value,
+        stop_id || '@' || strftime(visit_date, '%Y-%m-%d') as entity_id
     from stop_day_visits
 ),
 
 final as (
     select * from stops_open
-    union all select * from visitors
-    union all select * from student_visitors
+    union all
+    select * from visitors
+    union all
+    select * from student_visitors
 )
 
 select * from final

@@ -18,18 +18,43 @@ prefectures as (
 ),
 
 final as (
-    select county_code as region_code, county_code as rollup_region_code, 'county' as rollup_level
-    from counties where not is_province_administered
+    select
+        county_code as region_code,
+        county_code as rollup_region_code,
+        'county' as rollup_level
+    from counties
+    where not is_province_administered
     union all
-    select county_code, prefecture_code, 'prefecture' from counties where not is_province_administered
+    select
+        county_code as region_code,
+        prefecture_code as rollup_region_code,
+        'prefecture' as rollup_level
+    from counties
+    where not is_province_administered
     union all
-    select county_code, '420000', 'province' from counties where not is_province_administered
+    select
+        county_code as region_code,
+        '420000' as rollup_region_code,
+        'province' as rollup_level
+    from counties
+    where not is_province_administered
     union all
-    select prefecture_code, prefecture_code, 'prefecture' from prefectures
+    select
+        prefecture_code as region_code,
+        prefecture_code as rollup_region_code,
+        'prefecture' as rollup_level
+    from prefectures
     union all
-    select prefecture_code, '420000', 'province' from prefectures
+    select
+        prefecture_code as region_code,
+        '420000' as rollup_region_code,
+        'province' as rollup_level
+    from prefectures
     union all
-    select '420000', '420000', 'province'
+    select
+        '420000' as region_code,
+        '420000' as rollup_region_code,
+        'province' as rollup_level
 )
 
 select * from final

@@ -9,7 +9,8 @@
 -- the last month with any accepted report in Hubei, so a region whose active centres sent
 -- nothing gets a 0, and a region with no such centre gets no row.
 with reports as (
-    select * from {{ ref('stg_rural_centre_reports__reports') }}
+    select * from {{ ref('int_rural_centre_reports_checked') }}
+    where quarantine_reason is null
 ),
 
 centres as (
@@ -17,7 +18,10 @@ centres as (
 ),
 
 report_span as (
-    select min(report_month) as first_month, max(report_month) as last_month from reports
+    select
+        min(report_month) as first_month,
+        max(report_month) as last_month
+    from reports
 ),
 
 span_months as (
@@ -27,55 +31,89 @@ span_months as (
 ),
 
 active_centre_months as (
-    select c.centre_id, c.county_code, m.period_month
-    from centres c
-    join span_months m
-      on c.opened_on <= last_day(m.period_month)
+    select
+        c.centre_id,
+        c.county_code,
+        m.period_month
+    from centres as c
+    inner join span_months as m
+        on c.opened_on <= last_day(m.period_month)
     where c.is_active
 ),
 
 reporting as (
-    select 'rural_centres_reporting' as metric_id, county_code as region_code, report_month as period_month,
-           {{ event_value('1') }} as value, centre_id as entity_id
+    select
+        'rural_centres_reporting' as metric_id,
+        county_code as region_code,
+        report_month as period_month,
+        {{ event_value('1') }} as value,
+        centre_id as entity_id
     from reports
 ),
 
 student_visits as (
-    select 'rural_centre_student_visits', county_code, report_month,
-           {{ event_value('coalesce(student_visits, 0)') }}, centre_id
+    select
+        'rural_centre_student_visits' as metric_id,
+        county_code as region_code,
+        report_month as period_month,
+        {{ event_value('coalesce(student_visits, 0)') }} as value,
+        centre_id as entity_id
     from reports
 ),
 
 public_visits as (
-    select 'rural_centre_public_visits', county_code, report_month,
-           {{ event_value('coalesce(public_visits, 0)') }}, centre_id
+    select
+        'rural_centre_public_visits' as metric_id,
+        county_code as region_code,
+        report_month as period_month,
+        {{ event_value('coalesce(public_visits, 0)') }} as value,
+        centre_id as entity_id
     from reports
 ),
 
 activities as (
-    select 'rural_centre_activities', county_code, report_month,
-           {{ event_value('coalesce(activities, 0)') }}, centre_id
+    select
+        'rural_centre_activities' as metric_id,
+        county_code as region_code,
+        report_month as period_month,
+        {{ event_value('coalesce(activities, 0)') }} as value,
+        centre_id as entity_id
     from reports
 ),
 
 rate_numerator as (
-    select 'rural_centre_report_rate', a.county_code, a.period_month, {{ event_value('1') }}, a.centre_id
-    from active_centre_months a
-    semi join reports r on r.centre_id = a.centre_id and r.report_month = a.period_month
+    select
+        'rural_centre_report_rate' as metric_id,
+        a.county_code as region_code,
+        a.period_month,
+        {{ event_value('1') }} as value,
+        a.centre_id as entity_id
+    from active_centre_months as a
+    semi join reports as r on a.centre_id = r.centre_id and a.period_month = r.report_month
 ),
 
 rate_denominator as (
-    select 'rural_centre_report_rate', county_code, period_month, {{ event_value('0') }}, centre_id
+    select
+        'rural_centre_report_rate' as metric_id,
+        county_code as region_code,
+        period_month,
+        {{ event_value('0') }} as value,
+        centre_id as entity_id
     from active_centre_months
 ),
 
 final as (
     select * from reporting
-    union all select * from student_visits
-    union all select * from public_visits
-    union all select * from activities
-    union all select * from rate_numerator
-    union all select * from rate_denominator
+    union all
+    select * from student_visits
+    union all
+    select * from public_visits
+    union all
+    select * from activities
+    union all
+    select * from rate_numerator
+    union all
+    select * from rate_denominator
 )
 
 select * from final

@@ -21,8 +21,8 @@ events_by_region as (
         e.period_month,
         e.value,
         e.entity_id
-    from events e
-    join rollup r on e.region_code = r.region_code
+    from events as e
+    inner join rollup as r on e.region_code = r.region_code
 ),
 
 aggregated_by_level as (
@@ -32,31 +32,39 @@ aggregated_by_level as (
         ev.region_level,
         ev.period_month,
         {{ aggregate_metric('any_value(d.aggregation)', 'ev.value', 'ev.entity_id') }} as value
-    from events_by_region ev
-    join definitions d using (metric_id)
+    from events_by_region as ev
+    inner join definitions as d using (metric_id)
     group by ev.metric_id, ev.region_code, ev.region_level, ev.period_month
 ),
 
 aggregated as (
     -- a ratio has no row where its denominator is zero
-    select * from aggregated_by_level where value is not null
+    select * from aggregated_by_level
+    where value is not null
 ),
 
 province_spans as (
-    select a.metric_id, min(a.period_month) as first_month, max(a.period_month) as last_month
-    from aggregated a
-    join definitions d using (metric_id)
-    where a.region_level = 'province' and d.unit in ('count', 'person_times', 'cny')
+    select
+        a.metric_id,
+        min(a.period_month) as first_month,
+        max(a.period_month) as last_month
+    from aggregated as a
+    inner join definitions as d using (metric_id)
+    where a.region_level = 'province' and {{ zero_when_nothing_happened('d.aggregation') }}
     group by a.metric_id
 ),
 
 zero_filled as (
-    select s.metric_id, '420000' as region_code, 'province' as region_level,
-           cast(m.month as date) as period_month, 0.0 as value
-    from province_spans s,
-         generate_series(s.first_month, s.last_month, interval 1 month) as m(month)
+    select
+        s.metric_id,
+        '420000' as region_code,
+        'province' as region_level,
+        cast(m.month as date) as period_month,
+        0.0 as value
+    from province_spans as s,
+        generate_series(s.first_month, s.last_month, interval 1 month) as m (month)
     where not exists (
-        select 1 from aggregated a
+        select 1 from aggregated as a
         where a.metric_id = s.metric_id and a.region_code = '420000' and a.period_month = cast(m.month as date)
     )
 ),
@@ -71,8 +79,12 @@ final as (
         cast(v.value as double) as value,
         cast(d.unit as varchar) as unit,
         cast({{ run_context('publish_id') }} as varchar) as publish_id
-    from (select * from aggregated union all select * from zero_filled) v
-    join definitions d using (metric_id)
+    from (
+        select * from aggregated
+        union all
+        select * from zero_filled
+    ) as v
+    inner join definitions as d using (metric_id)
 )
 
 select * from final

@@ -29,12 +29,17 @@ as_of as (
 ),
 
 window_events as (
-    select e.metric_id, r.rollup_region_code as region_code, e.value, e.entity_id
-    from events e
-    join rollup r on e.region_code = r.region_code
+    select
+        e.metric_id,
+        r.rollup_region_code as region_code,
+        e.value,
+        e.entity_id
+    from events as e
+    inner join rollup as r on e.region_code = r.region_code
     cross join as_of
-    where e.period_month >= cast('{{ var("plan_start") }}' as date)
-      and e.period_month <= as_of.as_of_month
+    where
+        e.period_month >= cast('{{ var("plan_start") }}' as date)
+        and e.period_month <= as_of.as_of_month
 ),
 
 actuals as (
@@ -42,8 +47,8 @@ actuals as (
         ev.metric_id,
         ev.region_code,
         {{ aggregate_metric('any_value(d.aggregation)', 'ev.value', 'ev.entity_id') }} as actual_to_date
-    from window_events ev
-    join definitions d using (metric_id)
+    from window_events as ev
+    inner join definitions as d using (metric_id)
     group by ev.metric_id, ev.region_code
 ),
 
@@ -57,12 +62,12 @@ progress as (
         -- nothing happened yet: 0 for additive and distinct counts, unknown for medians/ratios
         case
             when a.actual_to_date is not null then a.actual_to_date
-            when d.unit in ('count', 'person_times', 'cny') then 0
+            when {{ zero_when_nothing_happened('d.aggregation') }} then 0
         end as actual_to_date,
         as_of.as_of_month
-    from targets t
-    left join definitions d using (metric_id)
-    left join actuals a on a.metric_id = t.metric_id and a.region_code = t.region_code
+    from targets as t
+    left join definitions as d using (metric_id)
+    left join actuals as a on t.metric_id = a.metric_id and t.region_code = a.region_code
     cross join as_of
 ),
 

@@ -1,7 +1,12 @@
 -- Incremental: the largest fact of the project. Each run re-reads only the orders with a raw
 -- version loaded since (newest version held − lookback) and recomputes their latest version
--- from all of their raw versions, so the result equals a full refresh (tests/test_dbt_incremental.py).
-{{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert', on_schema_change='fail') }}
+-- from all of their raw versions, so the result equals a full refresh (tests/dbt/test_dbt_incremental.py).
+{{ config(
+    materialized='incremental',
+    unique_key='order_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
 
 with source as (
     select * from {{ source('kechuang_orders', 'kechuang_orders__orders') }}

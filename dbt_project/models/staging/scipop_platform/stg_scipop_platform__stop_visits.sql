@@ -1,8 +1,13 @@
 -- Incremental: one row per stop and day, corrected later by newer versions. Each run re-reads
 -- only the stop-days with a raw version loaded since (newest version held − lookback) and
 -- recomputes their latest version from all their raw versions, so a late correction of an old
--- day is caught and the result equals a full refresh (tests/test_dbt_incremental.py).
-{{ config(materialized='incremental', unique_key=['stop_id', 'visit_date'], incremental_strategy='delete+insert', on_schema_change='fail') }}
+-- day is caught and the result equals a full refresh (tests/dbt/test_dbt_incremental.py).
+{{ config(
+    materialized='incremental',
+    unique_key=['stop_id', 'visit_date'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
 
 with source as (
     select * from {{ source('scipop_platform', 'scipop_platform__stop_visits') }}
@@ -34,7 +39,7 @@ renamed as (
         s._landed_at,
         s._seq,
         s.visit_date as _raw_visit_date
-    from source s
+    from source as s
     {% if is_incremental() %}
     semi join touched t on s.stop_id = t.stop_id and s.visit_date = t.visit_date
     {% endif %}

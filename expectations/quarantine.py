@@ -1,0 +1,77 @@
+"""Records set aside instead of published, as quality-ledger entries (they warn, never block).
+
+- At extraction (`meta.quarantine`, per landed run): records missing a required field or of
+  the wrong type, spreadsheet rows with impossible values, files rejected whole. One entry
+  per extract run loaded since the previous gate.
+- At staging (`intermediate.int_quarantined_records`, recomputed by every dbt build): records
+  that break a rule needing other tables or the run's context, e.g. a monthly report of a
+  centre the S1 registry does not hold. One entry per source, table and reason, every run
+  (the set can shrink: a report is accepted once its centre is registered).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from expectations.checks import CheckResult, plain
+
+
+def extraction_checks(conn: duckdb.DuckDBPyConnection) -> list[CheckResult]:
+    """Quarantine counts of every extract run loaded since the previous gate."""
+    rows = conn.execute(
+        """
+        select e.manifest_id, e.source, e.endpoint, e.records_received, e.quarantined,
+               (select list({'column': q.column_name, 'reason': q.reason, 'value': q.value})[1:5]
+                from meta.quarantine q where q.manifest_id = e.manifest_id) as reasons
+        from meta.extract_runs e
+        where not exists (select 1 from meta.quality_checks c
+                          where c.layer = 'extract' and c.suite = e.manifest_id)
+        order by e.loaded_at, e.manifest_id
+        """
+    ).fetchall()
+    return [
+        CheckResult(
+            "extract",
+            manifest_id,
+            "quarantined_records",
+            f"raw.{source}__{endpoint}",
+            not quarantined,
+            severity="warn",
+            observed=f"{quarantined or 0} of {received} records quarantined",
+            sample=[plain(r) for r in (reasons or [])],
+            observed_value=float(quarantined or 0),
+            investigate=f"select column_name, reason, value from meta.quarantine where manifest_id = '{manifest_id}'",
+        )
+        for manifest_id, source, endpoint, received, quarantined, reasons in rows
+    ]
+
+
+def staging_checks(conn: duckdb.DuckDBPyConnection) -> list[CheckResult]:
+    """Records the dbt staging rules set aside in this build, per source, table and reason."""
+    rows = conn.execute(
+        """
+        select source, table_name, reason, count(*) as n,
+               list({'record': record_key, 'column': column_name, 'value': value, 'file': file,
+                     'row': row_number} order by record_key)[1:5] as examples
+        from intermediate.int_quarantined_records
+        group by all order by all
+        """
+    ).fetchall()
+    return [
+        CheckResult(
+            "staging",
+            f"{source}.{table}",
+            reason,
+            f"raw.{source}__{table}",
+            False,
+            severity="warn",
+            observed=f"{n} records quarantined: {reason}",
+            sample=[plain(e) for e in examples],
+            observed_value=float(n),
+            investigate=(
+                "select * from intermediate.int_quarantined_records "
+                f"where source = '{source}' and table_name = '{table}' and reason = '{reason.replace(chr(39), chr(39) * 2)}'"
+            ),
+        )
+        for source, table, reason, n, examples in rows
+    ]

@@ -1,0 +1,87 @@
+"""One home for each idea (issue: "One home for each idea"): the definitions that used to be
+repeated stay in their one module, and no function of the pipeline grows past 80 lines."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PIPELINE = ("dags", "extract", "warehouse", "expectations")
+DBT = REPO / "dbt_project"
+
+
+def _files(*patterns: str) -> list[Path]:
+    files = [p for folder in PIPELINE for pattern in patterns for p in (REPO / folder).rglob(pattern)]
+    return (
+        files
+        + [p for pattern in patterns for p in (DBT / "models").rglob(pattern)]
+        + list((DBT / "macros").glob("*.sql"))
+    )
+
+
+def _offenders(pattern: str, home: set[str], *globs: str) -> list[str]:
+    regex = re.compile(pattern, re.IGNORECASE)
+    return sorted(
+        f"{p.relative_to(REPO)}:{n}"
+        for p in _files(*globs)
+        if str(p.relative_to(REPO)) not in home
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if regex.search(line)
+    )
+
+
+@pytest.mark.parametrize(
+    ("idea", "pattern", "home"),
+    [
+        pytest.param(
+            "Beijing time",
+            r"timedelta\(hours=8\)|Asia/Shanghai|interval 8 hour",
+            {"extract/beijing.py", "dbt_project/macros/beijing_month.sql"},
+            id="beijing-time",
+        ),
+        pytest.param(
+            "the additive units",
+            r"""['"]count['"],\s*['"]person_times['"]""",
+            set(),
+            id="additive-units",
+        ),
+        pytest.param(
+            "meta schema DDL",
+            r"create (or replace )?(table|schema)( if not exists)? meta\b|alter table meta\.",
+            {"warehouse/meta.py"},
+            id="meta-ddl",
+        ),
+        pytest.param(
+            "the list of sources",
+            r"""\(\s*['"]scipop_platform['"],\s*['"]kechuang""",
+            set(),
+            id="source-list",
+        ),
+    ],
+)
+def test_each_idea_has_one_definition(idea, pattern, home):
+    offenders = _offenders(pattern, home, "*.py", "*.sql", "*.sh")
+    assert offenders == [], f"{idea} is defined outside its home {sorted(home)}: {offenders}"
+
+
+def test_no_function_of_the_pipeline_is_longer_than_80_lines():
+    long = []
+    for folder in PIPELINE:
+        for path in (REPO / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    length = node.end_lineno - node.lineno + 1
+                    if length > 80:
+                        long.append(f"{path.relative_to(REPO)}:{node.name} ({length} lines)")
+    assert long == []
+
+
+def test_env_example_lists_the_connection_of_every_http_source_in_the_registry():
+    from extract.sources import env_example
+
+    # regenerate with: python -m extract.sources env-example
+    assert env_example() in (REPO / ".env.example").read_text(encoding="utf-8")

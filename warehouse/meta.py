@@ -1,0 +1,69 @@
+"""The `meta` schema of the working database: the pipeline's own bookkeeping, in one place.
+
+Every table's DDL lives here and nowhere else; `ensure(conn)` creates what is missing (and
+applies the column additions older databases need), so any step may run first.
+
+- `loaded_manifests`: landed runs already loaded (a run is loaded exactly once).
+- `watermarks`: per endpoint, the newest `updated_at` an incremental extract may start from.
+- `extract_runs`: one row per loaded run — what was received, inserted, quarantined.
+- `received_files`: drop-folder file versions seen, accepted or rejected with a reason.
+- `quarantine`: every record or file set aside, with column, value and reason.
+- `quality_checks`: the quality ledger — every check of every gate run.
+- `publish_log`: one row per publish (its twin travels inside the published file).
+- `run_context`: the one row dbt reads the publish id and the "as of" day from.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+PUBLISH_LOG_COLUMNS = """
+    publish_id varchar primary key, published_at timestamptz, source_watermarks json,
+    row_counts json, checks_passed integer, checks_failed integer, dbt_invocation_id varchar"""
+
+_DDL = (
+    "create schema if not exists raw",
+    "create schema if not exists meta",
+    """create table if not exists meta.loaded_manifests (
+        manifest_id varchar primary key, source varchar, endpoint varchar, run_key varchar,
+        row_count bigint, landed_at timestamptz, loaded_at timestamptz)""",
+    """create table if not exists meta.watermarks (
+        source varchar, endpoint varchar, watermark varchar, manifest_id varchar, updated_at timestamptz,
+        primary key (source, endpoint))""",
+    """create table if not exists meta.quarantine (
+        manifest_id varchar, source varchar, endpoint varchar, file varchar, row_number bigint,
+        column_name varchar, value varchar, reason varchar, record json, quarantined_at timestamptz)""",
+    """create table if not exists meta.extract_runs (
+        manifest_id varchar primary key, source varchar, endpoint varchar, interval_start varchar,
+        interval_end varchar, pages bigint, records_received bigint, rows_landed bigint,
+        new_records bigint, updated_records bigint, duplicate_versions bigint, quarantined bigint,
+        retries bigint, bytes bigint, extract_seconds double, new_fields varchar[],
+        watermark_before varchar, watermark_after varchar, loaded_at timestamptz)""",
+    """create table if not exists meta.received_files (
+        manifest_id varchar, source varchar, file_path varchar, sha256 varchar, bytes bigint,
+        file_mtime timestamptz, status varchar, reason varchar, rows_loaded bigint, rows_quarantined bigint,
+        loaded_at timestamptz)""",
+    """create table if not exists meta.quality_checks (
+        run_id varchar, checked_at timestamptz, layer varchar, suite varchar, check_name varchar,
+        table_name varchar, severity varchar, success boolean, observed varchar, sample varchar)""",
+    # databases from before the ledger recorded a number per check
+    "alter table meta.quality_checks add column if not exists observed_value double",
+    f"create table if not exists meta.publish_log ({PUBLISH_LOG_COLUMNS})",
+    """create table if not exists meta.run_context as
+        select cast('dev' as varchar) as publish_id, cast(null as date) as as_of_date""",
+)
+
+QUALITY_COLUMNS = (
+    "run_id, checked_at, layer, suite, check_name, table_name, severity, success, observed, sample, observed_value"
+)
+
+
+def ensure(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw and meta schemas and every meta table that is missing."""
+    for statement in _DDL:
+        conn.execute(statement)
+
+
+def create_publish_log(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
+    """The publish log table in another schema (the published file's `metrics`)."""
+    conn.execute(f"create table if not exists {schema}.publish_log ({PUBLISH_LOG_COLUMNS})")
