@@ -11,39 +11,61 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 
 from expectations.checks import CheckResult, plain
 
 
 def extraction_checks(conn: duckdb.DuckDBPyConnection) -> list[CheckResult]:
-    """Quarantine counts of every extract run loaded since the previous gate."""
+    """Quarantine counts and clock skew of every extract run loaded since the previous gate."""
     rows = conn.execute(
         """
         select e.manifest_id, e.source, e.endpoint, e.records_received, e.quarantined,
                (select list({'column': q.column_name, 'reason': q.reason, 'value': q.value})[1:5]
-                from meta.quarantine q where q.manifest_id = e.manifest_id) as reasons
+                from meta.quarantine q where q.manifest_id = e.manifest_id) as reasons,
+               coalesce(e.clock_skewed, 0), e.clock_skew_examples, e.present
         from meta.extract_runs e
         where not exists (select 1 from meta.quality_checks c
                           where c.layer = 'extract' and c.suite = e.manifest_id)
         order by e.loaded_at, e.manifest_id
         """
     ).fetchall()
-    return [
-        CheckResult(
-            "extract",
-            manifest_id,
-            "quarantined_records",
-            f"raw.{source}__{endpoint}",
-            not quarantined,
-            severity="warn",
-            observed=f"{quarantined or 0} of {received} records quarantined",
-            sample=[plain(r) for r in (reasons or [])],
-            observed_value=float(quarantined or 0),
-            investigate=f"select column_name, reason, value from meta.quarantine where manifest_id = '{manifest_id}'",
+    checks = []
+    for manifest_id, source, endpoint, received, quarantined, reasons, skewed, examples, present in rows:
+        table = f"raw.{source}__{endpoint}"
+        checks.append(
+            CheckResult(
+                "extract",
+                manifest_id,
+                "quarantined_records",
+                table,
+                not quarantined,
+                severity="warn",
+                observed=f"{quarantined or 0} of {received} records quarantined",
+                sample=[plain(r) for r in (reasons or [])],
+                observed_value=float(quarantined or 0),
+                investigate=f"select column_name, reason, value from meta.quarantine where manifest_id = '{manifest_id}'",
+            )
         )
-        for manifest_id, source, endpoint, received, quarantined, reasons in rows
-    ]
+        if skewed:
+            checks.append(
+                CheckResult(
+                    "extract",
+                    manifest_id,
+                    "clock_skew",
+                    table,
+                    False,
+                    severity="warn",
+                    observed=f"{skewed} records stamped after the run's present ({present}): the source's clock "
+                    "runs ahead; loaded, left out of the watermark",
+                    sample=json.loads(examples) if examples else [],
+                    observed_value=float(skewed),
+                    investigate=f"select * from {table} where try_cast(updated_at as timestamptz) > '{present}'::timestamptz",
+                )
+            )
+    return checks
 
 
 def staging_checks(conn: duckdb.DuckDBPyConnection) -> list[CheckResult]:

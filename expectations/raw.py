@@ -196,7 +196,7 @@ def required_frame(conn: duckdb.DuckDBPyConnection):
         key = ", ".join(spec.key)
         if isinstance(spec, Endpoint):
             required = spec.required
-            order = "try_cast(updated_at as timestamptz) desc nulls last, _landed_at desc, _seq desc"
+            order = "_landed_at desc, _seq desc"  # dbt_project/macros/latest_version.sql
         else:
             required = spec.key
             order = "_file_mtime desc, _file_path desc"

@@ -2,10 +2,18 @@
 
 The run asks for everything updated since the stored watermark minus an overlap window
 (so versions that share a timestamp with the watermark, or arrive late, are seen again;
-the load drops exact repeats), reads every page (cursor, or offset read shift-safely),
-normalises every record
-(personal data dropped, unknown fields kept in `_extra`, records missing a required field
-quarantined with a reason) and lands it. It never touches the warehouse.
+the load drops exact repeats), reads every page to the proven end (`extract/pagination.py`),
+normalises every record (personal data dropped, unknown fields kept in `_extra`, records
+missing a required field quarantined with a reason) and lands it. It never touches the
+warehouse.
+
+Watermarks never run ahead of the present. A record stamped after the run's present —
+the later of its data interval end and the moment it asks the source — plus
+CLOCK_SKEW_TOLERANCE comes from a clock running ahead: it is landed and loaded like any
+other, counted in the manifest as clock skew (the gate reports it), and left out of the
+new watermark, so the next run still asks for everything changed since the last stamp it
+can trust. A stored watermark that is itself in the future (written before this rule) is
+not trusted either: the run reads from the start and the load repairs it.
 """
 
 from __future__ import annotations
@@ -17,17 +25,20 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from extract.beijing import iso, parse_ts
 from extract.http_client import ApiClient
 from extract.landing import LandingWriter, RunManifest, failpoint
+from extract.pagination import cursor_pages, offset_pages
 from extract.sources import Endpoint
 
 log = logging.getLogger(__name__)
 DEFAULT_OVERLAP = timedelta(hours=1)
+CLOCK_SKEW_TOLERANCE = timedelta(minutes=10)
 PAGE_LIMIT = 500
+SKEW_EXAMPLES = 5
 
 # exact types: JSON numbers decode to int, strings to str; a bool is not a bigint
 _PY_TYPES = {"bigint": int, "varchar": str}
@@ -114,54 +125,14 @@ def _prefetched(pages: Iterator[list[dict]], depth: int = PREFETCH_PAGES) -> Ite
         worker.join(timeout=30)
 
 
-def _cursor_pages(client: ApiClient, ep: Endpoint, since: str | None, limit: int) -> Iterator[list[dict]]:
-    """Follow `next_cursor` to the end (S2, S3): keyset cursors do not shift."""
-    cursor = None
-    while True:
-        params: dict = {"limit": limit}
-        if since:
-            params[ep.since_param] = since
-        if cursor:
-            params["cursor"] = cursor
-        body = client.get_json(ep.path, params)
-        yield body["data"]
-        cursor = body.get("next_cursor")
-        if not cursor:
-            return
+PAGERS = {"cursor": cursor_pages, "offset": offset_pages}
 
 
-def _offset_pages(client: ApiClient, ep: Endpoint, since: str | None, limit: int) -> Iterator[list[dict]]:
-    """Read an offset-paginated endpoint (S1) without losing rows that shift between pages.
-
-    Plain `page=1, 2, 3, …` over a list that changes while it is read skips a row whenever
-    an earlier row moves to the end (it was updated) between two requests. Instead, the
-    list is sorted by `updated_at`, so `modified_after` works as a keyset: after each full
-    page the filter moves up to one second below the newest `updated_at` seen and reading
-    restarts at page 1. Every row not yet seen is then at the head of the new filter, so
-    none can be skipped; rows seen twice are dropped by the load (same key and content).
-    Only when a whole page shares one second (more ties than a page) does the reader step
-    through pages of that same filter.
-    """
-    lower = since
-    page = 1
-    while True:
-        params: dict = {"page": page, "page_size": limit}
-        if lower:
-            params[ep.since_param] = lower
-        body = client.get_json(ep.path, params)
-        items = body["items"]
-        yield items
-        if len(items) < limit:
-            return
-        newest = max(parse_ts(i["updated_at"]) for i in items if i.get("updated_at"))
-        next_lower = iso(newest - timedelta(seconds=1))
-        if lower is None or parse_ts(next_lower) > parse_ts(lower):
-            lower, page = next_lower, 1
-        else:  # a full page inside one second: step through that second's pages
-            page += 1
-
-
-PAGERS = {"cursor": _cursor_pages, "offset": _offset_pages}
+def present(interval: tuple[str | None, str | None] | None) -> datetime:
+    """The run's present: the later of its data interval end and now."""
+    now = datetime.now(UTC)
+    end = interval[1] if interval else None
+    return max(now, parse_ts(end)) if end else now
 
 
 def extract_endpoint(
@@ -184,14 +155,24 @@ def extract_endpoint(
         log.info("%s/%s: run %s already landed (%s rows); reusing it", ep.source, ep.name, run_key, landed.row_count)
         return landed
     started = time.monotonic()
+    bound = present(interval) + CLOCK_SKEW_TOLERANCE
+    if watermark and parse_ts(watermark) > bound:
+        log.warning(
+            "%s/%s: the stored watermark %s is in the future; reading from the start", ep.source, ep.name, watermark
+        )
+        watermark = None
     since = iso(parse_ts(watermark) - overlap) if watermark else None
     manifest = RunManifest(ep.source, ep.name, writer.run_key, interval=list(interval) if interval else None)
-    manifest.requested_since, manifest.watermark_before = since, watermark
+    manifest.requested_since, manifest.watermark_before, manifest.present = (
+        since,
+        watermark,
+        iso(bound - CLOCK_SKEW_TOLERANCE),
+    )
     max_seen: datetime | None = parse_ts(watermark) if watermark else None
     pages = records = 0
     drift: set[str] = set()
     with writer:
-        for items in _prefetched(PAGERS[ep.pagination](client, ep, since, limit)):
+        for items in _prefetched(PAGERS[ep.pagination](client, ep, since, limit, bound)):
             pages += 1
             rows, bad = [], []
             for record in items:
@@ -204,7 +185,13 @@ def extract_endpoint(
                 rows.append(row)
                 if row["_extra"]:
                     drift.update(row["_extra"])
-                if max_seen is None or ts > max_seen:
+                if ts > bound:  # a clock running ahead: landed, never the watermark
+                    manifest.clock_skewed += 1
+                    if len(manifest.clock_skew_examples) < SKEW_EXAMPLES:
+                        manifest.clock_skew_examples.append(
+                            {**{k: row[k] for k in ep.key}, "updated_at": row["updated_at"]}
+                        )
+                elif max_seen is None or ts > max_seen:
                     max_seen = ts
             writer.write_rows(ep.name, rows)
             writer.write_quarantine(bad)
@@ -236,3 +223,13 @@ def _log_landed(m: RunManifest) -> None:
         log.warning("%s/%s: schema drift, new fields kept in _extra: %s", m.source, m.endpoint, m.new_fields)
     if m.quarantined:
         log.warning("%s/%s: %d records quarantined (see meta.quarantine)", m.source, m.endpoint, m.quarantined)
+    if m.clock_skewed:
+        log.warning(
+            "%s/%s: %d records stamped after the run's present (%s), e.g. %s: the source's clock runs ahead; "
+            "loaded, but left out of the watermark",
+            m.source,
+            m.endpoint,
+            m.clock_skewed,
+            m.present,
+            m.clock_skew_examples[:2],
+        )

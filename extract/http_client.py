@@ -4,10 +4,16 @@ Transport faults are retried by urllib3's `Retry` (backoff, `Retry-After` honour
 bounded number of attempts); every call has a timeout. A connection dropped in the middle
 of a body surfaces after urllib3 has handed the response over, so it gets its own bounded
 retry here. Nothing is ever skipped: when retries run out the call raises.
+
+What retrying cannot fix fails at once, with the URL (the token travels in a header, never
+in it), the status, the content type and the first bytes of the body: a refused token, a
+4xx, an HTML error page or any other body that is not JSON, and a complete body that is
+not valid JSON (a 200 HTML page is not a "broken" body to try eight times).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -69,14 +75,15 @@ class ApiClient:
                 history = getattr(getattr(resp.raw, "retries", None), "history", ()) or ()
                 self.stats.retries += len(history)
                 if resp.status_code == 401:
-                    raise SourceError(f"401 from {url}: the token was refused ({resp.text[:200]})")
-                resp.raise_for_status()
+                    raise SourceError(f"401 from {resp.url}: the token was refused ({resp.text[:200]})")
+                if resp.status_code >= 400:
+                    raise SourceError(_describe(resp, resp.content, f"HTTP {resp.status_code}"))
                 body = resp.content  # a dropped connection raises here, after urllib3 is done
                 self.stats.bytes += len(body)
-                return resp.json()
+                return _decode(resp, body)
             except requests.exceptions.RetryError as exc:
                 raise SourceError(f"GET {url} {params} failed after {self.total_retries} retries: {exc}") from exc
-            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, ValueError) as exc:
+            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, _Truncated) as exc:
                 # truncated body / connection reset mid-body / half a JSON document
                 if attempt == self.total_retries:
                     raise SourceError(f"GET {url} {params}: body kept breaking off: {exc}") from exc
@@ -86,3 +93,29 @@ class ApiClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+class _Truncated(ValueError):
+    """A body shorter than the server said it would be: the connection broke off."""
+
+
+def _describe(resp: requests.Response, body: bytes, what: str) -> str:
+    ctype = resp.headers.get("Content-Type") or "no content type"
+    return f"GET {resp.url}: {what} (status {resp.status_code}, {ctype}); the body begins {body[:200]!r}"
+
+
+def _decode(resp: requests.Response, body: bytes) -> dict:
+    """The JSON object of a response, or a clear error (never a retry) when it is not one."""
+    ctype = (resp.headers.get("Content-Type") or "").lower()
+    if "json" not in ctype:
+        raise SourceError(_describe(resp, body, "expected a JSON body"))
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        promised = resp.headers.get("Content-Length")
+        if promised is None or int(promised) != len(body):
+            raise _Truncated(f"{len(body)} of {promised or 'unknown'} bytes") from exc
+        raise SourceError(_describe(resp, body, f"invalid JSON ({exc})")) from exc
+    if not isinstance(data, dict):
+        raise SourceError(_describe(resp, body, f"expected a JSON object, got {type(data).__name__}"))
+    return data

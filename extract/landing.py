@@ -100,6 +100,9 @@ class RunManifest:
     retries: int | None = None
     bytes: int | None = None
     duration_s: float | None = None
+    present: str | None = None  # the run's present: stamps beyond it (plus a tolerance) are clock skew
+    clock_skewed: int = 0  # records stamped after the present (loaded, not in the watermark)
+    clock_skew_examples: list[dict] = field(default_factory=list)
     version: int = MANIFEST_VERSION
 
     @property

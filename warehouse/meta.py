@@ -46,8 +46,11 @@ _DDL = (
     """create table if not exists meta.quality_checks (
         run_id varchar, checked_at timestamptz, layer varchar, suite varchar, check_name varchar,
         table_name varchar, severity varchar, success boolean, observed varchar, sample varchar)""",
-    # databases from before the ledger recorded a number per check
+    # columns added since the first release (older working databases get them here)
     "alter table meta.quality_checks add column if not exists observed_value double",
+    "alter table meta.extract_runs add column if not exists clock_skewed bigint",
+    "alter table meta.extract_runs add column if not exists clock_skew_examples json",
+    "alter table meta.extract_runs add column if not exists present varchar",
     f"create table if not exists meta.publish_log ({PUBLISH_LOG_COLUMNS})",
     """create table if not exists meta.run_context as
         select cast('dev' as varchar) as publish_id, cast(null as date) as as_of_date""",

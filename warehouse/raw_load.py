@@ -10,8 +10,9 @@ extracts and a crash at any point all end in the same table.
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -83,6 +84,11 @@ _QUARANTINE_COLUMNS = {
     "reason": "varchar",
     "record": "json",
 }
+_EXTRACT_RUN_COLUMNS = (
+    "manifest_id, source, endpoint, interval_start, interval_end, pages, records_received, rows_landed, "
+    "new_records, updated_records, duplicate_versions, quarantined, retries, bytes, extract_seconds, new_fields, "
+    "watermark_before, watermark_after, clock_skewed, clock_skew_examples, present"
+)
 _RECEIVED_FILE_STRUCT = (
     '"path" varchar, "sha256" varchar, "bytes" bigint, "mtime" varchar, "status" varchar, '
     '"reason" varchar, "rows" bigint, "quarantined" bigint'
@@ -121,7 +127,7 @@ def record_run(conn: duckdb.DuckDBPyConnection, run: LandedRun, counts: tuple[in
     received = m.records_received if m.records_received is not None else m.row_count + m.quarantined
     size = m.bytes if m.bytes is not None else (sum(f.bytes for f in m.received) or None)
     conn.execute(
-        "insert into meta.extract_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+        f"insert into meta.extract_runs ({_EXTRACT_RUN_COLUMNS}, loaded_at) values ({', '.join('?' * 21)}, now())",
         [
             m.manifest_id,
             m.source,
@@ -141,6 +147,9 @@ def record_run(conn: duckdb.DuckDBPyConnection, run: LandedRun, counts: tuple[in
             m.new_fields,
             m.watermark_before,
             m.watermark_after,
+            m.clock_skewed,
+            json.dumps(m.clock_skew_examples, ensure_ascii=False) if m.clock_skewed else None,
+            m.present,
         ],
     )
     conn.execute(
@@ -242,7 +251,9 @@ def _insert_new_versions(conn, ep: Endpoint, runs: list[LandedRun]) -> dict[str,
 
 
 def _advance_watermark(conn, ep: Endpoint, runs: list[LandedRun]) -> None:
-    """Move the watermark forward (never back) to the newest `updated_at` these runs saw."""
+    """Move the watermark forward (never back) to the newest trusted `updated_at` these runs
+    saw — unless the stored one is in the future (a clock running ahead, stored before the
+    extractor left such stamps out of watermarks): then it is repaired, moved back."""
     marks = [r.manifest for r in runs if r.manifest.watermark_after]
     if not marks:
         return
@@ -250,7 +261,16 @@ def _advance_watermark(conn, ep: Endpoint, runs: list[LandedRun]) -> None:
     current = conn.execute(
         "select watermark from meta.watermarks where source=? and endpoint=?", [ep.source, ep.name]
     ).fetchone()
-    if current is not None and _instant(current[0]) >= _instant(best.watermark_after):
+    presents = [_instant(r.manifest.present) for r in runs if r.manifest.present]
+    poisoned = current is not None and presents and _instant(current[0]) > max(presents) + timedelta(hours=1)
+    if poisoned:
+        log.warning(
+            "%s: the stored watermark %s is in the future; repaired to %s",
+            ep.raw_table,
+            current[0],
+            best.watermark_after,
+        )
+    elif current is not None and _instant(current[0]) >= _instant(best.watermark_after):
         return
     conn.execute(
         "insert or replace into meta.watermarks values (?, ?, ?, ?, now())",

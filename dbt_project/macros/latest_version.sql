@@ -1,10 +1,15 @@
 {#- The one rule for "a later version of the same record replaces the earlier one"
-    (sources.md): keep the row with the latest `updated_at`; among versions sharing a
-    timestamp, the one received last (landing time, then position in the run).
+    (sources.md): the version received last wins — the landing run received later, then the
+    later position within a run. A source serves each record's current state, so a record
+    received again in a later run is at least as new as before (an unchanged version is
+    never stored twice), and a record read twice in one run (it changed while its listing
+    was read) comes later the second time. `updated_at` comes from the source's clock, which
+    can be wrong — even years ahead — so it orders nothing here: a version stamped in 2050
+    must not outrank the corrections that follow it.
     Spreadsheet rows: the newest file wins (file time, then path, then the later row). -#}
 {% macro latest_version(key) -%}
     qualify row_number() over (
-        partition by {{ key }} order by updated_at desc, _landed_at desc, _seq desc
+        partition by {{ key }} order by _landed_at desc, _seq desc
     ) = 1
 {%- endmacro %}
 

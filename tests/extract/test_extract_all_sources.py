@@ -77,7 +77,7 @@ def test_with_every_fault_on_the_raw_layer_holds_exactly_the_sources_records(tmp
             rows = conn.execute(
                 f"""select {key}, {", ".join(fields)} from {ep.raw_table}
                     qualify row_number() over (partition by {key}
-                        order by updated_at::timestamptz desc, _landed_at desc, _seq desc) = 1"""
+                        order by _landed_at desc, _seq desc) = 1"""
             ).fetchall()
             latest = {tuple(r[: len(ep.key)]): dict(zip(fields, r[len(ep.key) :], strict=True)) for r in rows}
             # THEN keys: every good record, no bad one, nothing else

@@ -49,7 +49,7 @@ def latest_raw(db) -> dict[str, dict]:
         rows = conn.execute(
             """select order_id, status, updated_at, cast_paid_cny, tech_transaction_cny, accepted_at, resolved_at
                from raw.kechuang_orders__orders
-               qualify row_number() over (partition by order_id order by updated_at::timestamptz desc, _landed_at desc, _seq desc) = 1"""
+               qualify row_number() over (partition by order_id order by _landed_at desc, _seq desc) = 1"""
         ).fetchall()
     return {
         r[0]: dict(

@@ -7,7 +7,8 @@
 -- entity, so prefecture rows are 1 and the province row counts distinct prefectures. A row
 -- coded 420000 names no prefecture and does not count.
 with activities as (
-    select * from {{ ref('stg_plan_ledger__activities') }}
+    select * from {{ ref('int_ledger_activities_checked') }}
+    where quarantine_reason is null
 ),
 
 definitions as (

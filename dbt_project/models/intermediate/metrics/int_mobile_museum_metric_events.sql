@@ -3,13 +3,16 @@
 -- (as_of_date(): the day the data is as of, from meta.run_context; a stop cannot be open on a day still to come).
 -- Visitors count every stop-day by the month of visit_date, literally "over stop-days in the
 -- month" (a stop-day is a record of visitors who came, whatever became of the stop since);
--- a stop-day of an unknown stop has no region.
+-- a stop-day of an unknown stop has no region. Stops and stop-days a rule set aside
+-- (intermediate/quality) do not count.
 with stops as (
-    select * from {{ ref('stg_scipop_platform__exhibition_stops') }}
+    select * from {{ ref('int_exhibition_stops_checked') }}
+    where quarantine_reason is null
 ),
 
 visits as (
-    select * from {{ ref('stg_scipop_platform__stop_visits') }}
+    select * from {{ ref('int_stop_visits_checked') }}
+    where quarantine_reason is null
 ),
 
 stop_months as (
@@ -26,11 +29,8 @@ stop_months as (
 ),
 
 stop_day_visits as (
-    select
-        v.*,
-        s.host_county_code
-    from visits as v
-    inner join stops as s using (stop_id)
+    -- the checked stop-days carry their stop's county (only stops that are not set aside)
+    select * from visits
 ),
 
 stops_open as (

@@ -1,9 +1,10 @@
 -- M02 (order service) metric events, one row per order and metric, at the order's county.
--- Cancelled orders never count (metrics.md). Values are exact decimals so that sums are
--- the same whatever order DuckDB's threads add them in (doubles would differ in the last bit).
+-- Cancelled orders never count (metrics.md), nor orders a rule set aside (int_orders_checked).
+-- Values are exact decimals so that sums are the same whatever order DuckDB's threads add
+-- them in (doubles would differ in the last bit).
 with orders as (
-    select * from {{ ref('stg_kechuang_orders__orders') }}
-    where not is_cancelled
+    select * from {{ ref('int_orders_checked') }}
+    where not is_cancelled and quarantine_reason is null
 ),
 
 placed as (

@@ -2,7 +2,8 @@
 -- held_on. Only roadshows whose latest status is `held` count; a project counts through its
 -- held roadshow (a project of a cancelled, scheduled or unknown roadshow does not).
 with roadshows as (
-    select * from {{ ref('stg_kechuang_roadshows__roadshows') }}
+    select * from {{ ref('int_roadshows_checked') }}
+    where quarantine_reason is null
 ),
 
 projects as (

@@ -1,7 +1,7 @@
--- Every accepted S4 monthly report row, with the reason it is set aside when it breaks a rule
--- that needs another source: its centre must be in the S1 rural-centre registry. Computed
--- on every build from both sources, so the result never depends on which source loaded
--- first; a report waits in quarantine until its centre is registered.
+-- S4 monthly report rows with the first rule each breaks: a report month outside the plan
+-- period up to the as-of month, or a centre the S1 rural-centre registry does not hold.
+-- Computed on every build from both sources, so the result never depends on which source
+-- loaded first; a report waits in quarantine until its centre is registered.
 with reports as (
     select * from {{ ref('stg_rural_centre_reports__reports') }}
 ),
@@ -10,20 +10,26 @@ centres as (
     select * from {{ ref('stg_scipop_platform__rural_centres') }}
 ),
 
-checked as (
+joined as (
     select
         r.*,
-        case when c.centre_id is null then '科技馆编号' end as quarantine_column,
-        case when c.centre_id is null then r.centre_id end as quarantine_value,
-        case
-            when c.centre_id is null then 'unknown centre (not in the S1 rural-centre registry)'
-        end as quarantine_reason
+        c.centre_id is null as is_unknown_centre
     from reports as r
     left join centres as c on r.centre_id = c.centre_id
 ),
 
+checked as (
+    select
+        *,
+        {{ quarantine_columns([
+            (outside_plan_period('report_month'), '报告月份', "strftime(report_month, '%Y-%m')", 'report month outside the plan period up to the as-of month'),
+            ('is_unknown_centre', '科技馆编号', 'centre_id', 'unknown centre (not in the S1 rural-centre registry)'),
+        ]) }}
+    from joined
+),
+
 final as (
-    select * from checked
+    select * exclude (is_unknown_centre) from checked
 )
 
 select * from final

@@ -1,0 +1,201 @@
+"""Reading a listing to its end, and proving it was read to its end.
+
+sources.md promises little: a cursor API gives `next_cursor` until the last page; an
+offset API gives `items`, the `page_size` it used (a server may cap what was asked) and
+`total`, the number of items matching the filter when the page was served. It promises no
+order. So every reader here reconciles what it received with what the server said it holds,
+and either reads on until complete or raises `SourceError` naming the endpoint and the
+counts — it never ends short silently.
+
+- **Cursor** (S2, S3): follow `next_cursor`; a cursor the server already gave (a loop) or
+  a long run of empty pages that still say "more" is an error, within a bound.
+- **Offset** (S1), fast path: over a list sorted by `updated_at`, `modified_after` works as
+  a keyset — after each full page the filter moves up to one second below the newest
+  `updated_at` seen and reading restarts at page 1, so a row that shifts between pages
+  (it was updated while the list was read) is never skipped. The reader checks the order
+  it relies on as it goes: every stamp at or above the filter and above the one before,
+  the rows that fell out between two filters all seen (`total` before minus `total` after),
+  the last page short only where `total` says the list ends. Stamps beyond the run's
+  present (a source clock running ahead) are left out of all of this.
+- **Offset**, complete path: when any of those checks fails the listing is not (or not
+  visibly) in that order, and the reader reads the whole filter again page by page, pass
+  after pass, until the distinct records received cover `total` (the set matching a fixed
+  `modified_after` only grows, so that proves completeness) — or fails after MAX_PASSES.
+  Pages a server caps without saying so are detected by `total` and re-read at the size
+  it really serves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from extract.beijing import iso, parse_ts
+from extract.http_client import ApiClient, SourceError
+from extract.sources import Endpoint
+
+log = logging.getLogger(__name__)
+MAX_EMPTY_PAGES = 20
+MAX_PASSES = 5
+
+
+def _list(body: dict, key: str, ep: Endpoint, params: dict) -> list:
+    items = body.get(key)
+    if not isinstance(items, list):
+        raise SourceError(
+            f"{ep.source}{ep.path} {params}: the response has no list {key!r} (its keys: {sorted(body)[:10]})"
+        )
+    return items
+
+
+def cursor_pages(client: ApiClient, ep: Endpoint, since: str | None, limit: int, bound: datetime) -> Iterator[list]:
+    """Follow `next_cursor` to the end (S2, S3)."""
+    cursor, seen, empty = None, set(), 0
+    while True:
+        params: dict = {"limit": limit}
+        if since:
+            params[ep.since_param] = since
+        if cursor:
+            params["cursor"] = cursor
+        body = client.get_json(ep.path, params)
+        items = _list(body, "data", ep, params)
+        yield items
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return
+        if cursor in seen:
+            raise SourceError(
+                f"{ep.source}{ep.path}: the server gave the cursor {cursor!r} a second time; stopping "
+                "rather than reading the same pages in a loop"
+            )
+        seen.add(cursor)
+        empty = empty + 1 if not items else 0
+        if empty >= MAX_EMPTY_PAGES:
+            raise SourceError(
+                f"{ep.source}{ep.path}: {empty} empty pages in a row that all promise more (next_cursor); "
+                "stopping rather than paging forever"
+            )
+
+
+class NotInOrder(Exception):
+    """The listing is not visibly sorted by `updated_at`: the keyset fast path cannot be trusted."""
+
+
+class _Page:
+    def __init__(self, body: dict, ep: Endpoint, params: dict, asked: int, bound: datetime):
+        self.items = _list(body, "items", ep, params)
+        size, total = body.get("page_size", asked), body.get("total")
+        if not isinstance(size, int) or size < 1 or not isinstance(total, int) or total < 0:
+            raise SourceError(
+                f"{ep.source}{ep.path} {params}: the envelope needs an integer page_size and total "
+                f"(got page_size={size!r}, total={total!r})"
+            )
+        if len(self.items) > size:
+            raise SourceError(f"{ep.source}{ep.path} {params}: {len(self.items)} items on a page of {size}")
+        self.size, self.total = size, total
+        self.stamps = [s for s in map(_stamp, self.items) if s is not None and s <= bound]
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) == self.size
+
+
+def _stamp(item: dict) -> datetime | None:
+    try:
+        return parse_ts(item["updated_at"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # quarantined by the normaliser; not part of any ordering
+
+
+def offset_pages(client: ApiClient, ep: Endpoint, since: str | None, limit: int, bound: datetime) -> Iterator[list]:
+    """Every item matching `modified_after=since` (S1), by the fast path while the listing
+    proves sorted, else by complete passes. Items may come more than once (the load keeps one)."""
+    reader = _OffsetReader(client, ep, since, limit, bound)
+    try:
+        yield from reader.keyset()
+    except NotInOrder as why:
+        log.warning("%s/%s: %s; reading the listing again in complete passes", ep.source, ep.name, why)
+        yield from reader.passes()
+
+
+class _OffsetReader:
+    def __init__(self, client: ApiClient, ep: Endpoint, since: str | None, limit: int, bound: datetime):
+        self.client, self.ep, self.since, self.limit, self.bound = client, ep, since, limit, bound
+
+    def _get(self, page: int, lower: str | None, size: int) -> _Page:
+        params: dict = {"page": page, "page_size": size}
+        if lower:
+            params[self.ep.since_param] = lower
+        return _Page(self.client.get_json(self.ep.path, params), self.ep, params, size, self.bound)
+
+    def keyset(self) -> Iterator[list]:
+        lower, page = self.since, 1
+        before: tuple[int, list[datetime]] | None = None  # total and stamps under the previous filter
+        stamps: list[datetime] = []  # stamps read under the current filter
+        while True:
+            p = self._get(page, lower, self.limit)
+            floor = parse_ts(lower) if lower else None
+            for s in p.stamps:
+                if (floor is not None and s < floor) or (stamps and s < stamps[-1]):
+                    raise NotInOrder(f"updated_at {iso(s)} comes after {iso(stamps[-1] if stamps else floor)}")
+                stamps.append(s)
+            if page == 1 and before is not None:
+                fell_out = before[0] - p.total  # rows matching the old filter but not this one
+                seen = sum(s <= floor for s in before[1])
+                if seen < fell_out:
+                    raise NotInOrder(f"{fell_out - seen} rows below {lower} were never on the pages read")
+            yield p.items
+            if not p.full:
+                if (page - 1) * p.size + len(p.items) < p.total:
+                    raise NotInOrder(f"page {page} ended the list at {len(p.items)} rows, but total is {p.total}")
+                return
+            newest = max(stamps, default=None)
+            if newest is not None and (floor is None or newest - timedelta(seconds=1) > floor):
+                before, stamps = (p.total, stamps), []
+                lower, page = iso(newest - timedelta(seconds=1)), 1
+            else:  # a full page inside one second: step through that second's pages
+                page += 1
+
+    def passes(self) -> Iterator[list]:
+        size, received, total = self.limit, set(), 0
+        for number in range(1, MAX_PASSES + 1):
+            page, empty = 1, 0
+            while True:
+                p = self._get(page, self.since, size)
+                total = p.total
+                yield p.items
+                received.update(_identity(self.ep, item) for item in p.items)
+                if page * p.size >= p.total:
+                    break
+                if page == 1 and 0 < len(p.items) < p.size:
+                    # a first page short of the list: the server caps pages without saying so
+                    log.warning(
+                        "%s/%s: pages hold %d rows, not %d; reading at that size", *self._n(), len(p.items), p.size
+                    )
+                    size, page = len(p.items), 1
+                    continue
+                empty = empty + 1 if not p.items else 0
+                if empty >= MAX_EMPTY_PAGES:
+                    raise SourceError(
+                        f"{self.ep.source}{self.ep.path}: {empty} empty pages in a row before the {p.total} rows "
+                        "the server says it holds; stopping"
+                    )
+                page += 1
+            if len(received) >= total:
+                return
+            log.warning(
+                "%s/%s: pass %d received %d of the %d rows the server holds", *self._n(), number, len(received), total
+            )
+        raise SourceError(
+            f"{self.ep.source}{self.ep.path}: {MAX_PASSES} complete reads of the listing received "
+            f"{len(received)} distinct records, but the server says it holds {total}; refusing to end short"
+        )
+
+    def _n(self) -> tuple[str, str]:
+        return self.ep.source, self.ep.name
+
+
+def _identity(ep: Endpoint, item: dict) -> tuple:
+    key = tuple(item.get(k) for k in ep.key)
+    return key if None not in key else (repr(sorted(item.items())),)
