@@ -214,12 +214,13 @@ class VersionStore:
         """The true updated_at of the record's versions before the one published at `before`,
         oldest first (the record's key range, not the time index)."""
         with self._lock:
+            # `order by seq` keeps SQLite on the primary key (the time index would be scanned
+            # whole for every record); a live edit's seq is not its place in time, so sort here
             rows = self._conn.execute(
-                "select updated_at from versions where entity = ? and record_id = ? and +updated_at < ?"
-                " order by updated_at",
+                "select updated_at from versions where entity = ? and record_id = ? and updated_at < ? order by seq",
                 (entity, record_id, before),
             ).fetchall()
-        return [r[0] for r in rows]
+        return sorted(r[0] for r in rows)
 
     def touch(self, entity: str, record_id: str, at: int) -> bool:
         """A live edit: republish the record's current body with updated_at `at` (the clock).
