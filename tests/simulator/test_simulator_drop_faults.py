@@ -16,7 +16,8 @@ import openpyxl
 import pytest
 
 from simulator import drops, scipop
-from simulator.faults import Faults, missing_field
+from simulator.faults import Faults, missing_field, parse_specs
+from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, bj_month, parse_ts
 
 CFG = WorldConfig(seed=3, scale=0.1)
@@ -289,3 +290,29 @@ def test_the_ledger_truth_leaves_out_rejected_workbooks_and_quarantined_rows(pla
                 if (f.path, i) not in quarantined:
                     want[(row[1], row[2], row[3])] = row[4]
     assert acts == want
+
+
+def test_the_serving_simulator_writes_the_broken_files_and_follows_the_clock(tmp_path):
+    # GIVEN the simulator serving with --incoming and both drop faults, clock in early 2021
+    specs = ["rural_centre_reports:broken=0.2", "plan_ledger:broken=1"]
+    early, late = "2021-02-28T23:59:59+08:00", "2021-12-31T23:59:59+08:00"
+    incoming = tmp_path / "incoming"
+    with SimulatorProcess(tmp_path / "sim", seed=3, scale=0.1, clock=early, faults=specs, incoming=incoming) as sim:
+        for clock in (early, late):
+            # WHEN the simulator starts, and when the clock moves, THEN the folder holds
+            # exactly the files the plan names
+            if clock != early:
+                sim.set_clock(clock)
+            on_disk = {str(p.relative_to(incoming)) for p in incoming.rglob("*.*")}
+            assert on_disk == {f.path for f in drops.drop_plan(CFG, parse_ts(clock), FAULTS).files}
+            assert any(f.defect for f in drops.drop_plan(CFG, parse_ts(clock), FAULTS).files if f.path in on_disk)
+
+
+def test_a_fault_on_a_source_it_does_not_apply_to_stops_the_simulator(tmp_path):
+    # a typo in --faults must not silently switch nothing on
+    with pytest.raises(RuntimeError, match="exited"):
+        SimulatorProcess(tmp_path, seed=3, scale=0.05, faults=["kechuang_orders:broken=0.1"]).start(timeout=60)
+    with pytest.raises(ValueError, match="offset APIs only"):
+        parse_specs(["kechuang_orders:unordered=1"])
+    with pytest.raises(ValueError, match="unknown fault"):
+        parse_specs(["plan_ledger:brokn=0.1"])
