@@ -11,7 +11,10 @@ generator code are unchanged), serves S3 kechuang_orders on --port, S1 scipop_pl
 --ready-file) each source's base URL and token; tokens are random per start unless given
 in PLAN_SIM_TOKEN_<SOURCE>, so none lives in the repository. With --incoming it also
 writes the S4/S5 file drops due at the clock, and again whenever POST /_sim/clock moves it.
-Faults (all off by default) are listed in simulator/faults.py.
+Faults (all off by default) are listed in simulator/faults.py; `--faults` for the drop
+sources (`rural_centre_reports:broken=0.05`, `plan_ledger:broken=0.2`) shape the files
+`--incoming` receives, and `truth --faults ...` leaves out what they make a correct
+pipeline quarantine.
 `truth` prints every metric's true value (CSV); `drops` writes the file drops once.
 """
 
@@ -29,7 +32,8 @@ from itertools import chain
 from pathlib import Path
 
 from simulator import drops, orders, roadshows, scipop, truth
-from simulator.server import ROUTES, Faults, SimState, start_servers
+from simulator.faults import HTTP_SOURCES, parse_specs
+from simulator.server import ROUTES, SimState, start_servers
 from simulator.store import FORMAT as STORE_FORMAT
 from simulator.store import VersionStore
 from simulator.world import WorldConfig, bj_iso, parse_ts
@@ -62,20 +66,19 @@ def serve(args) -> int:
         n = store.rebuild(fp, all_versions(cfg))
         print(f"generated {n} record versions (seed {cfg.seed}, scale {cfg.scale:g})", flush=True)
     state = SimState(store=store, clock=parse_ts(args.clock))
+    faults = parse_specs(args.faults)
     if args.incoming:
         incoming = Path(args.incoming)
         # --drops-scale: the spreadsheets at another scale than the APIs (rendering one costs
         # ~10 ms, so a benchmark at SF100 keeps its 150 k report files at a smaller scale)
         dcfg = WorldConfig(seed=cfg.seed, scale=args.drops_scale or cfg.scale)
-        state.on_clock = lambda clock: drops.write_drops(dcfg, incoming, clock)
+        state.on_clock = lambda clock: drops.write_drops(dcfg, incoming, clock, faults)
         state.on_clock(state.clock)
     for source in ROUTES:
         env_token = os.environ.get(f"PLAN_SIM_TOKEN_{source.upper()}")
         if env_token:
             state.tokens[source] = env_token
-    for spec in args.faults:
-        source, _, rest = spec.partition(":")
-        state.faults[source] = Faults.parse(rest)
+    state.faults = {source: f for source, f in faults.items() if source in HTTP_SOURCES}
     servers = start_servers(state, args.host, args.port)
     ready = {
         "clock": bj_iso(state.clock),
@@ -104,7 +107,7 @@ def serve(args) -> int:
 
 def print_truth(args) -> int:
     cfg = WorldConfig(seed=args.seed, scale=args.scale)
-    faults = {src: Faults.parse(rest) for src, _, rest in (f.partition(":") for f in args.faults)}
+    faults = parse_specs(args.faults)
     sources = tuple(x.strip() for x in args.sources.split(",") if x.strip())
     values = truth.metric_values(cfg, parse_ts(args.clock), sources=sources, faults=faults)
     out = csv.writer(sys.stdout)
@@ -131,6 +134,7 @@ def main(argv=None) -> int:
     s.add_argument("--incoming", default="", help="also write the S4/S5 drops here (and on every clock move)")
     s.add_argument("--drops-scale", type=float, default=0, help="scale of the S4/S5 drops (default: --scale)")
     d.add_argument("--incoming", required=True)
+    d.add_argument("--faults", action="append", default=[], help="drop faults, e.g. plan_ledger:broken=0.2")
     t.add_argument("--sources", default=",".join(truth.ALL_SOURCES), help="comma-separated, e.g. S1,S3")
     t.add_argument("--faults", action="append", default=[], help="as for serve: leaves out quarantined records")
     s.add_argument(
@@ -143,7 +147,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.cmd == "drops":
         cfg = WorldConfig(seed=args.seed, scale=args.scale)
-        written = drops.write_drops(cfg, Path(args.incoming), parse_ts(args.clock))
+        written = drops.write_drops(cfg, Path(args.incoming), parse_ts(args.clock), parse_specs(args.faults))
         print(f"{len(written)} files in {args.incoming}")
         return 0
     return serve(args) if args.cmd == "serve" else print_truth(args)

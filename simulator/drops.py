@@ -1,6 +1,7 @@
 """S4 and S5, the spreadsheet drop folders: rural-centre monthly reports and the plan ledger.
 
-    python -m simulator drops --incoming DIR --seed 42 --scale 1 --clock 2021-06-30T23:59:59+08:00
+    python -m simulator drops --incoming DIR --seed 42 --scale 1 --clock 2021-06-30T23:59:59+08:00 \
+        [--faults rural_centre_reports:broken=0.05 --faults plan_ledger:broken=0.2]
 
 writes every file submitted by the clock (and removes the simulator's files that are not yet
 due, so moving the clock back works too):
@@ -14,11 +15,37 @@ due, so moving the clock back works too):
 
 Newest-file rule: a file's mtime is its submission time (set with os.utime), and a later
 submission has a later mtime; ties never happen. File bytes are a pure function of (seed,
-scale): fixed workbook properties and zip entry timestamps.
+scale, faults): fixed workbook properties and zip entry timestamps.
 
-Planted defects are exposed for tests: `planted_bad_rows(cfg, clock)` lists (relative path,
-row number as a person sees it, column header, value, reason) and `rejected_files(cfg,
-clock)` the files rejected whole. The truth (`accepted_reports`, `ledger_rows`) leaves both out.
+The `broken=rate` drop fault (per source, off by default) turns a share of the files
+(stable hash of the path) into broken or awkward ones; the chosen files take the kinds of
+`REPORT_DEFECTS` / `LEDGER_DEFECTS` in turn, in submission order (a kind a file cannot
+carry — merged cells need two good adjacent rows — waits for the next chosen file):
+
+| kind | what the file is | what a correct pipeline does |
+| --- | --- | --- |
+| `corrupt` | an xlsx cut off half way (not a readable zip) | rejects the file |
+| `unreadable_cell` | an xlsx that opens, but the last data row's date cell (报告月份 / 日期) is an ISO-date cell holding `YYYY-13-01`: openpyxl (read-only) raises ValueError when it reaches that row | rejects the file |
+| `csv_error` (S4) | a CSV whose last row is cut inside a quoted field, then 150,000 NUL bytes: `csv` raises `_csv.Error` (field larger than field limit) | rejects the file |
+| `zip_bomb` | an xlsx (~0.5 MB) whose first sheet's XML inflates to 256 MiB (17 M cells) | rejects the file without inflating it |
+| `encrypted` | an OLE2/CFB file with `EncryptionInfo` + `EncryptedPackage` streams, as Excel saves a password-protected workbook (`simulator/cfb.py`) | rejects the file |
+| `instructions_sheet` | first sheet 填表说明 (instructions, no header), the data on the second sheet | loads the second sheet |
+| `hidden_sheet` | a hidden first sheet with stale figures (last month's, same header), the real data on the visible second sheet | loads the visible sheet |
+| `merged_cells` | 所属县区 (S4) / 措施编号 (S5) merged down over 2–3 good data rows: the rows below the first read empty | quarantines those rows ("merged cell"), loads the rest |
+| `formula_no_cache` | one data cell (接待公众人次 / 数值) is a formula with no cached value (data_only → None) | quarantines that row ("formula without a cached value") |
+| `month_year_typo` / `date_year_typo` | one row's 报告月份 / 日期 a year late (2021 for 2020) | R5 / R6: quarantined while that month is after the as-of month |
+| `month_before_plan` / `date_before_plan` | one row's 报告月份 / 日期 in 2019 | R5 / R6: quarantined |
+
+What tests can ask: `drop_plan(cfg, clock, faults)` — every due file (its defect kind and
+the sheet its data is on), the files rejected whole (path, category, reason) and every
+quarantined row (path, sheet, row number as a person sees it, column header, value,
+category, reason, and `rule` R5/R6 for the rules applied at staging). `planted_bad_rows`
+and `rejected_files` are the same as plain tuples. The truth (`accepted_reports`,
+`ledger_rows`) leaves out exactly those, and applies quarantine rules R5/R6 at the clock:
+a report month or ledger date outside [2020-07, the clock's month], and a report of a
+centre the pipeline's S1 registry does not hold at the clock (not yet served, or stripped
+of a required field by the S1 `missing` fault). A quarantined row does not replace an
+older file's row for the same key (it never reaches the raw layer).
 """
 
 from __future__ import annotations
@@ -26,15 +53,15 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from simulator import scipop
-from simulator.world import WORLD_END, WorldConfig, counties, county_by_code, to_epoch
+from simulator import cfb, scipop, workbook
+from simulator.faults import Faults, missing_field, share
+from simulator.workbook import Sheet
+from simulator.world import WORLD_END, WorldConfig, bj_month, counties, county_by_code, to_epoch
 
 HEADERS = [
     "科技馆编号",
@@ -50,7 +77,7 @@ HEADERS = [
 PERSONAL = ["填报人", "联系电话"]
 FIRST_MONTH = date(2020, 7, 1)
 LAST_MONTH = date(2021, 11, 1)  # December's reports arrive after the end of the world
-FIXED_TIME = datetime(2020, 1, 1)
+PLAN_START = date(2020, 7, 1)  # quarantine rules R5/R6: nothing is dated before the plan
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 LEDGER_METRICS = {
     "anxin_aid_person_times": "M03",
@@ -99,6 +126,69 @@ class DropFile:
     rejected: str | None = None  # reason the whole file is rejected
     ledger: list[tuple] = field(default_factory=list)  # (measure, metric, region, date, value, note, bad)
     targets: list[tuple] = field(default_factory=list)
+    rejected_category: str | None = None
+    defect: str | None = None  # the kind the `broken` fault planted (REPORT_DEFECTS / LEDGER_DEFECTS)
+    defect_rows: tuple[int, ...] = ()  # indices into reports / ledger the defect touches
+
+    @property
+    def source(self) -> str:
+        return "plan_ledger" if self.path.startswith("plan_ledger/") else "rural_centre_reports"
+
+    @property
+    def sheet(self) -> str | None:
+        """The sheet holding the data (the activities sheet of a ledger); None for a CSV."""
+        if self.source == "plan_ledger":
+            return "台账"
+        return "月报" if self.form["fmt"] == "xlsx" else None
+
+    @property
+    def sheet_index(self) -> int | None:
+        """0-based position of `sheet` in the workbook (behind an instructions or hidden sheet: 1)."""
+        if self.sheet is None:
+            return None
+        return 1 if self.defect in ("instructions_sheet", "hidden_sheet") else 0
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    path: str
+    category: str  # broken_header, corrupt, unreadable_cell, csv_error, zip_bomb, encrypted
+    reason: str
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    path: str
+    sheet: str | None  # None for a CSV
+    row: int  # row number as a person sees it
+    column: str  # the column header
+    value: str  # as written (R5/R6: the month / date as parsed, YYYY-MM-01 / YYYY-MM-DD)
+    category: str
+    reason: str
+    rule: str | None = None  # "R5" / "R6": applied at staging; None: at extraction
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    source: str
+    submitted: int
+    defect: str | None
+    sheet: str | None  # the sheet holding the data (None: a CSV, or a rejected file)
+    sheet_index: int | None  # its 0-based position among the workbook's sheets
+    rejected: RejectedFile | None
+
+
+@dataclass
+class DropPlan:
+    """What the drop folders hold at a clock, and what a correct pipeline makes of it."""
+
+    files: list[FileInfo]
+    rejected: list[RejectedFile]
+    quarantined: list[QuarantinedRow]
+
+    def file(self, path: str) -> FileInfo:
+        return next(f for f in self.files if f.path == path)
 
 
 def months() -> Iterator[date]:
@@ -193,6 +283,7 @@ def report_files(cfg: WorldConfig, month: date) -> list[DropFile]:
         form = {**_form(rng, 1), "fmt": "csv-utf8", "title_rows": 0, "broken_header": True}
         when = _at(submit_day + timedelta(days=rng.randint(0, 9)), 20, 30)
         f = DropFile(f"{folder}/{cid}_月报.csv", when, form, [r], rejected="header 开放天数 missing (misspelt 开放天)")
+        f.rejected_category = "broken_header"
         files.append(f)
     # A report month is not a report time: the files of every month are in submission order.
     return sorted(files, key=lambda f: (f.submitted, f.path))
@@ -288,17 +379,84 @@ def _report_layout(f: DropFile) -> tuple[list[list], dict]:
     return rows, where
 
 
+def _report_sheet(f: DropFile) -> Sheet:
+    """The report sheet as the form and the planted defect (merged cells, a formula) lay it out."""
+    rows, where = _report_layout(f)
+    sheet = Sheet("月报", rows, title_rows=f.form["title_rows"])
+    if f.defect == "merged_cells":
+        first, last = where[id(f.reports[f.defect_rows[0]])], where[id(f.reports[f.defect_rows[-1]])]
+        sheet.merges.append(f"C{first}:C{last}")  # 所属县区
+    elif f.defect == "formula_no_cache":
+        row = where[id(f.reports[f.defect_rows[0]])]
+        rows[row - 1][HEADERS.index("接待公众人次")] = _report_formula(row)
+    return sheet
+
+
+def _report_formula(row: int) -> str:
+    return f"=ROUND(F{row}*0.6,0)"  # 接待公众人次 from 接待学生人次: Excel would compute it, openpyxl cannot
+
+
 def _render_report(f: DropFile) -> bytes:
-    rows, _ = _report_layout(f)
-    if f.form["fmt"] == "xlsx":
-        return _xlsx({"月报": rows}, merge_titles=f.form["title_rows"])
+    if f.defect == "zip_bomb":
+        return workbook.zip_bomb("月报", HEADERS, (), f.path.encode())
+    if f.form["fmt"] != "xlsx":
+        return _report_csv(f)
+    sheet = _report_sheet(f)
+    if f.defect == "instructions_sheet":
+        data = workbook.xlsx([Sheet("填表说明", [[line] for line in REPORT_INSTRUCTIONS]), sheet])
+    elif f.defect == "hidden_sheet":
+        stale = DropFile(f.path, f.submitted, f.form, _stale(f.reports))
+        stale_rows, _ = _report_layout(stale)
+        data = workbook.xlsx([Sheet("月报(上月)", stale_rows, f.form["title_rows"], hidden=True), sheet])
+    else:
+        data = workbook.xlsx([sheet])
+    if f.defect == "corrupt":
+        return workbook.truncated(data)
+    if f.defect == "unreadable_cell":
+        _, where = _report_layout(f)
+        last = f.reports[-1]
+        return workbook.with_unreadable_cell(data, 1, f"D{where[id(last)]}", f"{last.month.year}-13-01")
+    if f.defect == "encrypted":
+        return cfb.encrypted_workbook(data)
+    return data
+
+
+def _report_csv(f: DropFile) -> bytes:
+    rows, where = _report_layout(f)
+    encoding = {"csv-utf8": "utf-8", "csv-bom": "utf-8-sig", "csv-gbk": "gbk"}[f.form["fmt"]]
+    cut = where[id(f.reports[-1])] if f.defect == "csv_error" else None
+    text = _csv_text(rows[: cut - 1] if cut else rows)
+    if cut:
+        last = f.reports[-1]
+        text = workbook.csv_cut_in_a_quote(text, f"{last.centre_id},")
+    return text.encode(encoding)
+
+
+def _csv_text(rows: list[list]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     for r in rows:
         w.writerow(["" if c is None else c for c in r])
-    text = buf.getvalue()
-    encoding = {"csv-utf8": "utf-8", "csv-bom": "utf-8-sig", "csv-gbk": "gbk"}[f.form["fmt"]]
-    return text.encode(encoding)
+    return buf.getvalue()
+
+
+def _stale(reports: list[Report]) -> list[Report]:
+    """What a hidden sheet left over from last month holds: the same schools, other figures."""
+    out = []
+    for r in reports:
+        month = date(r.month.year - (r.month.month == 1), (r.month.month - 2) % 12 + 1, 1)
+        out.append(
+            Report(
+                **{
+                    **r.__dict__,
+                    "month": month,
+                    "student_visits": r.student_visits + 37,
+                    "public_visits": r.public_visits + 11,
+                    "bad": None,
+                }
+            )
+        )
+    return out
 
 
 # --- S5: the plan ledger --------------------------------------------------------------------
@@ -368,69 +526,222 @@ def _ledger_month(cfg: WorldConfig, rng, m: date) -> list[tuple]:
     return sorted(rows.values(), key=lambda r: (r[3], r[1], r[2]))
 
 
-def _render_ledger(f: DropFile) -> bytes:
-    acts = [["措施编号", "指标代码", "地区代码", "日期", "数值", "说明"]]
+LEDGER_HEADER = ["措施编号", "指标代码", "地区代码", "日期", "数值", "说明"]
+TARGET_HEADER = ["指标代码", "地区代码", "目标值", "截止日期"]
+
+
+def _ledger_sheets(f: DropFile, ledger: list[tuple]) -> tuple[Sheet, Sheet]:
+    acts = [LEDGER_HEADER]
     acts += [
         [measure, metric, region, datetime(d.year, d.month, d.day), value, note]
-        for measure, metric, region, d, value, note, _ in f.ledger
+        for measure, metric, region, d, value, note, _ in ledger
     ]
-    targets = [["指标代码", "地区代码", "目标值", "截止日期"]]
+    targets = [TARGET_HEADER]
     targets += [[mid, reg, val, datetime.fromisoformat(dl)] for mid, reg, val, dl in f.targets]
-    return _xlsx({"台账": acts, "目标": targets}, merge_titles=0)
+    return Sheet("台账", acts), Sheet("目标", targets)
+
+
+def _ledger_formula(value) -> str:
+    return f"=ROUND({value}*1,0)"
+
+
+def _render_ledger(f: DropFile) -> bytes:
+    if f.defect == "zip_bomb":
+        return workbook.zip_bomb("台账", LEDGER_HEADER, ("目标",), f.path.encode())
+    acts, targets = _ledger_sheets(f, f.ledger)
+    if f.defect == "merged_cells":
+        first, last = f.defect_rows[0] + 2, f.defect_rows[-1] + 2
+        acts.merges.append(f"A{first}:A{last}")  # 措施编号
+    elif f.defect == "formula_no_cache":
+        row = f.defect_rows[0] + 2
+        acts.rows[row - 1][LEDGER_HEADER.index("数值")] = _ledger_formula(f.ledger[f.defect_rows[0]][4])
+    if f.defect == "instructions_sheet":
+        data = workbook.xlsx([Sheet("填表说明", [[line] for line in LEDGER_INSTRUCTIONS]), acts, targets])
+    elif f.defect == "hidden_sheet":
+        stale = [(m, k, r, d, v + 5, note, None) for m, k, r, d, v, note, _ in f.ledger]
+        old, _ = _ledger_sheets(f, stale)
+        old.title, old.hidden = "台账(旧)", True
+        data = workbook.xlsx([old, acts, targets])
+    else:
+        data = workbook.xlsx([acts, targets])
+    if f.defect == "corrupt":
+        return workbook.truncated(data)
+    if f.defect == "unreadable_cell":
+        d = f.ledger[-1][3]
+        return workbook.with_unreadable_cell(data, 1, f"D{len(f.ledger) + 1}", f"{d.year}-13-{d.day:02d}")
+    if f.defect == "encrypted":
+        return cfb.encrypted_workbook(data)
+    return data
+
+
+# --- the `broken` fault: broken and awkward files -------------------------------------------
+REPORT_DEFECTS = (
+    "instructions_sheet",
+    "corrupt",
+    "merged_cells",
+    "month_year_typo",
+    "unreadable_cell",
+    "hidden_sheet",
+    "csv_error",
+    "formula_no_cache",
+    "zip_bomb",
+    "month_before_plan",
+    "encrypted",
+)
+LEDGER_DEFECTS = (
+    "instructions_sheet",
+    "corrupt",
+    "merged_cells",
+    "date_year_typo",
+    "unreadable_cell",
+    "hidden_sheet",
+    "formula_no_cache",
+    "zip_bomb",
+    "date_before_plan",
+    "encrypted",
+)
+REJECTING = {
+    "corrupt": "truncated xlsx: not a readable zip archive",
+    "unreadable_cell": "a cell openpyxl cannot read: an ISO-date cell holding month 13 in the last data row",
+    "csv_error": "the csv module rejects it: the last row is cut inside a quoted field, then a zero-filled tail",
+    "zip_bomb": f"zip bomb: the first sheet's XML inflates to {workbook.BOMB_BYTES >> 20} MiB",
+    "encrypted": "password-protected workbook (OLE2 file with an EncryptedPackage stream)",
+}
+REPORT_INSTRUCTIONS = (
+    "填表说明",
+    "1. 每所学校每月填报一行；报告月份写作 2020-08 或 2020年8月。",
+    "2. 开放天数为 0–31 的整数，接待人次、活动次数填写整数。",
+    "3. 设备完好率可写 95% 或 0.95。",
+    "4. 数据请填写在第二个工作表“月报”中，本页不录入数据。",
+)
+LEDGER_INSTRUCTIONS = (
+    "填表说明",
+    "1. 工作表“台账”逐条登记活动：措施编号、指标代码、地区代码、日期、数值、说明。",
+    "2. 工作表“目标”登记各指标的目标值与截止日期。",
+    "3. 本页不录入数据。",
+)
+MERGED_REASON = "merged cell: the value is in the merged range's first row"
+FORMULA_REASON = "formula without a cached value"
+_ROW_CATEGORY = {  # the reasons the generators plant -> a stable category
+    "negative value": "negative_value",
+    "more than 31 days open": "days_open_over_31",
+    "unknown county": "unknown_county",
+    "unknown centre": "unknown_centre",
+    "unknown region code": "unknown_region",
+}
+
+
+def _apply_broken(cfg: WorldConfig, files: Iterator[DropFile], source: str, rate: float) -> Iterator[DropFile]:
+    """The `broken` fault: files chosen by a hash of their path take the kinds in turn."""
+    kinds = LEDGER_DEFECTS if source == "plan_ledger" else REPORT_DEFECTS
+    turn = 0
+    for f in files:
+        if rate > 0 and not f.rejected and share("broken", cfg.seed, f"{cfg.scale:g}", source, f.path) < rate:
+            plant = _plant_ledger if source == "plan_ledger" else _plant_report
+            turn += plant(f, kinds[turn % len(kinds)])
+        yield f
+
+
+def _runs(rows: list[int]) -> list[list[int]]:
+    """Runs of consecutive numbers: [3, 4, 5, 8] -> [[3, 4, 5], [8]]."""
+    out: list[list[int]] = []
+    for n in rows:
+        if out and out[-1][-1] + 1 == n:
+            out[-1].append(n)
+        else:
+            out.append([n])
+    return out
+
+
+def _plant_report(f: DropFile, kind: str) -> bool:
+    """Make `f` carry `kind`; False if it cannot (it is then left as it was)."""
+    good = [i for i, r in enumerate(f.reports) if r.bad is None]
+    if kind in ("formula_no_cache", "month_year_typo", "month_before_plan") and not good:
+        return False
+    if kind == "merged_cells":
+        _, where = _report_layout(f)
+        by_row = {where[id(f.reports[i])]: i for i in good}
+        run = next((r for r in _runs(sorted(by_row)) if len(r) >= 2), None)
+        if run is None:
+            return False
+        f.defect_rows = tuple(by_row[n] for n in run[:3])
+    elif kind in ("formula_no_cache", "month_year_typo", "month_before_plan"):
+        f.defect_rows = (good[-1],)
+        r = f.reports[good[-1]]
+        if kind == "month_year_typo":
+            r.month = date(r.month.year + 1, r.month.month, 1)
+        elif kind == "month_before_plan":
+            r.month = date(2019, r.month.month, 1)
+    # a CSV error needs a CSV, the workbook kinds an xlsx (the month typos keep the file's format)
+    if kind not in ("month_year_typo", "month_before_plan"):
+        want_xlsx = kind != "csv_error"
+        if (f.form["fmt"] == "xlsx") != want_xlsx:
+            style = f.form["month_style"]
+            fmt = "xlsx" if want_xlsx else "csv-utf8"
+            f.form = {**f.form, "fmt": fmt, "month_style": "iso" if style == "excel" else style}
+            f.path = f.path.rsplit(".", 1)[0] + (".xlsx" if want_xlsx else ".csv")
+    f.defect = kind
+    if kind in REJECTING:
+        f.rejected, f.rejected_category = REJECTING[kind], kind
+    return True
+
+
+def _plant_ledger(f: DropFile, kind: str) -> bool:
+    good = [i for i, row in enumerate(f.ledger) if row[6] is None]
+    if kind in ("formula_no_cache", "date_year_typo", "date_before_plan") and not good:
+        return False
+    if kind == "merged_cells":
+        run = next((r for r in _runs(good) if len(r) >= 2), None)
+        if run is None:
+            return False
+        f.defect_rows = tuple(run[:3])
+    elif kind in ("formula_no_cache", "date_year_typo", "date_before_plan"):
+        i = good[-1]
+        f.defect_rows = (i,)
+        measure, metric, region, d, value, note, bad = f.ledger[i]
+        if kind == "date_year_typo":
+            d = date(d.year + 1, d.month, min(d.day, 28) if d.month == 2 else d.day)
+        elif kind == "date_before_plan":
+            d = date(2019, d.month, min(d.day, 28) if d.month == 2 else d.day)
+        f.ledger = [*f.ledger[:i], (measure, metric, region, d, value, note, bad), *f.ledger[i + 1 :]]
+    f.defect = kind
+    if kind in REJECTING:
+        f.rejected, f.rejected_category = REJECTING[kind], kind
+    return True
 
 
 # --- writing --------------------------------------------------------------------------------
-def _xlsx(sheets: dict[str, list[list]], merge_titles: int) -> bytes:
-    from openpyxl import Workbook
+def all_files(
+    cfg: WorldConfig, faults: dict[str, Faults] | None = None, source: str | None = None
+) -> Iterator[DropFile]:
+    """Every file of both folders (or of `source`), in submission order per folder, with the drop faults."""
+    faults = faults or {}
 
-    wb = Workbook()
-    wb.remove(wb.active)
-    for title, rows in sheets.items():
-        ws = wb.create_sheet(title)
-        for r in rows:
-            ws.append(r)
-        for i in range(1, merge_titles + 1):
-            ws.merge_cells(start_row=i, start_column=1, end_row=i, end_column=len(rows[merge_titles]))
-        for row in ws.iter_rows():
-            for cell in row:
-                if isinstance(cell.value, datetime):
-                    cell.number_format = "yyyy-mm-dd"
-    wb.properties.creator = "plan-sim"
-    wb.properties.created = FIXED_TIME
-    wb.properties.modified = FIXED_TIME
-    raw = io.BytesIO()
-    wb.save(raw)
-    return _normalise_zip(raw.getvalue())
+    def reports() -> Iterator[DropFile]:
+        for m in months():
+            yield from report_files(cfg, m)
 
-
-def _normalise_zip(data: bytes) -> bytes:
-    """Same workbook, same bytes: fixed entry timestamps and core-properties dates."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            body = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                body = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>2020-01-01T00:00:00Z", body)
-            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(2020, 1, 1, 0, 0, 0)), body, zipfile.ZIP_DEFLATED)
-    return out.getvalue()
-
-
-def all_files(cfg: WorldConfig) -> Iterator[DropFile]:
-    for m in months():
-        yield from report_files(cfg, m)
-    yield from ledger_files(cfg)
+    s4, s5 = faults.get("rural_centre_reports"), faults.get("plan_ledger")
+    if source in (None, "rural_centre_reports"):
+        yield from _apply_broken(cfg, reports(), "rural_centre_reports", s4.broken if s4 else 0.0)
+    if source in (None, "plan_ledger"):
+        yield from _apply_broken(cfg, iter(ledger_files(cfg)), "plan_ledger", s5.broken if s5 else 0.0)
 
 
 def render(f: DropFile) -> bytes:
-    return _render_ledger(f) if f.path.startswith("plan_ledger/") else _render_report(f)
+    return _render_ledger(f) if f.source == "plan_ledger" else _render_report(f)
 
 
-def write_drops(cfg: WorldConfig, incoming: Path, clock: int) -> list[str]:
+def write_drops(cfg: WorldConfig, incoming: Path, clock: int, faults: dict[str, Faults] | None = None) -> list[str]:
     """Write every file submitted by `clock`; remove the simulator's files not yet due."""
     incoming = Path(incoming)
     written = []
-    for f in all_files(cfg):
+    for f in all_files(cfg, faults):
         target = incoming / f.path
+        if f.source == "rural_centre_reports":
+            # the `broken` fault may have turned a .csv into an .xlsx (or back): drop the other name
+            other = ".csv" if target.suffix == ".xlsx" else ".xlsx"
+            target.with_suffix(other).unlink(missing_ok=True)
         if f.submitted > clock:
             target.unlink(missing_ok=True)
             continue
@@ -446,51 +757,141 @@ def write_drops(cfg: WorldConfig, incoming: Path, clock: int) -> list[str]:
 
 
 # --- what tests and the truth need ------------------------------------------------------------
-def due_files(cfg: WorldConfig, clock: int) -> list[DropFile]:
-    return [f for f in all_files(cfg) if f.submitted <= clock]
+def due_files(
+    cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None = None, source: str | None = None
+) -> list[DropFile]:
+    return [f for f in all_files(cfg, faults, source) if f.submitted <= clock]
 
 
-def planted_bad_rows(cfg: WorldConfig, clock: int) -> list[tuple[str, int, str, str, str]]:
-    """(relative path, row number as a person sees it, column header, value, reason)."""
-    out = []
-    for f in due_files(cfg, clock):
+def registry_centres(cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None = None) -> set[str]:
+    """R5: the centres of the S1 registry as a correct pipeline holds it at the clock — served
+    by then, and not stripped of a required field by the S1 `missing` fault."""
+    s1 = (faults or {}).get("scipop_platform")
+    rate = s1.missing if s1 else 0.0
+    out = set()
+    for n in range(1, cfg.count(scipop.CENTRES_AT_SF1) + 1):
+        story = scipop.centre_story(cfg, n)
+        cid = story[0].body["centre_id"]
+        if story[0].updated_at <= clock and missing_field("rural_centres", cid, rate) is None:
+            out.add(cid)
+    return out
+
+
+def _in_plan(d: date, clock: int) -> bool:
+    """R5/R6: a month within [2020-07, the clock's Beijing month]."""
+    return PLAN_START <= date(d.year, d.month, 1) <= date.fromisoformat(bj_month(clock))
+
+
+def _report_verdicts(cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None):
+    """(file, report, quarantined row or None) for every row of every due, readable S4 file."""
+    registry = registry_centres(cfg, clock, faults)
+    for f in due_files(cfg, clock, faults, "rural_centre_reports"):
         if f.rejected:
             continue
-        if f.ledger:
-            for i, row in enumerate(f.ledger, start=2):
-                if row[6] is not None:
-                    out.append((f.path, i, *row[6]))
-            continue
         _, where = _report_layout(f)
-        out += [(f.path, where[id(r)], *r.bad) for r in f.reports if r.bad]
-    return out
+        below = set(f.defect_rows[1:]) if f.defect == "merged_cells" else set()
+        for i, r in enumerate(f.reports):
+            row = where[id(r)]
+            found = None  # (column, value, category, reason, rule)
+            if r.bad is not None:
+                header, value, reason = r.bad
+                category = _ROW_CATEGORY[reason]
+                found = (header, value, category, reason, "R5" if category == "unknown_centre" else None)
+            elif i in below:
+                found = ("所属县区", "", "merged_cell", MERGED_REASON, None)
+            elif f.defect == "formula_no_cache" and i in f.defect_rows:
+                found = ("接待公众人次", _report_formula(row), "formula_no_cache", FORMULA_REASON, None)
+            elif not _in_plan(r.month, clock):
+                found = (
+                    "报告月份",
+                    r.month.isoformat(),
+                    "month_out_of_range",
+                    "report month outside 2020-07 … as-of",
+                    "R5",
+                )
+            elif r.centre_id not in registry:
+                found = ("科技馆编号", r.centre_id, "unknown_centre", "unknown centre (not in the S1 registry)", "R5")
+            yield f, r, QuarantinedRow(f.path, f.sheet, row, *found) if found else None
 
 
-def rejected_files(cfg: WorldConfig, clock: int) -> list[tuple[str, str]]:
+def _ledger_verdicts(cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None):
+    """(file, ledger row, quarantined row or None) for every activity row of every due, readable S5 file."""
+    for f in due_files(cfg, clock, faults, "plan_ledger"):
+        if f.rejected:
+            continue
+        below = set(f.defect_rows[1:]) if f.defect == "merged_cells" else set()
+        for i, row in enumerate(f.ledger):
+            n = i + 2
+            measure, _metric, _region, d, value, _note, bad = row
+            q = None
+            if bad is not None:
+                header, text, reason = bad
+                q = QuarantinedRow(f.path, "台账", n, header, text, _ROW_CATEGORY[reason], reason)
+            elif i in below:
+                q = QuarantinedRow(f.path, "台账", n, "措施编号", "", "merged_cell", MERGED_REASON)
+            elif f.defect == "formula_no_cache" and i in f.defect_rows:
+                q = QuarantinedRow(
+                    f.path, "台账", n, "数值", _ledger_formula(value), "formula_no_cache", FORMULA_REASON
+                )
+            elif not _in_plan(d, clock):
+                reason = "activity date outside 2020-07 … as-of"
+                q = QuarantinedRow(f.path, "台账", n, "日期", d.isoformat(), "date_out_of_range", reason, "R6")
+            yield f, row, q
+
+
+def drop_plan(cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None = None) -> DropPlan:
+    """Every due file (its defect and data sheet), the files a correct pipeline rejects whole,
+    and every row it quarantines (at extraction, or by R5/R6 at staging) at the clock.
+
+    `faults`: {source: Faults} as the simulator was started with (the drop sources' `broken`,
+    and S1's `missing`, which takes centres out of the registry R5 checks against)."""
+    files, rejected = [], []
+    for f in due_files(cfg, clock, faults):
+        rej = RejectedFile(f.path, f.rejected_category or "rejected", f.rejected) if f.rejected else None
+        sheet, index = (None, None) if rej else (f.sheet, f.sheet_index)
+        files.append(FileInfo(f.path, f.source, f.submitted, f.defect, sheet, index, rej))
+        if rej:
+            rejected.append(rej)
+    quarantined = [q for _, _, q in _report_verdicts(cfg, clock, faults) if q]
+    quarantined += [q for _, _, q in _ledger_verdicts(cfg, clock, faults) if q]
+    return DropPlan(files, rejected, quarantined)
+
+
+def planted_bad_rows(
+    cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None = None
+) -> list[tuple[str, int, str, str, str]]:
+    """(relative path, row number as a person sees it, column header, value, reason) of every
+    quarantined row (see `drop_plan` for the category, the sheet and the rule)."""
+    return [(q.path, q.row, q.column, q.value, q.reason) for q in drop_plan(cfg, clock, faults).quarantined]
+
+
+def rejected_files(cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None = None) -> list[tuple[str, str]]:
     """(relative path, reason) of files rejected whole."""
-    return [(f.path, f.rejected) for f in due_files(cfg, clock) if f.rejected]
+    return [(r.path, r.reason) for r in drop_plan(cfg, clock, faults).rejected]
 
 
-def accepted_reports(cfg: WorldConfig, clock: int) -> dict[tuple[str, str], Report]:
-    """{(centre_id, 'YYYY-MM-01'): report} a correct pipeline accepts: newest file wins."""
+def accepted_reports(
+    cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None = None
+) -> dict[tuple[str, str], Report]:
+    """{(centre_id, 'YYYY-MM-01'): report} a correct pipeline accepts: newest file wins among
+    the rows it does not quarantine."""
     out: dict[tuple[str, str], Report] = {}
-    files = [f for f in due_files(cfg, clock) if f.path.startswith("rural_centre_reports/") and not f.rejected]
-    for f in sorted(files, key=lambda f: (f.submitted, f.path)):
-        for r in f.reports:
-            if r.bad is None:
-                out[(r.centre_id, r.month.isoformat())] = r
+    rows = [(f, r) for f, r, q in _report_verdicts(cfg, clock, faults) if q is None]
+    for _, r in sorted(rows, key=lambda fr: (fr[0].submitted, fr[0].path)):
+        out[(r.centre_id, r.month.isoformat())] = r
     return out
 
 
-def ledger_rows(cfg: WorldConfig, clock: int) -> tuple[dict, dict]:
+def ledger_rows(cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None = None) -> tuple[dict, dict]:
     """(activities {(metric, region, date): value}, targets {(metric, region): (value, deadline)})
-    after newer workbooks replace older rows; quarantined rows left out."""
+    after newer workbooks replace older rows; quarantined rows and rejected files left out."""
     acts: dict = {}
     targets: dict = {}
-    for f in sorted((f for f in ledger_files(cfg) if f.submitted <= clock), key=lambda f: f.submitted):
-        for _measure, metric, region, d, value, _note, bad in f.ledger:
-            if bad is None:
-                acts[(metric, region, d)] = value
+    rows = [(f, row) for f, row, q in _ledger_verdicts(cfg, clock, faults) if q is None]
+    for _f, (_measure, metric, region, d, value, _note, _bad) in sorted(rows, key=lambda fr: fr[0].submitted):
+        acts[(metric, region, d)] = value
+    readable = [f for f in due_files(cfg, clock, faults, "plan_ledger") if not f.rejected]
+    for f in sorted(readable, key=lambda f: f.submitted):
         for mid, reg, val, dl in f.targets:
             targets[(mid, reg)] = (val, dl)
     return acts, targets

@@ -2,7 +2,8 @@
 
 S2 and S3 page with keyset cursors (`updated_since`, `cursor`, `limit` →
 `{"data", "next_cursor"}`); S1 pages with offsets (`modified_after`, `page` from 1,
-`page_size` → `{"items", "page", "page_size", "total"}`), ordered by (updated_at, id).
+`page_size` → `{"items", "page", "page_size", "total"}`), ordered by (updated_at, id)
+(by record id with the `unordered` fault). Faults: `simulator/faults.py`.
 A control endpoint (`/_sim/clock`, no token: it is the simulator's, not the source's)
 moves the simulated clock, which is how tests make the world change between runs.
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from simulator.faults import Faults, needs_previous, served_body
+from simulator.faults import OFFSET_SOURCES, Faults, needs_history, served_body
 from simulator.store import VersionStore
 from simulator.world import WORLD_END, bj_iso, parse_ts, to_epoch
 
@@ -36,7 +37,6 @@ ROUTES: dict[str, dict[str, str]] = {
     },
     "kechuang_roadshows": {"/v1/roadshows": "roadshows", "/v1/roadshow-projects": "roadshow_projects"},
 }
-OFFSET_SOURCES = {"scipop_platform"}
 MAX_LIMIT = 1000
 
 
@@ -141,9 +141,9 @@ def make_handler(source: str, state: SimState):
             if faults.record_faults():
                 items = []
                 for rid, ts, text in rows:
-                    prev = state.store.previous_updated_at(entity, rid, ts) if needs_previous(faults) else None
+                    history = state.store.history(entity, rid, ts) if needs_history(faults) else ()
                     items.append(
-                        json.dumps(served_body(entity, rid, ts, json.loads(text), faults, prev), ensure_ascii=False)
+                        json.dumps(served_body(entity, rid, ts, json.loads(text), faults, history), ensure_ascii=False)
                     )
             else:
                 items = [text for _, _, text in rows]
@@ -153,12 +153,14 @@ def make_handler(source: str, state: SimState):
         def _cursor_page(self, entity: str, query: dict, faults: Faults) -> bytes:
             since_text = query.get("updated_since", [None])[0]
             since = parse_ts(since_text) if since_text else -(2**62)
-            limit = min(int(query.get("limit", ["100"])[0]), MAX_LIMIT)
+            limit = int(query.get("limit", ["100"])[0])
             if limit < 1:
                 raise ValueError("limit must be >= 1")
+            limit = _capped(limit, faults)
             cursor = query.get("cursor", [None])[0]
             after = decode_cursor(cursor) if cursor else None
             rows = state.store.page_after(entity, state.clock, since, after, limit)
+            # a full page (at the size served, capped or not) may have more behind it
             next_cursor = encode_cursor(rows[-1][1], rows[-1][0]) if len(rows) == limit else None
             return self._serve(entity, rows, faults, {"next_cursor": next_cursor}, "data")
 
@@ -166,24 +168,47 @@ def make_handler(source: str, state: SimState):
             since_text = query.get("modified_after", [None])[0]
             since = parse_ts(since_text) if since_text else -(2**62)
             page = int(query.get("page", ["1"])[0])
-            size = min(int(query.get("page_size", ["100"])[0]), MAX_LIMIT)
+            size = int(query.get("page_size", ["100"])[0])
             if page < 1 or size < 1:
                 raise ValueError("page and page_size must be >= 1")
+            size = _capped(size, faults)  # echoed in the envelope; pages are counted in it
             offset = (page - 1) * size
+            by_id = bool(faults.unordered)
             clock = state.clock
             if page > 1 and faults.shift:
                 with state.lock:
                     roll = state.fault_rng.random()
                     pick = state.fault_rng.random()
                 if roll < faults.shift:
-                    # a record the client already paged past is updated now: it moves to the end
-                    read, _ = state.store.page_offset(entity, clock, since, int(pick * offset), 1)
-                    if read:
-                        state.store.touch(entity, read[0][0], clock)
-            rows, total = state.store.page_offset(entity, clock, since, offset, size)
+                    self._shift(entity, clock, since, offset, pick, by_id)
+            rows, total = state.store.page_offset(entity, clock, since, offset, size, by_id)
             return self._serve(entity, rows, faults, {"page": page, "page_size": size, "total": total}, "items")
 
+        def _shift(self, entity: str, clock: int, since: int, offset: int, pick: float, by_id: bool) -> None:
+            """An update made while a client pages, `offset` rows into the listing."""
+            store = state.store
+            if by_id:
+                # id order: an updated record keeps its place, but one that enters the filtered
+                # listing before the client's position pushes every later row towards the end
+                boundary, _ = store.page_offset(entity, clock, since, offset - 1, 1, True)
+                if boundary:
+                    entering = store.entering_before(entity, clock, since, boundary[0][0], pick)
+                    if entering is not None:
+                        store.touch(entity, entering, clock)
+                        return
+            # a record the client already paged past is updated now: it moves to the end
+            # of a time-ordered listing (and stays in place in an id-ordered one)
+            read, _ = store.page_offset(entity, clock, since, int(pick * offset), 1, by_id)
+            if read:
+                store.touch(entity, read[0][0], clock)
+
     return Handler
+
+
+def _capped(size: int, faults: Faults) -> int:
+    """The page size the server uses: at most MAX_LIMIT, and at most `page_cap` if set."""
+    size = min(size, MAX_LIMIT)
+    return min(size, faults.page_cap) if faults.page_cap else size
 
 
 def start_servers(state: SimState, host: str, base_port: int) -> dict[str, ThreadingHTTPServer]:

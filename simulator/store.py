@@ -3,8 +3,9 @@
 The generators stream versions into SQLite in batches, so the served world never has to
 fit in memory; pages are answered by index range scans: the latest version of each record
 visible at the clock, ordered by (updated_at, id) — keyset cursors for S2/S3, offsets for
-S1. Each version carries `valid_to`, the `updated_at` of the record's next version (or
-`OPEN` for the last), so "current at clock c" is a filter on the scanned index entries
+S1 (or, with the `unordered` fault, by record id: the primary key's order). Each version
+carries `valid_to`, the `updated_at` of the record's next version (or `OPEN` for the
+last), so "current at clock c" is a filter on the scanned index entries
 (updated_at <= c < valid_to), not a per-row lookup of the record's other versions.
 
 A page of offset `o` resumes from the key that ended the page before it when the listing
@@ -57,6 +58,11 @@ create table if not exists ranks (
 CURRENT = """
     from versions v
     where v.entity = ?1 and v.updated_at <= ?2 and v.updated_at >= ?3 and v.valid_to > ?2
+"""
+# The same rows for a listing in record-id order (the primary key's order).
+BY_ID = """
+    from versions v
+    where v.entity = ?1 and +v.updated_at <= ?2 and +v.updated_at >= ?3 and v.valid_to > ?2
 """
 
 
@@ -114,8 +120,9 @@ class VersionStore:
             ).fetchall()
         return rows
 
-    def page_offset(self, entity: str, clock: int, since: int, offset: int, limit: int):
-        """(rows, total) of the listing ordered by (updated_at, id), rows [offset, offset+limit)."""
+    def page_offset(self, entity: str, clock: int, since: int, offset: int, limit: int, by_id: bool = False):
+        """(rows, total) of the listing ordered by (updated_at, id) — or by record id alone
+        (`by_id`, the `unordered` fault) —, rows [offset, offset+limit)."""
         with self._lock:
             gen = self.generation
             tkey = (entity, clock, since, gen)
@@ -123,8 +130,11 @@ class VersionStore:
             if total is None:
                 total = self._count(entity, clock, since, gen)
                 _remember(self._totals, tkey, total)
-            resume = self._resume.get((entity, clock, since, gen, offset)) if offset else (-1, "")
-            if resume is not None:
+            rkey = (entity, clock, since, gen, by_id)
+            resume = self._resume.get((*rkey, offset)) if offset else (-1, "")
+            if by_id:
+                rows = self._page_by_id(entity, clock, since, offset, limit, resume)
+            elif resume is not None:
                 rows = self._conn.execute(
                     f"select v.record_id, v.updated_at, v.body {CURRENT}"
                     " and (v.updated_at, v.record_id) > (?4, ?5) order by v.updated_at, v.record_id limit ?6",
@@ -137,8 +147,39 @@ class VersionStore:
                     (entity, clock, since, limit, offset),
                 ).fetchall()
             if rows:
-                _remember(self._resume, (entity, clock, since, gen, offset + len(rows)), (rows[-1][1], rows[-1][0]))
+                _remember(self._resume, (*rkey, offset + len(rows)), (rows[-1][1], rows[-1][0]))
         return rows, total
+
+    def _page_by_id(self, entity: str, clock: int, since: int, offset: int, limit: int, resume):
+        # The primary key (entity, record_id, seq) gives the order; `+` keeps SQLite off the
+        # time index, which would sort the whole listing for every page.
+        if resume is not None:
+            return self._conn.execute(
+                f"select v.record_id, v.updated_at, v.body {BY_ID} and v.record_id > ?4 order by v.record_id limit ?5",
+                (entity, clock, since, resume[1], limit),
+            ).fetchall()
+        return self._conn.execute(
+            f"select v.record_id, v.updated_at, v.body {BY_ID} order by v.record_id limit ?4 offset ?5",
+            (entity, clock, since, limit, offset),
+        ).fetchall()
+
+    def entering_before(self, entity: str, clock: int, since: int, before_id: str, pick: float) -> str | None:
+        """A record current at the clock but outside the `since` listing (updated_at < since)
+        whose id sorts before `before_id`: updating it now makes it enter an id-ordered
+        listing before that row. `pick` in [0, 1) chooses among them."""
+        with self._lock:
+            where = (
+                "from versions v where v.entity = ?1 and v.record_id < ?4"
+                " and +v.updated_at <= ?2 and +v.updated_at < ?3 and v.valid_to > ?2"
+            )
+            (n,) = self._conn.execute(f"select count(*) {where}", (entity, clock, since, before_id)).fetchone()
+            if not n:
+                return None
+            row = self._conn.execute(
+                f"select v.record_id {where} order by v.record_id limit 1 offset ?5",
+                (entity, clock, since, before_id, int(pick * n)),
+            ).fetchone()
+        return row[0]
 
     def _count(self, entity: str, clock: int, since: int, gen: int) -> int:
         """How many records the listing (clock, since) has: the offset envelope's `total`.
@@ -169,20 +210,24 @@ class VersionStore:
         ).fetchone()
         return rows - first[0] + 1 if first else 0
 
-    def previous_updated_at(self, entity: str, record_id: str, before: int) -> int | None:
-        """updated_at of the record's version before the one published at `before`."""
+    def history(self, entity: str, record_id: str, before: int) -> list[int]:
+        """The true updated_at of the record's versions before the one published at `before`,
+        oldest first (the record's key range, not the time index)."""
         with self._lock:
-            row = self._conn.execute(
-                "select max(updated_at) from versions where entity = ? and record_id = ? and updated_at < ?",
+            # `order by seq` keeps SQLite on the primary key (the time index would be scanned
+            # whole for every record); a live edit's seq is not its place in time, so sort here
+            rows = self._conn.execute(
+                "select updated_at from versions where entity = ? and record_id = ? and updated_at < ? order by seq",
                 (entity, record_id, before),
-            ).fetchone()
-        return row[0]
+            ).fetchall()
+        return sorted(r[0] for r in rows)
 
     def touch(self, entity: str, record_id: str, at: int) -> bool:
         """A live edit: republish the record's current body with updated_at `at` (the clock).
 
         It moves the record to the end of the (updated_at, id) order, so every row after its
-        old position shifts one place towards the start. The stored world is no longer the
+        old position shifts one place towards the start (an id-ordered listing keeps its place;
+        see `entering_before`). The stored world is no longer the
         generated one, so the fingerprint is dropped (the next start regenerates).
         """
         with self._lock:

@@ -6,8 +6,18 @@ follows the contract of `shared/design/metrics.md` literally: the latest version
 record at the clock, cancelled records never count, county rows only where the source
 gives a county, the four province-administered units as prefecture rows only, medians and
 ratios recomputed per level, province zero-fill for count/person_times/cny metrics.
-Records a correct pipeline quarantines (planted drop defects, records the `missing` fault
-strips of a required field) are left out: the truth is what a correct pipeline publishes.
+Records a correct pipeline quarantines are left out: the truth is what a correct pipeline
+publishes. With `faults` (the simulator's, {source: Faults}) every record is taken as the
+faulty source SERVED its latest version at the clock (`faults.served_body`, the function
+the server serves with, so no fault is re-implemented here), and left out when it lacks a
+required field (`missing`) or breaks a quarantine rule (`simulator/rules.py`: R1 orders,
+R2 stop-visits, R3 exhibition stops with their visits, R4 held roadshows with their
+projects; `simulator/drops.py`: R5 rural-centre reports — month, and centre in the S1
+registry the pipeline holds —, R6 ledger rows, plus the drop files and rows the `broken`
+fault makes unreadable). `quarantined_records` lists the HTTP records left out and why.
+The timestamp faults (`ties`, `backwards`, `skew`) change no value: the latest version at
+the clock still wins. With all faults off no generated record breaks a rule, so the truth
+is the generated world's.
 
 Result: {(metric_id, region_code, period_month 'YYYY-MM-01'): (region_level, value)}.
 
@@ -26,13 +36,15 @@ Choices where the contract leaves room (documented so the pipeline can match the
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
 from statistics import median
 
-from simulator import drops, orders, roadshows, scipop
-from simulator.faults import Faults, missing_field
+from simulator import drops, orders, roadshows, rules, scipop
+from simulator.faults import MISSING_FIELD, Faults, served_body
+from simulator.orders import Version
 from simulator.world import BEIJING, PROVINCE, WorldConfig, bj_month, county_by_code, parse_ts
 
 UNITS = {
@@ -101,16 +113,45 @@ def _zero_fill_province(values: dict) -> None:
             values.setdefault((metric_id, PROVINCE, month), ("province", 0.0))
 
 
+def latest_served(versions: Iterable[Version], clock: int, entity: str, faults: Faults | None) -> dict[str, dict]:
+    """{record_id: the body the (faulty) source serves for the record's latest version at
+    the clock}. The generators yield each record's versions together (the store relies on
+    it too), so records stream one at a time."""
+    f = faults or Faults()
+    out: dict[str, dict] = {}
+    for rid, group in groupby(versions, key=lambda v: v.record_id):
+        seen = sorted((v for v in group if v.updated_at <= clock), key=lambda v: (v.updated_at, v.seq))
+        if seen:
+            last = seen[-1]
+            history = [v.updated_at for v in seen[:-1]]
+            out[rid] = served_body(entity, rid, last.updated_at, dict(last.body), f, history)
+    return out
+
+
+def _missing(entity: str, body: dict) -> rules.Violation | None:
+    field = MISSING_FIELD[entity]
+    return None if field in body else (field, None, "missing_field")
+
+
+def _screen_orders(cfg: WorldConfig, clock: int, faults: Faults | None, quarantined: dict) -> dict[str, dict]:
+    asof = bj_month(clock)
+    kept = {}
+    for rid, o in latest_served(orders.order_versions(cfg), clock, "orders", faults).items():
+        why = _missing("orders", o) or rules.order_violation(o, asof)
+        if why:
+            quarantined[("orders", rid)] = why
+        else:
+            kept[rid] = o
+    return kept
+
+
 def order_metrics(cfg: WorldConfig, clock: int, faults: Faults | None = None) -> dict:
-    current = orders.visible(orders.order_versions(cfg), clock)
-    rate = faults.missing if faults else 0.0
-    current = {k: v for k, v in current.items() if missing_field("orders", k, rate) is None}
+    current = _screen_orders(cfg, clock, faults, {})
     sums: dict = defaultdict(Decimal)  # additive metrics, exact
     hours: dict = defaultdict(list)  # (region, month) -> acceptance hours
     sme: dict = defaultdict(lambda: [0, 0])  # (region, month) -> [sme, all placed]
     levels: dict[str, str] = {}
-    for v in current.values():
-        o = v.body
+    for o in current.values():
         if o["status"] == "cancelled":
             continue
         regions = region_keys(o["county_code"])
@@ -146,29 +187,44 @@ def _month(d: date) -> str:
     return d.strftime("%Y-%m-01")
 
 
-def _latest(versions, clock: int, entity: str, rate: float) -> dict[str, dict]:
-    return {k: v.body for k, v in orders.visible(versions, clock).items() if missing_field(entity, k, rate) is None}
-
-
 def _finish(sums: dict, levels: dict) -> dict:
     return {(m, r, mo): (levels[r], float(x)) for (m, r, mo), x in sums.items()}
 
 
-def roadshow_metrics(cfg: WorldConfig, clock: int, faults: Faults | None = None) -> dict:
-    rate = faults.missing if faults else 0.0
-    sums: dict = defaultdict(Decimal)
-    levels: dict[str, str] = {}
+def _screen_roadshows(cfg: WorldConfig, clock: int, faults: Faults | None, quarantined: dict):
+    """(roadshow, [its projects]) a correct pipeline keeps; what it quarantines goes to `quarantined`."""
+    asof = bj_month(clock)
     for rs_versions, project_lists in roadshows.roadshow_stories(cfg):
-        rs = _latest(rs_versions, clock, "roadshows", rate)
+        rs = latest_served(rs_versions, clock, "roadshows", faults)
         if not rs:
             continue
         ((rid, r),) = rs.items()
+        projects = {}
+        for pv in project_lists:
+            for pid, p in latest_served(pv, clock, "roadshow_projects", faults).items():
+                why = _missing("roadshow_projects", p)
+                if why:
+                    quarantined[("roadshow_projects", pid)] = why
+                else:
+                    projects[pid] = p
+        why = _missing("roadshows", r) or rules.roadshow_violation(r, asof)
+        if why:
+            quarantined[("roadshows", rid)] = why
+            for pid in projects:  # R4: the roadshow with its projects
+                quarantined[("roadshow_projects", pid)] = ("roadshow_id", rid, "roadshow_quarantined")
+            continue
+        yield r, list(projects.values())
+
+
+def roadshow_metrics(cfg: WorldConfig, clock: int, faults: Faults | None = None) -> dict:
+    sums: dict = defaultdict(Decimal)
+    levels: dict[str, str] = {}
+    for r, projects in _screen_roadshows(cfg, clock, faults, {}):
         if r["status"] != "held":
             continue
         regions = region_keys(r["hub_city_code"])
         levels.update(regions)
         month = _month(date.fromisoformat(r["held_on"]))
-        projects = [p for pv in project_lists for p in _latest(pv, clock, "roadshow_projects", rate).values()]
         for region, _ in regions:
             sums[("roadshows_held", region, month)] += 1
             sums[("roadshow_enterprises_reached", region, month)] += r["enterprises_attending"]
@@ -179,45 +235,79 @@ def roadshow_metrics(cfg: WorldConfig, clock: int, faults: Faults | None = None)
     return _finish(sums, levels)
 
 
+def _screen_stops(cfg: WorldConfig, clock: int, faults: Faults | None, quarantined: dict):
+    """(stop, [its visits]) a correct pipeline keeps; what it quarantines goes to `quarantined`."""
+    asof = bj_month(clock)
+    for s in range(1, cfg.count(scipop.MUSEUM_SETS_AT_SF1) + 1):
+        for stop_versions, visit_versions in scipop._tour(cfg, s):
+            stops = latest_served(stop_versions, clock, "exhibition_stops", faults)
+            if not stops:
+                continue
+            ((stop_id, stop),) = stops.items()
+            stop_why = _missing("exhibition_stops", stop) or rules.stop_violation(stop)
+            if stop_why:
+                quarantined[("exhibition_stops", stop_id)] = stop_why
+            visits = []
+            for vid, v in latest_served(visit_versions, clock, "stop_visits", faults).items():
+                why = _missing("stop_visits", v) or rules.visit_violation(v, asof)
+                if why is None and stop_why:  # R3: the stop with its visits
+                    why = ("stop_id", stop_id, "stop_quarantined")
+                if why:
+                    quarantined[("stop_visits", vid)] = why
+                else:
+                    visits.append(v)
+            if not stop_why:
+                yield stop, visits
+
+
 def museum_metrics(cfg: WorldConfig, clock: int, faults: Faults | None = None) -> dict:
-    rate = faults.missing if faults else 0.0
     today = datetime.fromtimestamp(clock, tz=BEIJING).date()
     sums: dict = defaultdict(int)
     open_stops: dict = defaultdict(set)
     levels: dict[str, str] = {}
-    for s in range(1, cfg.count(scipop.MUSEUM_SETS_AT_SF1) + 1):
-        for stop_versions, visit_versions in scipop._tour(cfg, s):
-            stops = _latest(stop_versions, clock, "exhibition_stops", rate)
-            if not stops:
-                continue
-            ((stop_id, stop),) = stops.items()
-            regions = region_keys(stop["host_county_code"])
-            levels.update(regions)
-            if stop["status"] != "cancelled":
-                d = date.fromisoformat(stop["start_date"])
-                last = min(date.fromisoformat(stop["end_date"]), today)
-                while d <= last:
-                    for region, _ in regions:
-                        open_stops[(region, _month(d))].add(stop_id)
-                    d = d.replace(day=1) + timedelta(days=32)
-                    d = d.replace(day=1)
-            for v in _latest(visit_versions, clock, "stop_visits", rate).values():
-                month = _month(date.fromisoformat(v["visit_date"]))
+    for stop, visits in _screen_stops(cfg, clock, faults, {}):
+        stop_id = stop["stop_id"]
+        regions = region_keys(stop["host_county_code"])
+        levels.update(regions)
+        if stop["status"] != "cancelled":
+            d = date.fromisoformat(stop["start_date"])
+            last = min(date.fromisoformat(stop["end_date"]), today)
+            while d <= last:
                 for region, _ in regions:
-                    sums[("mobile_museum_visitors", region, month)] += v["visitors"]
-                    sums[("mobile_museum_student_visitors", region, month)] += v["student_visitors"]
+                    open_stops[(region, _month(d))].add(stop_id)
+                d = d.replace(day=1) + timedelta(days=32)
+                d = d.replace(day=1)
+        for v in visits:
+            month = _month(date.fromisoformat(v["visit_date"]))
+            for region, _ in regions:
+                sums[("mobile_museum_visitors", region, month)] += v["visitors"]
+                sums[("mobile_museum_student_visitors", region, month)] += v["student_visitors"]
     values = _finish(sums, levels)
     for (region, month), ids in open_stops.items():
         values[("mobile_museum_stops_open", region, month)] = (levels[region], float(len(ids)))
     return values
 
 
-def rural_report_metrics(cfg: WorldConfig, clock: int, faults: Faults | None = None) -> dict:
-    rate = faults.missing if faults else 0.0
+def _registry(cfg: WorldConfig, clock: int, faults: Faults | None, quarantined: dict) -> dict[str, dict]:
+    """The S1 rural-centre registry a correct pipeline holds at the clock."""
+    kept = {}
+    for cid, c in latest_served(scipop.centre_versions(cfg), clock, "rural_centres", faults).items():
+        why = _missing("rural_centres", c)
+        if why:
+            quarantined[("rural_centres", cid)] = why
+        else:
+            kept[cid] = c
+    return kept
+
+
+def rural_report_metrics(cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None = None) -> dict:
+    """S4 with the S1 registry: `faults` is the whole {source: Faults} (S1's `missing` takes
+    centres out of the registry, R5; the S4 `broken` fault shapes the files)."""
+    faults = faults or {}
     sums: dict = defaultdict(int)
     reporting: dict = defaultdict(set)
     levels: dict[str, str] = {}
-    accepted = drops.accepted_reports(cfg, clock)
+    accepted = drops.accepted_reports(cfg, clock, faults)
     for (centre_id, month), r in accepted.items():
         regions = region_keys(r.county_code)
         levels.update(regions)
@@ -231,7 +321,7 @@ def rural_report_metrics(cfg: WorldConfig, clock: int, faults: Faults | None = N
         values[("rural_centres_reporting", region, month)] = (levels[region], float(len(ids)))
     if not accepted:
         return values
-    registry = _latest(scipop.centre_versions(cfg), clock, "rural_centres", rate)
+    registry = _registry(cfg, clock, faults.get("scipop_platform"), {})
     report_months = sorted({m for _, m in accepted})
     for month in _months_between(report_months[0], report_months[-1]):
         y, m = int(month[:4]), int(month[5:7])
@@ -248,8 +338,8 @@ def rural_report_metrics(cfg: WorldConfig, clock: int, faults: Faults | None = N
     return values
 
 
-def ledger_metrics(cfg: WorldConfig, clock: int) -> dict:
-    acts, _ = drops.ledger_rows(cfg, clock)
+def ledger_metrics(cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None = None) -> dict:
+    acts, _ = drops.ledger_rows(cfg, clock, faults)
     sums: dict = defaultdict(Decimal)
     surveyed: dict = defaultdict(set)
     levels: dict[str, str] = {}
@@ -272,6 +362,30 @@ def ledger_metrics(cfg: WorldConfig, clock: int) -> dict:
     return values
 
 
+def quarantined_records(
+    cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None = None, sources: Collection[str] = ("S1", "S2", "S3")
+) -> dict[tuple[str, str], rules.Violation]:
+    """{(entity, record_id): (column, value, category)} of every HTTP record a correct
+    pipeline quarantines at the clock (the latest version decides): a required field
+    missing (`missing_field`), R1–R4, and the visits / projects left out with their
+    quarantined stop / roadshow (`stop_quarantined` / `roadshow_quarantined`). The S4/S5
+    rows and files are in `drops.drop_plan`."""
+    faults = faults or {}
+    out: dict = {}
+    if "S3" in sources:
+        _screen_orders(cfg, clock, faults.get("kechuang_orders"), out)
+        teams = latest_served(orders.team_versions(cfg), clock, "service_teams", faults.get("kechuang_orders"))
+        out.update({("service_teams", k): w for k, t in teams.items() if (w := _missing("service_teams", t))})
+    if "S2" in sources:
+        for _ in _screen_roadshows(cfg, clock, faults.get("kechuang_roadshows"), out):
+            pass
+    if "S1" in sources:
+        for _ in _screen_stops(cfg, clock, faults.get("scipop_platform"), out):
+            pass
+        _registry(cfg, clock, faults.get("scipop_platform"), out)
+    return out
+
+
 def metric_values(
     cfg: WorldConfig,
     clock: int,
@@ -280,8 +394,9 @@ def metric_values(
 ) -> dict:
     """True metric values at a clock, for the given sources (S1..S5).
 
-    `faults`: the simulator's per-source faults ({source name: Faults}); records the
-    `missing` fault strips of a required field are left out, as a correct pipeline would.
+    `faults`: the simulator's per-source faults ({source name: Faults}, drop sources
+    included); the values are computed from what the faulty sources serve, and what a
+    correct pipeline quarantines is left out (see the module docstring).
     """
     faults = faults or {}
     values: dict = {}
@@ -292,8 +407,8 @@ def metric_values(
     if "S3" in sources:
         values.update(order_metrics(cfg, clock, faults.get("kechuang_orders")))
     if "S4" in sources:
-        values.update(rural_report_metrics(cfg, clock, faults.get("scipop_platform")))
+        values.update(rural_report_metrics(cfg, clock, faults))
     if "S5" in sources:
-        values.update(ledger_metrics(cfg, clock))
+        values.update(ledger_metrics(cfg, clock, faults))
     _zero_fill_province(values)
     return values
