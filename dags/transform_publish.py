@@ -10,11 +10,13 @@ tables changed (an extract DAG whose load found nothing new emits no event).
 3. `publish` writes a new `published/plan_metrics.duckdb` and swaps it in atomically.
 
 **When it fails**
-- `dbt_build`: the log lists the failing models/tests; the published file is untouched.
+- `dbt_build`: the log lists the failing models/tests; the published file is untouched. A
+  failing model or test fails at once; a lock, a full disk or an I/O error is retried.
 - `quality_gate`: the message names each failing check, its table and a sample of values,
   and the query to run; the published file is untouched. Fix the data or the source and
   clear the run.
-- `publish`: the previous published file stays in place; clear the task to retry.
+- `publish`: the previous published file stays in place; clear the task to retry. A retry
+  after the swap succeeded finishes the publish without a second log row.
 - To go back to an earlier publish: `make rollback` (see README).
 """
 

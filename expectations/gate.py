@@ -167,7 +167,8 @@ def run_gate(
     with duckdb.connect(str(working_db)) as conn:
         meta.ensure(conn)
         batches = raw.batches(conn, ctx) + published.batches(conn, ctx)
-        results = dbt_checks(dbt_results or []) + quarantine.extraction_checks(conn) + quarantine.staging_checks(conn)
+        results = dbt_checks(dbt_results or []) + quarantine.extraction_checks(conn)
+        results += quarantine.set_aside_checks(conn) + quarantine.staging_checks(conn)
         validations = []
         for batch in batches:
             checks, validation = validate(context, batch)

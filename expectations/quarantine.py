@@ -68,6 +68,32 @@ def extraction_checks(conn: duckdb.DuckDBPyConnection) -> list[CheckResult]:
     return checks
 
 
+def set_aside_checks(conn: duckdb.DuckDBPyConnection) -> list[CheckResult]:
+    """Landed runs the loader found broken and moved to _corrupt/ since the previous gate."""
+    rows = conn.execute(
+        """
+        select manifest_id, source, endpoint, file, reason from meta.quarantine q
+        where reason like 'landed run set aside%'
+          and not exists (select 1 from meta.quality_checks c
+                          where c.layer = 'extract' and c.suite = q.manifest_id and c.check_name = 'landed_run_set_aside')
+        order by quarantined_at
+        """
+    ).fetchall()
+    return [
+        CheckResult(
+            "extract",
+            run_id,
+            "landed_run_set_aside",
+            f"raw.{source}__{endpoint}",
+            False,
+            severity="warn",
+            observed=f"{reason}; moved to {path}; the next extract asks the source again",
+            observed_value=1.0,
+        )
+        for run_id, source, endpoint, path, reason in rows
+    ]
+
+
 def staging_checks(conn: duckdb.DuckDBPyConnection) -> list[CheckResult]:
     """Records the dbt staging rules set aside in this build, per source, table and reason."""
     rows = conn.execute(

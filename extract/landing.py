@@ -2,7 +2,6 @@
 
     <data>/landing/<source>/<endpoint>/<run_key>/<table>.part-00000.jsonl
                                                  quarantine.jsonl
-                                                 originals/<sha256><suffix>   (drop folders)
                                                  _manifest.json
 
 An HTTP source lands one run per endpoint (`<endpoint>` is the endpoint's name); a drop
@@ -15,6 +14,13 @@ not exist. Existing run folders are never rewritten: a retried or re-run task fi
 already landed and reuses it, which is what makes backfills reproduce what an interval
 received. `pending_runs()` is the one reader: the landed runs a loader has not loaded yet,
 oldest first, each checked against its manifest's checksums.
+
+The landing zone heals: a run whose manifest cannot be read (left empty by a power loss) or
+whose files are missing or fail their checksum is moved aside to
+`<source>/<endpoint>/_corrupt/<run_key>-<time>/` with a `REASON.txt`, and the endpoint's
+later runs still load. Nothing of it was loaded, so its watermark never advanced: the next
+extract asks the source for that interval's changes again (a drop folder's files, no longer
+listed as landed, are read again).
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 MANIFEST = "_manifest.json"
+CORRUPT = "_corrupt"  # runs set aside (run keys never start with "_")
 MANIFEST_VERSION = 2
 QUARANTINE = "quarantine.jsonl"
 FILES_ENDPOINT = "_files"  # a drop folder's runs land under this endpoint name
 ROWS_PER_PART = 200_000
+STALE_AFTER = 6 * 3600  # seconds after which another run's temporary folder is a leftover
 
 
 def failpoint(name: str) -> None:
@@ -76,6 +84,7 @@ class ReceivedFile:
     rows: int = 0
     quarantined: int = 0
     skipped_rows: int = 0
+    sheet: str | None = None  # the sheet(s) the rows were read from
 
 
 @dataclass
@@ -194,31 +203,92 @@ def read_manifest(run_dir: Path) -> RunManifest | None:
 
 
 def landed_runs(landing_root: Path, source: str, endpoint: str) -> list[LandedRun]:
-    """Every complete landed run of an endpoint, oldest first (by the order they landed)."""
+    """Every complete, readable landed run of an endpoint, oldest first (by the order they landed)."""
+    return _scan(landing_root, source, endpoint)[0]
+
+
+@dataclass
+class SetAside:
+    """A landed run moved out of the way, and why."""
+
+    run_id: str
+    path: Path
+    reason: str
+
+
+def _scan(landing_root: Path, source: str, endpoint: str) -> tuple[list[LandedRun], list[tuple[Path, str]]]:
     base = endpoint_dir(landing_root, source, endpoint)
     if not base.exists():
-        return []
-    runs = [LandedRun(d, m) for d in base.iterdir() if not d.name.startswith(".") and (m := read_manifest(d))]
-    return sorted(runs, key=lambda r: (r.manifest.landed_at, r.manifest.run_key))
+        return [], []
+    runs, broken = [], []
+    for d in base.iterdir():
+        if d.name.startswith((".", "_")) or not d.is_dir():
+            continue
+        try:
+            manifest = read_manifest(d)
+        except (ValueError, TypeError, KeyError) as exc:  # empty or cut short by a power loss
+            broken.append((d, f"its manifest cannot be read ({type(exc).__name__}: {exc})"))
+            continue
+        if manifest is None:
+            broken.append((d, "it has no manifest"))
+            continue
+        runs.append(LandedRun(d, manifest))
+    return sorted(runs, key=lambda r: (r.manifest.landed_at, r.manifest.run_key)), broken
 
 
-def pending_runs(landing_root: Path, source: str, endpoint: str, loaded: set[str]) -> list[LandedRun]:
-    """Landed runs not in `loaded` (manifest ids), oldest first, each verified."""
-    runs = [r for r in landed_runs(landing_root, source, endpoint) if r.id not in loaded]
+def pending_runs(
+    landing_root: Path, source: str, endpoint: str, loaded: set[str]
+) -> tuple[list[LandedRun], list[SetAside]]:
+    """Landed runs not in `loaded` (manifest ids), oldest first, each verified; runs that are
+    broken are set aside (see the module's docstring) and returned apart."""
+    runs, broken = _scan(landing_root, source, endpoint)
+    # a run broken after it was loaded is left where it is (its rows are in the raw layer)
+    aside = [
+        set_aside(d, f"{source}/{endpoint}/{d.name}", reason)
+        for d, reason in broken
+        if f"{source}/{endpoint}/{d.name}" not in loaded
+    ]
+    good = []
     for run in runs:
-        verify(run)
-    return runs
+        if run.id in loaded:
+            continue
+        problem = verify(run)
+        if problem:
+            aside.append(set_aside(run.dir, run.id, problem))
+        else:
+            good.append(run)
+    return good, aside
 
 
-def verify(run: LandedRun) -> None:
-    """Check a landed run's files against its manifest before loading them."""
+def set_aside(run_dir: Path, run_id: str, reason: str) -> SetAside:
+    """Move a broken run to `_corrupt/` with its reason; it will not be loaded."""
+    folder = run_dir.parent / CORRUPT
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{run_dir.name}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+    os.replace(run_dir, target)
+    (target / "REASON.txt").write_text(
+        f"{run_id} was set aside on {datetime.now(UTC).isoformat()}: {reason}\n"
+        "Nothing of it was loaded. The next extract of this source asks again for what it held\n"
+        "(its watermark did not advance); keep this folder to investigate, then delete it.\n",
+        encoding="utf-8",
+    )
+    fsync_path(run_dir.parent)
+    return SetAside(run_id, target, reason)
+
+
+def verify(run: LandedRun) -> str | None:
+    """Why a landed run's files do not match its manifest, or None when they do."""
     for part in run.manifest.parts:
         h = hashlib.sha256()
-        with run.path(part.name).open("rb") as fh:  # in chunks: a part can be hundreds of MB
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
+        try:
+            with run.path(part.name).open("rb") as fh:  # in chunks: a part can be hundreds of MB
+                while chunk := fh.read(1 << 20):
+                    h.update(chunk)
+        except FileNotFoundError:
+            return f"{part.name} is missing"
         if h.hexdigest() != part.sha256:
-            raise ValueError(f"{run.dir}/{part.name}: checksum mismatch; the landing zone was modified")
+            return f"{part.name} fails its checksum (the landing zone was modified or damaged)"
+    return None
 
 
 class _JsonLines:
@@ -269,9 +339,12 @@ class LandingWriter:
         return read_manifest(self.final_dir)
 
     def __enter__(self) -> LandingWriter:
-        # leftovers of this run key from a killed process (never visible: not renamed in)
-        for stale in self.base.glob(f".tmp-{self.run_key}-*") if self.base.exists() else []:
-            shutil.rmtree(stale, ignore_errors=True)
+        # Leftovers of killed processes, never visible (not renamed in): of this run key at
+        # once, of any other after STALE_AFTER (no extract runs that long).
+        now = time.time()
+        for stale in self.base.glob(".tmp-*") if self.base.exists() else []:
+            if stale.name.startswith(f".tmp-{self.run_key}-") or now - stale.stat().st_mtime > STALE_AFTER:
+                shutil.rmtree(stale, ignore_errors=True)
         self.tmp_dir.mkdir(parents=True)
         return self
 
@@ -306,16 +379,6 @@ class LandingWriter:
             self._quarantine = _JsonLines(self.tmp_dir / QUARANTINE, "quarantine")
         self._quarantine.write(entries)
 
-    def keep_original(self, name: str, data: bytes) -> None:
-        """Keep the bytes of a received file beside the rows parsed from it."""
-        folder = self.tmp_dir / "originals"
-        folder.mkdir(exist_ok=True)
-        path = folder / name
-        with path.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-
     def commit(self, manifest: RunManifest) -> RunManifest:
         """Write the manifest and rename the run into place (files and folder fsynced first)."""
         for f in self._parts:
@@ -332,8 +395,6 @@ class LandingWriter:
             fh.write(manifest.to_json())
             fh.flush()
             os.fsync(fh.fileno())
-        if (self.tmp_dir / "originals").exists():
-            fsync_path(self.tmp_dir / "originals")
         fsync_path(self.tmp_dir)
         os.replace(self.tmp_dir, self.final_dir)  # atomic: the run appears whole or not at all
         fsync_path(self.base)

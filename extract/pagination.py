@@ -13,14 +13,14 @@ counts — it never ends short silently.
   a keyset — after each full page the filter moves up to one second below the newest
   `updated_at` seen and reading restarts at page 1, so a row that shifts between pages
   (it was updated while the list was read) is never skipped. The reader checks the order
-  it relies on as it goes: every stamp at or above the filter and above the one before,
-  the rows that fell out between two filters all seen (`total` before minus `total` after),
-  the last page short only where `total` says the list ends. Stamps beyond the run's
-  present (a source clock running ahead) are left out of all of this.
+  it relies on as it goes, by the server's counts (served stamps may differ from the ones
+  the server filters and sorts on — a late write stamped by the client's clock): the rows
+  that fell out between two filters (`total` before minus `total` after) were all on the
+  pages read, and the last page is short only where `total` says the list ends. Stamps
+  beyond the run's present (a source clock running ahead) never move the filter.
 - **Offset**, complete path: when any of those checks fails the listing is not (or not
   visibly) in that order, and the reader reads the whole filter again page by page, pass
-  after pass, until the distinct records received cover `total` (the set matching a fixed
-  `modified_after` only grows, so that proves completeness) — or fails after MAX_PASSES.
+  after pass, until one proves complete (see `passes`) — or fails after MAX_PASSES.
   Pages a server caps without saying so are detected by `total` and re-read at the size
   it really serves.
 """
@@ -130,50 +130,59 @@ class _OffsetReader:
         return _Page(self.client.get_json(self.ep.path, params), self.ep, params, size, self.bound)
 
     def keyset(self) -> Iterator[list]:
-        lower, page = self.since, 1
-        before: tuple[int, list[datetime]] | None = None  # total and stamps under the previous filter
-        stamps: list[datetime] = []  # stamps read under the current filter
+        lower, page, read = self.since, 1, 0
+        before: tuple[int, int] | None = None  # (total, rows read) under the previous filter
         while True:
             p = self._get(page, lower, self.limit)
             floor = parse_ts(lower) if lower else None
-            for s in p.stamps:
-                if (floor is not None and s < floor) or (stamps and s < stamps[-1]):
-                    raise NotInOrder(f"updated_at {iso(s)} comes after {iso(stamps[-1] if stamps else floor)}")
-                stamps.append(s)
             if page == 1 and before is not None:
-                fell_out = before[0] - p.total  # rows matching the old filter but not this one
-                seen = sum(s <= floor for s in before[1])
-                if seen < fell_out:
-                    raise NotInOrder(f"{fell_out - seen} rows below {lower} were never on the pages read")
+                # Over a list sorted by the filtered stamp, every row that left the filter when
+                # it moved up lay on the pages already read; more than that means rows were
+                # skipped (the list is in another order).
+                fell_out = before[0] - p.total
+                if fell_out > before[1]:
+                    raise NotInOrder(
+                        f"{fell_out} rows left the filter when it moved up to {lower}, but only "
+                        f"{before[1]} were on the pages read"
+                    )
             yield p.items
+            read += len(p.items)
             if not p.full:
                 if (page - 1) * p.size + len(p.items) < p.total:
                     raise NotInOrder(f"page {page} ended the list at {len(p.items)} rows, but total is {p.total}")
                 return
-            newest = max(stamps, default=None)
+            newest = max(p.stamps, default=None)
             if newest is not None and (floor is None or newest - timedelta(seconds=1) > floor):
-                before, stamps = (p.total, stamps), []
+                before, read = (p.total, read), 0
                 lower, page = iso(newest - timedelta(seconds=1)), 1
             else:  # a full page inside one second: step through that second's pages
                 page += 1
 
     def passes(self) -> Iterator[list]:
+        """Whole reads of the fixed filter until one proves complete: it received at least
+        `total` distinct rows, or it saw no row change while it read (only a changed row can
+        move up the list and push an unread row behind the reader; rows that appear while it
+        reads — pushing others down, read twice — are new and the next extract asks for them)."""
         size, received, total = self.limit, set(), 0
         for number in range(1, MAX_PASSES + 1):
-            page, empty = 1, 0
+            page, empty, start_total, contents, changed = 1, 0, None, {}, 0
             while True:
                 p = self._get(page, self.since, size)
                 total = p.total
+                start_total = p.total if start_total is None else start_total
                 yield p.items
-                received.update(_identity(self.ep, item) for item in p.items)
-                if page * p.size >= p.total:
+                for item in p.items:
+                    key, content = _identity(self.ep, item), repr(sorted(item.items()))
+                    changed += contents.setdefault(key, content) != content
+                    received.add(key)
+                if (page - 1) * p.size + len(p.items) >= p.total:  # the last row the server holds
                     break
                 if page == 1 and 0 < len(p.items) < p.size:
                     # a first page short of the list: the server caps pages without saying so
                     log.warning(
                         "%s/%s: pages hold %d rows, not %d; reading at that size", *self._n(), len(p.items), p.size
                     )
-                    size, page = len(p.items), 1
+                    size, contents, changed = len(p.items), {}, 0
                     continue
                 empty = empty + 1 if not p.items else 0
                 if empty >= MAX_EMPTY_PAGES:
@@ -182,10 +191,15 @@ class _OffsetReader:
                         "the server says it holds; stopping"
                     )
                 page += 1
-            if len(received) >= total:
+            if len(received) >= total or (not changed and len(received) >= start_total):
                 return
             log.warning(
-                "%s/%s: pass %d received %d of the %d rows the server holds", *self._n(), number, len(received), total
+                "%s/%s: pass %d received %d of the %d rows the server holds (%d changed while read)",
+                *self._n(),
+                number,
+                len(received),
+                total,
+                changed,
             )
         raise SourceError(
             f"{self.ep.source}{self.ep.path}: {MAX_PASSES} complete reads of the listing received "

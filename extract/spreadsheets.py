@@ -3,15 +3,18 @@
 Real uploads are messy: CSV in UTF-8, UTF-8 with BOM or GBK; xlsx with title rows and
 merged cells above the header; full-width digits and thousands separators; blank rows and
 a trailing 合计 row; county names instead of codes; months and percentages written several
-ways; personal-data columns. This module turns one file into clean rows plus quarantine
-entries (file, row number as a person sees it, column, value, reason). A file whose header
-cannot be found is rejected whole with a reason. Personal-data columns are never read.
+ways; personal-data columns; an instructions sheet (填表说明) or a hidden, stale sheet in
+front of the data. This module turns one file into clean rows plus quarantine entries
+(file, row number as a person sees it, column, value, reason). The data sheet is the first
+visible sheet whose header row is found (hidden sheets are never read); a file with no such
+sheet, or one that cannot be read at all (`extract/workbooks.py`), is rejected whole with a
+reason. A cell that reads empty because it lies under a merged range, or because it is a
+formula saved without its value, is quarantined as such, not as "missing". Personal-data
+columns are never read.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from extract import reference
+from extract.workbooks import Sheet, Unreadable, read_workbook
 
 TOTAL_MARKERS = ("合计", "总计", "小计")
 EXCEL_EPOCH = date(1899, 12, 30)
@@ -33,69 +37,18 @@ class Parsed:
     rows: dict[str, list[dict]] = field(default_factory=dict)  # table name -> rows
     quarantine: list[dict] = field(default_factory=list)
     skipped: int = 0  # blank and total rows
+    sheets: list[str] = field(default_factory=list)  # the sheets the rows were read from
 
 
 # ---------------------------------------------------------------- reading cells --------
 
 
-def _decode_csv(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise Rejected("cannot decode the CSV as UTF-8 or GBK")
-
-
-def read_sheets(path: Path, data: bytes) -> dict[str, list[tuple[int, list]]]:
-    """{sheet name: [(row number as a person sees it, [cell values])]} of a CSV/xlsx/xls file."""
-    suffix = path.suffix.lower()
-    # The bytes decide, not the name: people rename files (an .xlsx saved as .csv, …).
-    if data[:4] == b"PK\x03\x04":
-        suffix = ".xlsx"
-    elif data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        suffix = ".xls"
-    elif suffix in (".xlsx", ".xls"):
-        suffix = ".csv"  # not a workbook at all: try it as text
-    if suffix == ".csv":
-        text = _decode_csv(data)
-        rows = list(csv.reader(io.StringIO(text)))
-        return {"csv": [(i + 1, r) for i, r in enumerate(rows)]}
-    if suffix == ".xlsx":
-        import openpyxl
-
-        try:
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many kinds for a broken file
-            raise Rejected(f"cannot open the workbook: {exc}") from exc
-        try:
-            return {
-                ws.title: [(i + 1, list(r)) for i, r in enumerate(ws.iter_rows(values_only=True))]
-                for ws in wb.worksheets
-            }
-        finally:
-            wb.close()
-    if suffix == ".xls":
-        import xlrd
-
-        try:
-            book = xlrd.open_workbook(file_contents=data)
-        except Exception as exc:
-            raise Rejected(f"cannot open the workbook: {exc}") from exc
-        out = {}
-        for sheet in book.sheets():
-            rows = []
-            for i in range(sheet.nrows):
-                cells = []
-                for cell in sheet.row(i):
-                    if cell.ctype == xlrd.XL_CELL_DATE:
-                        cells.append(xlrd.xldate.xldate_as_datetime(cell.value, book.datemode))
-                    else:
-                        cells.append(cell.value)
-                rows.append((i + 1, cells))
-            out[sheet.name] = rows
-        return out
-    raise Rejected(f"unsupported file type {suffix!r} (expected .xlsx, .xls or .csv)")
+def read_sheets(path: Path, data: bytes) -> list[Sheet]:
+    """Every sheet of an uploaded file, or Rejected with the reason it cannot be read."""
+    try:
+        return read_workbook(path.name, data)
+    except Unreadable as exc:
+        raise Rejected(str(exc)) from exc
 
 
 def norm_text(value) -> str:
@@ -318,12 +271,21 @@ def _find_header(rows: list[tuple[int, list]], columns: tuple[Column, ...], wher
     raise Rejected(f"{where}: header row not found; missing or misspelt column(s): {', '.join(missing)}")
 
 
-def _parse_table(
-    rows: list[tuple[int, list]], columns: tuple[Column, ...], sheet: str, result: Parsed, table: str, where: str
-) -> None:
-    header_idx, headers = _find_header(rows, columns, where)
+def _unwritten(sheet: Sheet, row_number: int, pos: int) -> str | None:
+    """Why an empty cell is empty, when it is not simply left blank."""
+    merged = sheet.merged_range(row_number, pos)
+    if merged:
+        return f"merged cell ({merged}): the value is written once for several rows"
+    if (row_number, pos) in sheet.formulas:
+        return "formula without a cached value (saved by a program that does not compute formulas)"
+    return None
+
+
+def _parse_table(sheet: Sheet, columns: tuple[Column, ...], result: Parsed, table: str, where: str) -> None:
+    header_idx, headers = _find_header(sheet.rows, columns, where)
     out = result.rows.setdefault(table, [])
-    for row_number, cells in rows[header_idx + 1 :]:
+    result.sheets.append(sheet.name)
+    for row_number, cells in sheet.rows[header_idx + 1 :]:
         texts = [norm_text(c) for c in cells]
         if not any(texts):
             result.skipped += 1
@@ -331,16 +293,19 @@ def _parse_table(
         if any(marker in t for t in texts[:3] for marker in TOTAL_MARKERS):
             result.skipped += 1  # a total row: must not be counted
             continue
-        record: dict = {"_sheet": sheet, "_row_number": row_number}
+        record: dict = {"_sheet": sheet.name, "_row_number": row_number}
         for col in columns:
             pos = headers.get(col.header)
             raw = cells[pos] if pos is not None and pos < len(cells) else None
             try:
+                reason = _unwritten(sheet, row_number, pos) if pos is not None and norm_text(raw) == "" else None
+                if reason:
+                    raise BadValue(reason)
                 record[col.name] = col.parse(raw)
             except BadValue as exc:
                 result.quarantine.append(
                     {
-                        "sheet": sheet,
+                        "sheet": sheet.name,
                         "row_number": row_number,
                         "column": col.header,
                         "value": norm_text(raw)[:200],
@@ -354,23 +319,33 @@ def _parse_table(
 
 
 def parse_report_file(path: Path, data: bytes) -> Parsed:
-    """S4: one monthly report file (one or many schools)."""
+    """S4: one monthly report file (one or many schools), from its first visible sheet that
+    has the report's header (an instructions sheet in front is skipped; hidden sheets are
+    never read)."""
     result = Parsed(rows={"reports": []})
     sheets = read_sheets(path, data)
-    name, rows = next(iter(sheets.items()))  # reports use the first sheet
-    _parse_table(rows, REPORT_COLUMNS, name, result, "reports", f"sheet {name!r}")
-    return result
+    visible = [s for s in sheets if not s.hidden]
+    problems = []
+    for sheet in visible:
+        try:
+            _find_header(sheet.rows, REPORT_COLUMNS, f"sheet {sheet.name!r}")
+        except Rejected as exc:
+            problems.append(str(exc))
+            continue
+        _parse_table(sheet, REPORT_COLUMNS, result, "reports", f"sheet {sheet.name!r}")
+        return result
+    hidden = [s.name for s in sheets if s.hidden]
+    note = f" (hidden sheets not read: {', '.join(hidden)})" if hidden else ""
+    raise Rejected("; ".join(problems) + note if problems else f"no visible sheet{note}")
 
 
 def parse_ledger_file(path: Path, data: bytes) -> Parsed:
-    """S5: the ledger workbook, sheets 台账 (activities) and 目标 (targets)."""
+    """S5: the ledger workbook, visible sheets 台账 (activities) and 目标 (targets)."""
     result = Parsed(rows={"activities": [], "targets": []})
-    sheets = {norm_header(k): (k, v) for k, v in read_sheets(path, data).items()}
+    sheets = {norm_header(s.name): s for s in read_sheets(path, data) if not s.hidden}
     if "台账" not in sheets:
-        raise Rejected(f"no sheet 台账 (found: {', '.join(k for k, _ in sheets.values())})")
-    name, rows = sheets["台账"]
-    _parse_table(rows, ACTIVITY_COLUMNS, name, result, "activities", "sheet 台账")
+        raise Rejected(f"no visible sheet 台账 (found: {', '.join(s.name for s in sheets.values())})")
+    _parse_table(sheets["台账"], ACTIVITY_COLUMNS, result, "activities", "sheet 台账")
     if "目标" in sheets:
-        name, rows = sheets["目标"]
-        _parse_table(rows, TARGET_COLUMNS, name, result, "targets", "sheet 目标")
+        _parse_table(sheets["目标"], TARGET_COLUMNS, result, "targets", "sheet 目标")
     return result

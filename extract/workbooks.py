@@ -193,7 +193,9 @@ def _xls(data: bytes) -> list[Sheet]:
                 else:
                     values.append(cell.value)
             rows.append((i + 1, values))
-        merged = [(r1 + 1, c1, r2, c2 - 1, f"{_col(c1)}{r1 + 1}:{_col(c2 - 1)}{r2}") for r1, r2, c1, c2 in sheet.merged_cells]
+        merged = [
+            (r1 + 1, c1, r2, c2 - 1, f"{_col(c1)}{r1 + 1}:{_col(c2 - 1)}{r2}") for r1, r2, c1, c2 in sheet.merged_cells
+        ]
         sheets.append(Sheet(sheet.name, rows, hidden=bool(sheet.visibility), merged=merged))
     return sheets
 

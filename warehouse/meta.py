@@ -51,6 +51,7 @@ _DDL = (
     "alter table meta.extract_runs add column if not exists clock_skewed bigint",
     "alter table meta.extract_runs add column if not exists clock_skew_examples json",
     "alter table meta.extract_runs add column if not exists present varchar",
+    "alter table meta.received_files add column if not exists sheet varchar",
     f"create table if not exists meta.publish_log ({PUBLISH_LOG_COLUMNS})",
     """create table if not exists meta.run_context as
         select cast('dev' as varchar) as publish_id, cast(null as date) as as_of_date""",

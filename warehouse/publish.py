@@ -1,17 +1,25 @@
 """Publishing: write a new published database beside the old one, then swap it in atomically.
 
 The new file is built from the working database's `metrics` schema, closed (no `.wal`
-left), fsynced, kept in `published/history/` and moved over the published path with
-`os.replace`. Readers that already opened the old file keep reading it; new readers get
-the new one; nobody ever sees half a publish. The publish log travels inside the published
-file (old rows + the new one) and is mirrored to `meta.publish_log` in the working database.
+left), fsynced and moved over the published path with `os.replace`. Readers that already
+opened the old file keep reading it; new readers get the new one; nobody ever sees half a
+publish. The publish log travels inside the published file (old rows + the new one) and is
+mirrored to `meta.publish_log` in the working database.
 
-Rollback re-publishes a file from history the same way.
+Only after the swap is the live file copied into `published/history/`, with its sha256
+beside it (`<file>.sha256`): history holds only publishes that went live. A publish is
+idempotent: retried after its swap (the task died before it could report success), it finds
+its id in the live file's log, completes what is missing (the history copy, the mirror) and
+succeeds without a second `publish_log` row.
+
+Rollback re-publishes a file from history the same way, after checking it against the
+checksum recorded when it went live.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -22,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from extract.landing import fsync_path
+from extract.landing import failpoint, fsync_path
 from warehouse import meta, paths
 
 log = logging.getLogger(__name__)
@@ -50,10 +58,21 @@ def publish(
     published_db = Path(published_db or paths.published_db())
     history = published_db.parent / "history"
     history.mkdir(parents=True, exist_ok=True)
-    for leftover in published_db.parent.glob(f".{published_db.stem}-*.duckdb.tmp*"):
+    for leftover in [*published_db.parent.glob(f".{published_db.stem}-*.duckdb.tmp*"), *history.glob(".*.tmp")]:
         leftover.unlink()  # from a publish that crashed before its swap; never visible to readers
-    staged = published_db.parent / f".{published_db.stem}-{publish_id}.duckdb.tmp"
     previous = _previous_log(published_db)
+    if any(row[0] == publish_id for row in previous):  # a retry after the swap: finish, do not repeat
+        entry = next(row for row in previous if row[0] == publish_id)
+        _keep_in_history(published_db, history, publish_id)
+        _mirror_log(working_db, entry)
+        log.info("publish %s is already live in %s; completed its history and log", publish_id, published_db)
+        return {
+            "publish_id": publish_id,
+            "path": str(published_db),
+            "row_counts": json.loads(entry[3]),
+            "already_published": True,
+        }
+    staged = published_db.parent / f".{published_db.stem}-{publish_id}.duckdb.tmp"
     published_at = datetime.now(UTC)
     # Connect to the working database and attach the new file (not the other way round):
     # in-process callers (dbt, `airflow dags test`) may hold the working database open, and
@@ -86,10 +105,11 @@ def publish(
         conn.execute("insert into pub.metrics.publish_log values (?, ?, ?, ?, ?, ?, ?)", list(entry))
         conn.execute("detach pub")  # closes the new file completely: no .wal is left behind
     fsync_path(staged)
-    kept = history / f"{published_db.stem}-{publish_id}.duckdb"
-    shutil.copyfile(staged, kept)
-    os.replace(staged, published_db)  # the atomic swap
+    failpoint("before_swap")
+    os.replace(staged, published_db)  # the atomic swap: the publish is live
     fsync_path(published_db.parent)
+    failpoint("after_swap")
+    _keep_in_history(published_db, history, publish_id)
     _prune(history, published_db.stem, keep)
     _mirror_log(working_db, entry)
     log.info("published %s -> %s (%s)", publish_id, published_db, row_counts)
@@ -102,10 +122,42 @@ def _mirror_log(working_db: Path, entry: tuple) -> None:
         conn.execute("insert or replace into meta.publish_log values (?, ?, ?, ?, ?, ?, ?)", list(entry))
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _keep_in_history(published_db: Path, history: Path, publish_id: str) -> None:
+    """Copy the live file into history with its checksum (written aside, then renamed in)."""
+    kept = history / f"{published_db.stem}-{publish_id}.duckdb"
+    if kept.exists() and Path(f"{kept}.sha256").exists():
+        return
+    tmp = history / f".{kept.name}.tmp"
+    shutil.copyfile(published_db, tmp)
+    fsync_path(tmp)
+    Path(f"{kept}.sha256").write_text(f"{_sha256(tmp)}  {kept.name}\n", encoding="utf-8")
+    os.replace(tmp, kept)
+    fsync_path(history)
+
+
+def verify_history(kept: Path) -> None:
+    """Raise when a history file does not match the checksum recorded when it went live."""
+    sidecar = Path(f"{kept}.sha256")
+    if not sidecar.exists():
+        raise SystemExit(f"{kept}: no checksum was recorded for it ({sidecar.name} is missing); not serving it")
+    expected = sidecar.read_text(encoding="utf-8").split()[0]
+    if _sha256(kept) != expected:
+        raise SystemExit(f"{kept}: its bytes no longer match the checksum recorded at publish; not serving it")
+
+
 def _prune(history: Path, stem: str, keep: int) -> None:
     files = sorted(history.glob(f"{stem}-*.duckdb"), key=lambda p: p.stat().st_mtime_ns)
     for old in files[:-keep] if keep > 0 else []:
         old.unlink()
+        Path(f"{old}.sha256").unlink(missing_ok=True)
 
 
 def list_history(published_db: Path | None = None) -> list[Path]:
@@ -140,6 +192,7 @@ def rollback(publish_id: str | None = None, published_db: Path | None = None) ->
         if publish_id not in ids:
             raise SystemExit(f"publish {publish_id} is not in {published_db.parent / 'history'} (kept: {ids})")
         source = files[ids.index(publish_id)]
+    verify_history(source)
     staged = published_db.parent / f".{published_db.stem}-rollback.duckdb.tmp"
     shutil.copyfile(source, staged)
     fsync_path(staged)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from extract.landing import FILES_ENDPOINT, QUARANTINE, LandedRun, failpoint, pending_runs
+from extract.landing import FILES_ENDPOINT, QUARANTINE, LandedRun, SetAside, failpoint, pending_runs
 from extract.sources import FILE_LINEAGE, SOURCES, Endpoint, FileTable
 from warehouse import meta
 
@@ -89,10 +89,18 @@ _EXTRACT_RUN_COLUMNS = (
     "new_records, updated_records, duplicate_versions, quarantined, retries, bytes, extract_seconds, new_fields, "
     "watermark_before, watermark_after, clock_skewed, clock_skew_examples, present"
 )
-_RECEIVED_FILE_STRUCT = (
-    '"path" varchar, "sha256" varchar, "bytes" bigint, "mtime" varchar, "status" varchar, '
-    '"reason" varchar, "rows" bigint, "quarantined" bigint'
-)
+_RECEIVED_FILE_FIELDS = {
+    "path": "varchar",
+    "sha256": "varchar",
+    "bytes": "bigint",
+    "mtime": "varchar",
+    "status": "varchar",
+    "reason": "varchar",
+    "rows": "bigint",
+    "quarantined": "bigint",
+    "sheet": "varchar",
+}
+_RECEIVED_FILE_STRUCT = ", ".join(f'"{k}" {v}' for k, v in _RECEIVED_FILE_FIELDS.items())
 
 
 def record_run(conn: duckdb.DuckDBPyConnection, run: LandedRun, counts: tuple[int, int, int] | None) -> None:
@@ -110,14 +118,12 @@ def record_run(conn: duckdb.DuckDBPyConnection, run: LandedRun, counts: tuple[in
             [m.manifest_id, m.source, str(run.path(QUARANTINE))],
         )
     if m.received:  # one statement for all of a run's files (thousands at scale)
-        files = [
-            {k: getattr(f, k) for k in ("path", "sha256", "bytes", "mtime", "status", "reason", "rows", "quarantined")}
-            for f in m.received
-        ]
+        files = [{k: getattr(f, k) for k in _RECEIVED_FILE_FIELDS} for f in m.received]
         conn.execute(
             f"""
             insert into meta.received_files
-            select ?, ?, f.path, f.sha256, f.bytes, f.mtime::timestamptz, f.status, f.reason, f."rows", f.quarantined, now()
+            select ?, ?, f.path, f.sha256, f.bytes, nullif(f.mtime, '')::timestamptz, f.status, f.reason, f."rows",
+                   f.quarantined, now(), f.sheet
             from (select unnest(?::struct({_RECEIVED_FILE_STRUCT})[]) as f)
             """,
             [m.manifest_id, m.source, files],
@@ -158,6 +164,22 @@ def record_run(conn: duckdb.DuckDBPyConnection, run: LandedRun, counts: tuple[in
     )
 
 
+SET_ASIDE = "landed run set aside"
+
+
+def _record_set_aside(conn: duckdb.DuckDBPyConnection, source: str, endpoint: str, aside: list[SetAside]) -> None:
+    """A broken landed run, moved to _corrupt/, in the quarantine (the gate reports it)."""
+    for a in aside:
+        log.error(
+            "%s: %s: %s; moved to %s. The next extract asks the source again.", a.run_id, SET_ASIDE, a.reason, a.path
+        )
+        conn.execute(
+            "insert into meta.quarantine (manifest_id, source, endpoint, file, reason, quarantined_at) "
+            "values (?, ?, ?, ?, ?, now())",
+            [a.run_id, source, endpoint, str(a.path), f"{SET_ASIDE}: {a.reason}"],
+        )
+
+
 def _in_transaction(conn: duckdb.DuckDBPyConnection, work) -> None:
     conn.execute("begin transaction")
     try:
@@ -173,7 +195,8 @@ def _in_transaction(conn: duckdb.DuckDBPyConnection, work) -> None:
 def load_endpoint(conn: duckdb.DuckDBPyConnection, ep: Endpoint, landing_root: Path) -> dict:
     """Load every landed-but-unloaded run of `ep`; returns what was loaded."""
     ensure_tables(conn, [ep])
-    runs = pending_runs(landing_root, ep.source, ep.name, _loaded_ids(conn, ep.source, ep.name))
+    runs, aside = pending_runs(landing_root, ep.source, ep.name, _loaded_ids(conn, ep.source, ep.name))
+    _record_set_aside(conn, ep.source, ep.name, aside)
     totals = {"manifests": len(runs), "inserted": 0, "quarantined": sum(r.manifest.quarantined for r in runs)}
     if not runs:
         log.info("%s: nothing new in the landing zone", ep.raw_table)
@@ -298,7 +321,8 @@ def load_drop_source(conn: duckdb.DuckDBPyConnection, source: str, landing_root:
     """Load every landed-but-unloaded run of a drop-folder source, in one transaction."""
     tables = {t.name: t for t in SOURCES[source].tables}
     ensure_tables(conn, list(tables.values()))
-    runs = pending_runs(landing_root, source, FILES_ENDPOINT, _loaded_ids(conn, source, FILES_ENDPOINT))
+    runs, aside = pending_runs(landing_root, source, FILES_ENDPOINT, _loaded_ids(conn, source, FILES_ENDPOINT))
+    _record_set_aside(conn, source, FILES_ENDPOINT, aside)
     totals = {"manifests": len(runs), "inserted": 0, "quarantined": sum(r.manifest.quarantined for r in runs)}
     if not runs:
         log.info("%s: nothing new in the landing zone", source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 from warehouse import paths
@@ -18,7 +19,19 @@ log = logging.getLogger(__name__)
 
 
 class DbtBuildFailed(RuntimeError):
-    pass
+    """A model or test failed on this data: running again gives the same result."""
+
+
+class DbtTransientError(RuntimeError):
+    """dbt could not run for a reason outside the data (a lock, a full disk, I/O): retry."""
+
+
+# What DuckDB and the OS say when the failure is the machine's, not the data's.
+TRANSIENT = re.compile(
+    r"Could not set lock|Conflicting lock|database is locked|No space left on device|"
+    r"I/O error|IO Error|Input/output error|Too many open files|Resource temporarily unavailable",
+    re.IGNORECASE,
+)
 
 
 def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full_refresh: bool = False) -> dict:
@@ -69,6 +82,8 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
     failed = [n for n in nodes if n["status"] in ("error", "fail", "runtime error", "skipped")]
     if not res.success:
         detail = "\n".join(f"  - {n['resource_type']} {n['name']}: {n['status']} {n['message'] or ''}" for n in failed)
+        if any(TRANSIENT.search(m) for m in [str(res.exception or ""), *(n["message"] or "" for n in failed)]):
+            raise DbtTransientError(f"dbt build could not run ({res.exception or 'see nodes'}); retrying may help.\n{detail}")
         raise DbtBuildFailed(
             f"dbt build failed ({res.exception or 'see nodes'}); nothing was published.\n{detail}\n"
             f"Logs: {dbt_dir / 'logs' / 'dbt.log'}"

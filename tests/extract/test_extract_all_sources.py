@@ -1,7 +1,9 @@
 """Every HTTP endpoint of S1, S2 and S3 extracted and loaded over real HTTP with EVERY fault of
-the simulator switched on at once, across an incremental run: the raw layer holds exactly
-the source's records (keys and latest versions), and exactly the planted bad records sit
-in quarantine."""
+the simulator switched on at once — transport faults, missing fields, drift, ties,
+backwards and skewed clocks, typed years, capped pages, shifting and unordered offset
+listings — across an incremental run: the raw layer holds exactly the source's records
+(keys and latest versions as served), exactly the planted bad records sit in quarantine,
+and no watermark runs ahead of the present."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from extract.api import extract_endpoint
 from extract.http_client import ApiClient
 from extract.sources import all_endpoints, http_sources
 from simulator import orders, roadshows, scipop
-from simulator.faults import missing_field
+from simulator.faults import missing_field, parse_specs, served_body
 from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts
 from warehouse.raw_load import load_endpoint, read_watermark
@@ -20,7 +22,12 @@ SEED, SCALE = 21, 0.05
 CFG = WorldConfig(SEED, SCALE)
 CLOCK_1 = "2021-01-31T23:59:59+08:00"
 CLOCK_2 = "2021-12-31T23:59:59+08:00"
-ALL_FAULTS = "rate_limit=0.1,server_error=0.1,drop=0.05,slow=0.02,slow_seconds=0.05,missing=0.03,drift=0.2,ties=0.2,backwards=0.1,shift=0.3"
+ALL_FAULTS = (
+    "rate_limit=0.1,server_error=0.1,drop=0.05,slow=0.02,slow_seconds=0.05,missing=0.03,drift=0.2,ties=0.2,"
+    "backwards=0.1,shift=0.3,skew=0.03,typo_year=0.05,page_cap=19"
+)
+SPECS = [f"{s.name}:{ALL_FAULTS}" + (",unordered=1" if s.name == "scipop_platform" else "") for s in http_sources()]
+FAULTS = parse_specs(SPECS)
 MISSING_RATE = 0.03
 
 GENERATORS = {
@@ -46,15 +53,15 @@ def run_once(sim, data, run_key):
 
 
 def expected(ep, clock: str) -> tuple[dict, set]:
-    """(key -> latest true body, keys that the missing-field fault makes bad)."""
+    """(key -> latest body as served, keys that the missing-field fault makes bad)."""
     current = orders.visible(GENERATORS[ep.name](CFG), parse_ts(clock))
     good, bad = {}, set()
     for record_id, v in current.items():
-        key = tuple(v.body[k] for k in ep.key)
+        body = served_body(ep.name, record_id, v.updated_at, dict(v.body), FAULTS[ep.source])
         if missing_field(ep.name, record_id, MISSING_RATE):
-            bad.add(key)
+            bad.add(tuple(body.get(k) for k in ep.key))
         else:
-            good[key] = v.body
+            good[tuple(body[k] for k in ep.key)] = body
     return good, bad
 
 
@@ -64,7 +71,7 @@ def test_with_every_fault_on_the_raw_layer_holds_exactly_the_sources_records(tmp
         seed=SEED,
         scale=SCALE,
         clock=CLOCK_1,
-        faults=[f"{s.name}:{ALL_FAULTS}" for s in http_sources()],
+        faults=SPECS,
     ) as sim:
         run_once(sim, tmp_path, "run1")
         sim.set_clock(CLOCK_2)
@@ -96,6 +103,13 @@ def test_with_every_fault_on_the_raw_layer_holds_exactly_the_sources_records(tmp
             }
             bad_keys = {tuple(str(x) for x in k) for k in bad}
             assert {tuple(str(x) for x in k) for k in quarantined} == bad_keys, f"{ep.raw_table}: quarantine"
+        # AND records stamped decades ahead were loaded but never moved a watermark past the present
+        skewed = conn.execute("select sum(clock_skewed) from meta.extract_runs").fetchone()[0]
+        future = conn.execute(
+            "select count(*) from meta.watermarks where watermark::timestamptz > now() + interval 1 hour"
+        ).fetchone()[0]
+    assert skewed > 0 and future == 0
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as conn:
         drift = conn.execute("select count(*) from meta.extract_runs where len(new_fields) > 0").fetchone()[0]
         retries = conn.execute("select sum(retries) from meta.extract_runs").fetchone()[0]
     assert drift > 0, "schema drift is reported per run"

@@ -239,3 +239,54 @@ def test_unknown_fields_are_kept_not_dropped():
     row, quarantined = normalise(ORDERS, record)
     assert quarantined is None
     assert row["_extra"] == {"channel": "wechat"}
+
+
+def test_a_source_clock_running_ahead_never_moves_the_watermark_and_later_changes_still_arrive(tmp_path):
+    # GIVEN a source that stamps some versions 30 years ahead (a clock running ahead)
+    with SimulatorProcess(
+        tmp_path / "sim", seed=SEED, scale=SCALE, clock=MID, faults=["kechuang_orders:skew=0.1"]
+    ) as sim:
+        db = extract_and_load(sim, tmp_path, "run1")
+        # THEN they are loaded, counted as clock skew, and the watermark stays at a stamp it can trust
+        with duckdb.connect(str(db), read_only=True) as conn:
+            skewed = conn.execute(
+                "select sum(clock_skewed) from meta.extract_runs where endpoint = 'orders'"
+            ).fetchone()[0]
+            future = conn.execute(
+                "select count(*) from raw.kechuang_orders__orders where updated_at::timestamptz > now()"
+            ).fetchone()[0]
+        assert skewed > 0 and future == skewed
+        assert parse_ts(read_watermark(db, ORDERS)) <= parse_ts(MID)
+        # WHEN the weeks go by and the next run extracts
+        sim.set_clock(END)
+        db = extract_and_load(sim, tmp_path, "run2")
+    # THEN every resolution, cancellation and new order since arrived: each order's latest version
+    # received is the source's current one (a version stamped in 2051 does not outrank them)
+    truth = true_current(sim_orders.order_versions(CFG), END)
+    got = latest_raw(db)
+    assert set(got) == set(truth)
+    wrong = [k for k, body in truth.items() if got[k]["status"] != body["status"]]
+    assert not wrong, wrong[:5]
+    # AND the gate will report the skew as a warning with examples
+    from expectations.quarantine import extraction_checks
+
+    with duckdb.connect(str(db)) as conn:
+        from warehouse import meta
+
+        meta.ensure(conn)
+        skew = [c for c in extraction_checks(conn) if c.check == "clock_skew"]
+    assert skew and all(c.severity == "warn" and not c.success and c.sample for c in skew)
+
+
+def test_a_watermark_stored_in_the_future_is_not_trusted_and_is_repaired(tmp_path):
+    with SimulatorProcess(tmp_path / "sim", seed=SEED, scale=SCALE, clock=MID) as sim:
+        db = extract_and_load(sim, tmp_path, "run1")
+        # GIVEN a watermark poisoned by a skewed stamp before watermarks were bounded
+        with duckdb.connect(str(db)) as conn:
+            conn.execute("update meta.watermarks set watermark = '2051-01-01T00:00:00+08:00' where endpoint = 'orders'")
+        sim.set_clock(END)
+        # WHEN the next run extracts and loads
+        db = extract_and_load(sim, tmp_path, "run2")
+    # THEN it read from the start, the raw layer is complete, and the watermark is back in the present
+    assert set(latest_raw(db)) == set(true_current(sim_orders.order_versions(CFG), END))
+    assert parse_ts(read_watermark(db, ORDERS)) <= parse_ts(END)

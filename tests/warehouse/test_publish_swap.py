@@ -1,5 +1,6 @@
 """Publishing: the atomic swap as a reader in another process sees it, the publish log's
-contract, history pruning and rollback (API and CLI)."""
+contract, idempotent retries (also after a crash at the swap), history pruning and rollback
+(API and CLI) with the checksums recorded at publish."""
 
 from __future__ import annotations
 
@@ -20,16 +21,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 READER = textwrap.dedent(
     """
-    import sys, time, duckdb
-    path, seconds = sys.argv[1], float(sys.argv[2])
+    import os, sys, time, duckdb
+    path, stop = sys.argv[1], sys.argv[2]
     con = duckdb.connect(path, read_only=True)
-    seen, queries, end = set(), 0, time.monotonic() + seconds
-    print("ready", flush=True)
-    while time.monotonic() < end:
+    seen, queries = set(), 0
+    print("ready", time.time(), flush=True)
+    while not os.path.exists(stop):
         rows = con.execute("select publish_id, count(*), sum(value) from metrics.plan_metric_values group by 1").fetchall()
         seen.update(r[0] for r in rows)
         queries += 1
-    print("queries", queries, "seen", ",".join(sorted(seen)), flush=True)
+    rows = con.execute("select publish_id, count(*) from metrics.plan_metric_values group by 1").fetchall()
+    seen.update(r[0] for r in rows)
+    print("queries", queries + 1, "seen", ",".join(sorted(seen)), "last", time.time(), flush=True)
     """
 )
 
@@ -57,19 +60,30 @@ def test_a_reader_holding_the_file_keeps_reading_during_a_publish_and_a_new_read
     # GIVEN a published version p1 and a reader process that holds it open and queries in a loop
     published = tmp_path / "published" / "plan_metrics.duckdb"
     republish(working_db, "p1", published)
+    stop = tmp_path / "stop"
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(published), "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", READER, str(published), str(stop)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    assert reader.stdout.readline().strip() == "ready"
-    # WHEN two publishes swap new files in while it reads
-    time.sleep(0.5)
+    ready, opened_at = reader.stdout.readline().split()
+    assert ready == "ready"
+    # WHEN two publishes swap new files in while it reads (it is told to stop only after both)
+    time.sleep(0.3)
     republish(working_db, "p2", published)
     republish(working_db, "p3", published)
+    swapped_at = time.time()
+    time.sleep(0.3)
+    stop.touch()
     out, err = reader.communicate(timeout=60)
-    # THEN the reader never failed and saw only the consistent version it opened
+    # THEN the reader was open across both swaps, queried after them, never failed, and saw
+    # only the consistent version it opened
     assert reader.returncode == 0, err
-    assert out.split()[0] == "queries" and int(out.split()[1]) > 10
-    assert out.split()[3] == "p1"
+    words = out.split()
+    assert words[0] == "queries" and int(words[1]) > 10
+    assert float(opened_at) < swapped_at < float(words[5]), "both swaps happened while the reader held the file"
+    assert words[3] == "p1"
     # AND a new reader sees the newest version, whole
     assert published_id(published) == "p3"
     assert not list(published.parent.glob(".*tmp*")) and not Path(f"{published}.wal").exists()
@@ -105,20 +119,92 @@ def test_the_publish_log_has_the_contract_columns_and_types_and_accumulates(work
     ]
 
 
-def test_plan_progress_is_published_when_the_working_database_has_it(working_db, tmp_path):
+def test_plan_progress_is_published_with_the_metric_values(working_db, tmp_path):
     published = tmp_path / "published" / "plan_metrics.duckdb"
-    republish(working_db, "p1", published)
-    with duckdb.connect(str(published), read_only=True) as conn:
-        assert not conn.execute(
-            "select count(*) from information_schema.tables where table_name = 'plan_progress'"
-        ).fetchone()[0]
     with duckdb.connect(str(working_db)) as conn:
         conn.execute(
-            "create table metrics.plan_progress as select 'orders_placed' as metric_id, 0.4 as completion_ratio"
+            "insert into metrics.plan_progress (metric_id, region_code, completion_ratio) values ('orders_placed', '420000', 0.4)"
         )
-    republish(working_db, "p2", published)
+    republish(working_db, "p1", published)
     with duckdb.connect(str(published), read_only=True) as conn:
-        assert conn.execute("select metric_id from metrics.plan_progress").fetchall() == [("orders_placed",)]
+        assert conn.execute("select metric_id, completion_ratio from metrics.plan_progress").fetchall() == [
+            ("orders_placed", 0.4)
+        ]
+
+
+def test_a_publish_retried_after_its_swap_succeeds_without_a_second_log_row(working_db, tmp_path):
+    # GIVEN a publish that went live
+    published = tmp_path / "published" / "plan_metrics.duckdb"
+    republish(working_db, "p1", published)
+    live = published.read_bytes()
+    # WHEN the same publish runs again (its task is retried after the swap)
+    again = publish(working_db, "p1", 10, 0, "inv-p1", published_db=published)
+    # THEN it succeeds, changes nothing, and the log holds one row for it, here and in meta
+    assert again["already_published"] and published.read_bytes() == live
+    with duckdb.connect(str(published), read_only=True) as conn:
+        assert conn.execute("select publish_id from metrics.publish_log").fetchall() == [("p1",)]
+    with duckdb.connect(str(working_db), read_only=True) as conn:
+        assert conn.execute("select count(*) from meta.publish_log where publish_id = 'p1'").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("failpoint", "live_after_crash"),
+    [
+        pytest.param("before_swap", "p1", id="killed-before-the-swap"),
+        pytest.param("after_swap", "p2", id="killed-after-the-swap"),
+    ],
+)
+def test_a_publish_killed_at_its_swap_is_finished_by_its_retry_and_history_holds_only_live_publishes(
+    working_db, tmp_path, failpoint, live_after_crash
+):
+    # GIVEN p1 live, and p2's publish killed (SIGKILL) just before / just after its swap
+    published = tmp_path / "published" / "plan_metrics.duckdb"
+    republish(working_db, "p1", published)
+    with duckdb.connect(str(working_db)) as conn:
+        conn.execute("update metrics.plan_metric_values set publish_id = 'p2', value = value + 1")
+    marker = tmp_path / "failpoint.reached"
+    env = {**os.environ, "PLAN_METRICS_FAILPOINT": failpoint, "PLAN_METRICS_FAILPOINT_FILE": str(marker)}
+    code = (
+        "import sys; from pathlib import Path; from warehouse.publish import publish; "
+        "publish(Path(sys.argv[1]), 'p2', 10, 0, 'inv-p2', published_db=Path(sys.argv[2]))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(working_db), str(published)], env=env, cwd=REPO)
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert marker.exists(), "the publish reached its failpoint"
+    # THEN readers see a whole publish, and history holds only what went live
+    assert published_id(published) == live_after_crash
+    assert [f.name for f in list_history(published)] == ["plan_metrics-p1.duckdb"]
+    # WHEN the task is retried THEN p2 is live once, in the log once, and in history with its checksum
+    publish(working_db, "p2", 10, 0, "inv-p2", published_db=published)
+    assert published_id(published) == "p2"
+    with duckdb.connect(str(published), read_only=True) as conn:
+        assert conn.execute("select publish_id from metrics.publish_log order by published_at").fetchall() == [
+            ("p1",),
+            ("p2",),
+        ]
+    assert [f.name for f in list_history(published)] == ["plan_metrics-p1.duckdb", "plan_metrics-p2.duckdb"]
+    assert (published.parent / "history" / "plan_metrics-p2.duckdb.sha256").exists()
+    assert not list(published.parent.glob(".*tmp*")) and not list((published.parent / "history").glob(".*"))
+
+
+def test_rollback_refuses_a_history_file_that_no_longer_matches_its_checksum(working_db, tmp_path):
+    # GIVEN two publishes, and the kept copy of the first damaged afterwards
+    published = tmp_path / "published" / "plan_metrics.duckdb"
+    republish(working_db, "p1", published)
+    republish(working_db, "p2", published)
+    kept = published.parent / "history" / "plan_metrics-p1.duckdb"
+    with kept.open("r+b") as fh:
+        fh.seek(5000)
+        fh.write(b"\x00damaged\x00")
+    live = published.read_bytes()
+    # WHEN rolled back to it THEN rollback refuses and the live file is untouched
+    with pytest.raises(SystemExit, match="checksum"):
+        rollback("p1", published_db=published)
+    assert published.read_bytes() == live
 
 
 def test_history_keeps_the_last_n_publishes(working_db, tmp_path):
