@@ -105,20 +105,17 @@ def test_the_publish_log_has_the_contract_columns_and_types_and_accumulates(work
     ]
 
 
-def test_plan_progress_is_published_when_the_working_database_has_it(working_db, tmp_path):
+def test_plan_progress_is_published_with_the_metric_values(working_db, tmp_path):
     published = tmp_path / "published" / "plan_metrics.duckdb"
-    republish(working_db, "p1", published)
-    with duckdb.connect(str(published), read_only=True) as conn:
-        assert not conn.execute(
-            "select count(*) from information_schema.tables where table_name = 'plan_progress'"
-        ).fetchone()[0]
     with duckdb.connect(str(working_db)) as conn:
         conn.execute(
-            "create table metrics.plan_progress as select 'orders_placed' as metric_id, 0.4 as completion_ratio"
+            "insert into metrics.plan_progress (metric_id, region_code, completion_ratio) values ('orders_placed', '420000', 0.4)"
         )
-    republish(working_db, "p2", published)
+    republish(working_db, "p1", published)
     with duckdb.connect(str(published), read_only=True) as conn:
-        assert conn.execute("select metric_id from metrics.plan_progress").fetchall() == [("orders_placed",)]
+        assert conn.execute("select metric_id, completion_ratio from metrics.plan_progress").fetchall() == [
+            ("orders_placed", 0.4)
+        ]
 
 
 def test_history_keeps_the_last_n_publishes(working_db, tmp_path):
