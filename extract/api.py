@@ -171,6 +171,7 @@ def extract_endpoint(
     max_seen: datetime | None = parse_ts(watermark) if watermark else None
     pages = records = 0
     drift: set[str] = set()
+    bad_seen: set[str] = set()  # a bad record read twice in one run (pages re-read) is set aside once
     with writer:
         for items in _prefetched(PAGERS[ep.pagination](client, ep, since, limit, bound)):
             pages += 1
@@ -179,7 +180,10 @@ def extract_endpoint(
                 records += 1
                 row, q, ts = _normalise(ep, record)
                 if q is not None:
-                    bad.append(q)
+                    fingerprint = _canonical(q["record"])
+                    if fingerprint not in bad_seen:
+                        bad_seen.add(fingerprint)
+                        bad.append(q)
                     continue
                 row["_seq"] = records
                 rows.append(row)

@@ -4,7 +4,9 @@ helpers that run the DAGs through Airflow exactly as `make pipeline` does."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import duckdb
@@ -45,10 +47,48 @@ class Pipeline:
             ["bash", str(SCRIPTS / "pipeline.sh")], env=self.env, cwd=REPO, capture_output=True, text=True, timeout=900
         )
 
+    def prepare(self) -> None:
+        """What `make pipeline` does before its first DAG: Airflow's metadata and the writer pool."""
+        cmd = (
+            f"source {SCRIPTS / 'airflow_env.sh'} && airflow db migrate > /dev/null && "
+            "airflow pools set duckdb_writer 1 writer > /dev/null"
+        )
+        result = subprocess.run(
+            ["bash", "-c", cmd], env=self.env, cwd=REPO, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+
     def dag_test(self, dag_id: str) -> subprocess.CompletedProcess:
         conf = f'-c \'{{"as_of": "{self.sim.clock}"}}\'' if dag_id == "transform_publish" else ""
         cmd = f"source {SCRIPTS / 'airflow_env.sh'} && airflow dags test {dag_id} {conf}"
         return subprocess.run(["bash", "-c", cmd], env=self.env, cwd=REPO, capture_output=True, text=True, timeout=900)
+
+    def dag_test_killed_at(self, dag_id: str, failpoint: str, timeout: float = 600) -> None:
+        """Run a DAG through `airflow dags test` and SIGKILL it (the whole process group) when
+        it reaches `failpoint` (extract.landing.failpoint): a worker dying mid-task."""
+        marker = self.data_dir / f"failpoint-{failpoint}.reached"
+        marker.unlink(missing_ok=True)
+        env = {**self.env, "PLAN_METRICS_FAILPOINT": failpoint, "PLAN_METRICS_FAILPOINT_FILE": str(marker)}
+        conf = f'-c \'{{"as_of": "{self.sim.clock}"}}\'' if dag_id == "transform_publish" else ""
+        cmd = f"source {SCRIPTS / 'airflow_env.sh'} && exec airflow dags test {dag_id} {conf}"
+        proc = subprocess.Popen(
+            ["bash", "-c", cmd],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        reached = marker.exists()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        assert reached, f"{dag_id} never reached the failpoint {failpoint} (exit {proc.returncode})"
 
     @property
     def published_db(self) -> Path:

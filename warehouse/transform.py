@@ -12,6 +12,8 @@ import os
 import re
 from pathlib import Path
 
+import duckdb
+
 from warehouse import paths
 from warehouse.run_context import RunContext
 
@@ -41,7 +43,10 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
     from dbt.cli.main import dbtRunner
     from dbt_common.invocation import get_invocation_id
 
-    ctx.record(working_db)
+    try:
+        ctx.record(working_db)
+    except duckdb.IOException as exc:  # another process holds the file, or the disk failed
+        raise DbtTransientError(f"could not open the working database {working_db}: {exc}") from exc
     os.environ["PLAN_METRICS_WORKING_DB"] = str(working_db)
     project = paths.dbt_project_dir()
     dbt_dir = paths.data_dir() / "dbt"
@@ -83,7 +88,9 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
     if not res.success:
         detail = "\n".join(f"  - {n['resource_type']} {n['name']}: {n['status']} {n['message'] or ''}" for n in failed)
         if any(TRANSIENT.search(m) for m in [str(res.exception or ""), *(n["message"] or "" for n in failed)]):
-            raise DbtTransientError(f"dbt build could not run ({res.exception or 'see nodes'}); retrying may help.\n{detail}")
+            raise DbtTransientError(
+                f"dbt build could not run ({res.exception or 'see nodes'}); retrying may help.\n{detail}"
+            )
         raise DbtBuildFailed(
             f"dbt build failed ({res.exception or 'see nodes'}); nothing was published.\n{detail}\n"
             f"Logs: {dbt_dir / 'logs' / 'dbt.log'}"

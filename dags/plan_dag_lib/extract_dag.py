@@ -49,13 +49,18 @@ lands under its data interval, so clearing a run or `airflow backfill create
 --reprocess-behavior completed` reuses what that interval received.
 
 **When it fails**
-- `extract` failed: the source is down or refused the token (the log names the call and
-  the retries). Nothing was loaded; clear the task when the source is back.
+- `extract` failed: the source is down, refused the token, answered with something that
+  is not its API (the message shows the URL, status, content type and first bytes), or a
+  listing did not add up (the message gives the counts the server promised and the ones
+  received). Nothing was loaded; clear the task when the source is fixed.
 - `load` failed: the landed files are kept; clearing `load` loads them without calling the
-  source again. A checksum mismatch means someone edited the landing zone.
+  source again. A landed run that fails its checksum is moved to `_corrupt/` with its
+  reason and the next extract asks the source again.
 - `load` *skipped*: nothing new arrived; nothing to do (no Asset event, no transform).
 - Records missing a required field are quarantined (`meta.quarantine`), counted in the log
-  and in `meta.extract_runs`; new fields are kept in `_extra` and logged as schema drift.
+  and in `meta.extract_runs`; new fields are kept in `_extra` and logged as schema drift;
+  records stamped in the future (a source clock running ahead) load but never move the
+  watermark, and the gate reports them.
 """
 
 FILES_DOC = """
@@ -66,8 +71,10 @@ zone, parses every messy form, never reads personal data ({personal}), and loads
 rows into `raw.{name}__*`. Emits the `raw/{name}` Asset.
 
 **When it fails / what to check**
-- A file with a missing or misspelt header is rejected whole: see `meta.received_files`
-  (status `rejected`, reason) and `meta.quarantine`; ask the sender to re-upload.
+- A file that cannot be read (corrupt, encrypted, too large, no permission) or whose header
+  is missing or misspelt is rejected whole, and the rest of the folder loads: see
+  `meta.received_files` (status `rejected`, reason) and `meta.quarantine`; ask the sender to
+  re-upload. The original uploads are kept owner-only in `restricted/originals/`.
 - Rows with impossible values are quarantined with file, row, column, value and reason
   (`meta.quarantine`); the rest loads.
 - `load` *skipped*: no new files (no Asset event, no transform).

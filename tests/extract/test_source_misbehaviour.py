@@ -184,3 +184,18 @@ def test_a_total_that_is_never_delivered_fails_loudly_with_the_counts(serve, tmp
     src = serve(respond)
     with pytest.raises(SourceError, match=r"received 100 distinct records, but the server says it holds 120"):
         extract_endpoint(src.client(), STOP_VISITS, tmp_path / "landing", "run1", None)
+
+
+def test_a_record_with_an_unparseable_updated_at_on_a_full_page_is_quarantined_and_the_rest_read(serve, tmp_path):
+    # GIVEN an offset listing of 7 stop-days, 3 a page, one of them stamped "yesterday"
+    rows = [visit(i, f"2020-08-0{1 + i}T10:00:00+08:00") for i in range(7)]
+    rows[1]["updated_at"] = "yesterday"
+    src = serve(offset_source(rows, cap=3, echo=True))
+    # WHEN the extractor reads it
+    m = extract_endpoint(src.client(), STOP_VISITS, tmp_path / "landing", "run1", None)
+    # THEN the other six landed and the bad one is quarantined with its column and reason
+    landed = {json.loads(line)["stop_id"] for p in (tmp_path / "landing").rglob("*.part-*.jsonl") for line in p.open()}
+    assert landed == {r["stop_id"] for r in rows} - {"s0001"}
+    (entry,) = [json.loads(line) for line in next((tmp_path / "landing").rglob("quarantine.jsonl")).open()]
+    assert (entry["column"], entry["value"], entry["reason"]) == ("updated_at", "yesterday", "unparseable timestamp")
+    assert m.quarantined == 1

@@ -7,7 +7,8 @@ with roadshows as (
 ),
 
 projects as (
-    select * from {{ ref('stg_kechuang_roadshows__roadshow_projects') }}
+    select * from {{ ref('int_roadshow_projects_checked') }}
+    where quarantine_reason is null
 ),
 
 held as (

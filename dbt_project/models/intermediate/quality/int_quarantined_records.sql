@@ -21,6 +21,11 @@ roadshows as (
     where quarantine_reason is not null
 ),
 
+projects as (
+    select * from {{ ref('int_roadshow_projects_checked') }}
+    where quarantine_reason is not null
+),
+
 reports as (
     select * from {{ ref('int_rural_centre_reports_checked') }}
     where quarantine_reason is not null
@@ -75,6 +80,17 @@ final as (
         cast(null as varchar) as file,
         cast(null as bigint) as row_number
     from roadshows
+    union all
+    select
+        'kechuang_roadshows' as source,
+        'roadshow_projects' as table_name,
+        project_id as record_key,
+        quarantine_column as column_name,
+        quarantine_value as value,
+        quarantine_reason as reason,
+        cast(null as varchar) as file,
+        cast(null as bigint) as row_number
+    from projects
     union all
     select
         'rural_centre_reports' as source,
