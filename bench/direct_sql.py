@@ -29,13 +29,13 @@ def _compiled_nodes(target_dir: Path) -> dict[str, dict]:
 
 
 def run_compiled(target_dir: Path, db: Path) -> dict:
-    import duckdb
+    from warehouse import duck
 
     nodes = _compiled_nodes(target_dir)
     graph = {uid: [d for d in n["depends_on"]["nodes"] if d in nodes] for uid, n in nodes.items()}
     timings: list[dict] = []
     skipped = []
-    with duckdb.connect(str(db)) as conn:
+    with duck.connect(str(db)) as conn:
         for uid in TopologicalSorter(graph).static_order():
             n = nodes[uid]
             sql = n.get("compiled_code")
@@ -67,8 +67,8 @@ def run_compiled(target_dir: Path, db: Path) -> dict:
 
 def explain_analyze(target_dir: Path, db: Path, model: str) -> str:
     """DuckDB's EXPLAIN ANALYZE of one model's compiled SQL (for profiling the slowest model)."""
-    import duckdb
+    from warehouse import duck
 
     node = next(n for n in _compiled_nodes(target_dir).values() if n["name"] == model)
-    with duckdb.connect(str(db)) as conn:
+    with duck.connect(str(db)) as conn:
         return conn.execute(f"explain analyze {node['compiled_code']}").fetchall()[0][1]

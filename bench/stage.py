@@ -95,16 +95,15 @@ def bare_fetch(p: dict) -> dict:
 
 
 def load(p: dict) -> dict:
-    import duckdb
-
     from extract.sources import file_sources, http_sources
+    from warehouse import duck
     from warehouse.raw_load import load_drop_source, load_endpoint
 
     db = Path(p["working_db"])
     db.parent.mkdir(parents=True, exist_ok=True)
     landing = Path(p["landing_root"])
     tables = {}
-    with duckdb.connect(str(db)) as conn:
+    with duck.connect(str(db)) as conn:
         for source in http_sources():
             for ep in source.endpoints:
                 started = time.perf_counter()
@@ -127,17 +126,16 @@ def load(p: dict) -> dict:
 
 def duckdb_read(p: dict) -> dict:
     """DuckDB alone: read the same landed NDJSON files into a fresh table per endpoint."""
-    import duckdb
-
     from extract.landing import landed_runs
     from extract.sources import all_endpoints
+    from warehouse import duck
     from warehouse.raw_load import raw_columns
 
     landing = Path(p["landing_root"])
     rows = seconds = 0.0
     tables = {}
     Path(p["scratch_db"]).parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(p["scratch_db"]) as conn:
+    with duck.connect(p["scratch_db"]) as conn:
         for ep in all_endpoints():
             runs = landed_runs(landing, ep.source, ep.name)
             files = [str(run.path(part.name)) for run in runs for part in run.manifest.parts]

@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from expectations.checks import Batch, CheckResult, plain
-from warehouse import meta, paths
+from warehouse import duck, meta, paths
 from warehouse.run_context import RunContext
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def run_gate(
     started = time.perf_counter()
     docs_dir = Path(docs_dir or docs_dir_for(ctx.run_id))
     context = _context()
-    with duckdb.connect(str(working_db)) as conn:
+    with duck.connect(str(working_db)) as conn:
         meta.ensure(conn)
         batches = raw.batches(conn, ctx) + published.batches(conn, ctx)
         results = dbt_checks(dbt_results or []) + quarantine.extraction_checks(conn)

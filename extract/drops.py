@@ -5,7 +5,8 @@
 
 Each run picks up every file version not landed before (a file is identified by its path
 relative to the drop folder and the sha256 of its bytes, so a re-run does not load a file
-twice and a file whose bytes change is a new version), parses it, and lands one run:
+twice and a file whose bytes change is a new version; a file whose size and modification
+time are those of a version already landed is not even read), parses it, and lands one run:
 
     <data>/landing/<source>/_files/<run_key>/<table>.part-00000.jsonl   clean rows
                                             /quarantine.jsonl           bad rows, rejected files
@@ -64,10 +65,20 @@ def candidate_files(incoming: Path, folder: str) -> list[Path]:
 
 def landed_versions(landing_root: Path, source: str) -> set[tuple[str, str]]:
     """(relative path, identity) of every file version already landed for a source: its
-    sha256, or for a file that could not be read its stat() identity."""
-    return {
-        (f.path, f.sha256) for run in landed_runs(landing_root, source, FILES_ENDPOINT) for f in run.manifest.received
-    }
+    sha256; its size and modification time (so an unchanged file is skipped without being
+    read and hashed: thousands of reports sit in the folder); for a file that could not be
+    read, its stat() identity."""
+    seen = set()
+    for run in landed_runs(landing_root, source, FILES_ENDPOINT):
+        for f in run.manifest.received:
+            seen.add((f.path, f.sha256))
+            if f.mtime_ns is not None:
+                seen.add((f.path, _unchanged(f.bytes, f.mtime_ns)))
+    return seen
+
+
+def _unchanged(size: int, mtime_ns: int) -> str:
+    return f"seen:{size}:{mtime_ns}"
 
 
 def _stat_identity(path: Path) -> str:
@@ -122,6 +133,9 @@ def _quarantine_entry(q: dict, rel: str) -> dict:
 def _receive(writer, spec: Source, path: Path, rel: str, seen: set, originals: OriginalsStore) -> ReceivedFile | None:
     """Read one candidate file; None when this version was landed before."""
     try:
+        st = path.stat()
+        if (rel, _unchanged(st.st_size, st.st_mtime_ns)) in seen:
+            return None  # same size and modification time as a version landed before
         data = path.read_bytes()
     except FileNotFoundError:
         received = ReceivedFile(rel, "", 0, "", "accepted")
@@ -136,7 +150,9 @@ def _receive(writer, spec: Source, path: Path, rel: str, seen: set, originals: O
     if (rel, sha) in seen:
         return None
     originals.keep(f"{sha}{path.suffix.lower()}", data)
-    return _land_file(writer, spec, path, rel, data, sha)
+    received = _land_file(writer, spec, path, rel, data, sha)
+    received.mtime_ns = st.st_mtime_ns if st.st_size == len(data) else None
+    return received
 
 
 def extract_drop_folder(

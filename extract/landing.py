@@ -85,6 +85,7 @@ class ReceivedFile:
     quarantined: int = 0
     skipped_rows: int = 0
     sheet: str | None = None  # the sheet(s) the rows were read from
+    mtime_ns: int | None = None  # with `bytes`: how the next run knows the file unchanged without reading it
 
 
 @dataclass

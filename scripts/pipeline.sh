@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make pipeline`: run the pipeline's DAGs once, through Airflow (`airflow dags test`),
+# `make pipeline`: run the pipeline's DAGs once, through Airflow, in one process
+# (dags/plan_dag_lib/run_dags.py: what `airflow dags test` does, parsing the DAG folder once),
 # against whatever sources are configured (Airflow connections, PLAN_METRICS_* variables).
-# Each DAG's full Airflow log goes to $PLAN_METRICS_DATA_DIR/logs/pipeline/<dag>.log.
+# Airflow's full log of the run goes to $PLAN_METRICS_DATA_DIR/logs/pipeline/pipeline.log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/airflow_env.sh"
 cd "$REPO"
@@ -18,28 +19,10 @@ airflow pools set duckdb_writer 1 "DuckDB allows one writing process: every task
 
 # PLAN_METRICS_AS_OF (ISO 8601): the instant the published data is as of; default: the run's
 # data interval end. `make run` sets it to the simulator's clock.
-TRANSFORM_CONF=()
+CONF=()
 if [ -n "${PLAN_METRICS_AS_OF:-}" ]; then
-    TRANSFORM_CONF=(-c "{\"as_of\": \"$PLAN_METRICS_AS_OF\"}")
+    CONF=(--conf "transform_publish={\"as_of\": \"$PLAN_METRICS_AS_OF\"}")
 fi
 
-run_dag() {
-    local dag="$1" log="$LOG_DIR/$1.log" start ms
-    shift
-    start=$(date +%s%N)
-    printf '▶ %-28s ' "$dag"
-    if airflow dags test "$dag" "$@" > "$log" 2>&1; then
-        ms=$(( ($(date +%s%N) - start) / 1000000 ))
-        printf 'ok (%d.%d s)\n' $((ms / 1000)) $(((ms % 1000) / 100))
-    else
-        printf 'FAILED\n'
-        echo "---- what failed (full log: $log) ----"
-        grep -E "PIPELINE FAILURE|Quality gate failed|  - \[|Investigate|duckdb -readonly|dbt build failed|Error|error" "$log" \
-            | grep -v "^\s*$" | tail -25
-        exit 1
-    fi
-}
-
-for dag in "${EXTRACT_DAGS[@]}"; do run_dag "$dag"; done
-run_dag transform_publish "${TRANSFORM_CONF[@]}"
+python dags/plan_dag_lib/run_dags.py --log-dir "$LOG_DIR" "${CONF[@]}" "${EXTRACT_DAGS[@]}" transform_publish
 python -m warehouse.show

@@ -85,3 +85,21 @@ def test_env_example_lists_the_connection_of_every_http_source_in_the_registry()
 
     # regenerate with: python -m extract.sources env-example
     assert env_example() in (REPO / ".env.example").read_text(encoding="utf-8")
+
+
+def test_every_duckdb_connection_of_the_pipeline_is_bounded():
+    # the pipeline opens DuckDB through warehouse.duck.connect only (memory limit + spill folder)
+    calls = []
+    for folder in (*PIPELINE, "bench"):
+        for path in (REPO / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                func = getattr(node, "func", None)
+                if isinstance(node, ast.Call) and isinstance(func, ast.Attribute) and func.attr == "connect":
+                    if isinstance(func.value, ast.Name) and func.value.id == "duckdb":
+                        calls.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert [c.split(":")[0] for c in calls] == ["warehouse/duck.py"], calls
+    # and dbt's connection has the same default limit
+    from warehouse import duck
+
+    profile = (DBT / "profiles.yml").read_text(encoding="utf-8")
+    assert f"env_var('{duck.MEMORY_ENV}', '{duck.DEFAULT_MEMORY_LIMIT}')" in profile

@@ -62,8 +62,29 @@ QUALITY_COLUMNS = (
 )
 
 
+# the last column each table gained: when all are there, nothing needs creating
+_COMPLETE = (
+    ("quality_checks", "observed_value"),
+    ("extract_runs", "present"),
+    ("received_files", "sheet"),
+    ("loaded_manifests", "loaded_at"),
+    ("watermarks", "updated_at"),
+    ("quarantine", "quarantined_at"),
+    ("publish_log", "dbt_invocation_id"),
+    ("run_context", "as_of_date"),
+)
+
+
 def ensure(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw and meta schemas and every meta table that is missing."""
+    """Create the raw and meta schemas and every meta table that is missing (one query when
+    nothing is: loads call this for every endpoint)."""
+    present = conn.execute(
+        "select count(*) from duckdb_columns() where schema_name = 'meta' and (table_name, column_name) in "
+        f"({', '.join(f'({t!r}, {c!r})' for t, c in _COMPLETE)})"
+    ).fetchone()[0]
+    has_raw = conn.execute("select count(*) from duckdb_schemas() where schema_name = 'raw'").fetchone()[0]
+    if present == len(_COMPLETE) and has_raw:
+        return
     for statement in _DDL:
         conn.execute(statement)
 

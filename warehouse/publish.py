@@ -28,10 +28,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from extract.landing import failpoint, fsync_path
-from warehouse import meta, paths
+from warehouse import duck, meta, paths
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,7 @@ KEEP_HISTORY = 5
 def _previous_log(published: Path) -> list[tuple]:
     if not published.exists():
         return []
-    with duckdb.connect(str(published), read_only=True) as conn:
+    with duck.connect(str(published), read_only=True) as conn:
         return conn.execute("select * from metrics.publish_log order by published_at").fetchall()
 
 
@@ -77,7 +75,7 @@ def publish(
     # Connect to the working database and attach the new file (not the other way round):
     # in-process callers (dbt, `airflow dags test`) may hold the working database open, and
     # DuckDB allows one handle per file per process.
-    with duckdb.connect(str(working_db)) as conn:
+    with duck.connect(str(working_db)) as conn:
         conn.execute(f"attach '{staged}' as pub")
         conn.execute("create schema pub.metrics")
         row_counts = {}
@@ -117,7 +115,7 @@ def publish(
 
 
 def _mirror_log(working_db: Path, entry: tuple) -> None:
-    with duckdb.connect(str(working_db)) as conn:
+    with duck.connect(str(working_db)) as conn:
         meta.ensure(conn)
         conn.execute("insert or replace into meta.publish_log values (?, ?, ?, ?, ?, ?, ?)", list(entry))
 

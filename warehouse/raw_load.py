@@ -19,7 +19,7 @@ import duckdb
 
 from extract.landing import FILES_ENDPOINT, QUARANTINE, LandedRun, SetAside, failpoint, pending_runs
 from extract.sources import FILE_LINEAGE, SOURCES, Endpoint, FileTable
-from warehouse import meta
+from warehouse import duck, meta
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def read_watermark(db_path: Path, ep: Endpoint) -> str | None:
     """The committed watermark of an endpoint (None before its first load)."""
     if not Path(db_path).exists():
         return None
-    with duckdb.connect(str(db_path), read_only=True) as conn:
+    with duck.connect(str(db_path), read_only=True) as conn:
         exists = conn.execute(
             "select count(*) from information_schema.tables where table_schema='meta' and table_name='watermarks'"
         ).fetchone()[0]
@@ -221,56 +221,42 @@ def load_endpoint(conn: duckdb.DuckDBPyConnection, ep: Endpoint, landing_root: P
 
 
 def _insert_new_versions(conn, ep: Endpoint, runs: list[LandedRun]) -> dict[str, tuple[int, int, int]]:
-    """Insert the versions of these runs the raw table does not hold yet (the first
-    occurrence of each key + content hash); per run: (new records, inserted, duplicates)."""
-    files = [(str(run.path(p.name)), run.manifest) for run in runs for p in run.manifest.parts]
-    if not files:
-        return {}
+    """Insert the versions of these runs the raw table does not hold yet (the first occurrence
+    of each key + content hash, oldest run first); per run: (new records, inserted, duplicates).
+
+    Part file by part file, inside the caller's one transaction: memory holds one part
+    (at most ROWS_PER_PART rows) whatever the size of the run or the backlog."""
     key, cols = ", ".join(ep.key), raw_columns(ep)
-    file_map = ", ".join(
-        f"({_sql_str(p)}, {_sql_str(m.manifest_id)}, {_sql_str(m.landed_at)}::timestamptz)" for p, m in files
-    )
-    conn.execute(
-        f"""
-        create or replace temp table _batch as
-        select src.* exclude (filename), fm.manifest_id as _manifest_id, fm.landed_at as _landed_at
-        from read_json([{", ".join(_sql_str(p) for p, _ in files)}],
-                       format = 'newline_delimited', columns = {_struct(cols)}, filename = true) src
-        join (values {file_map}) fm(filename, manifest_id, landed_at) on src.filename = fm.filename
-        """
-    )
-    # `_is_new` marks records never seen before
-    conn.execute(
-        f"""
-        create or replace temp table _fresh as
-        with firsts as (
-            select * from _batch
-            qualify row_number() over (partition by {key}, _record_hash order by _landed_at, _seq) = 1
-        ),
-        known_keys as (select distinct {key} from {ep.raw_table})
-        select f.*, k.{ep.key[0]} is null as _is_new
-        from firsts f
-        anti join {ep.raw_table} r using ({key}, _record_hash)
-        left join known_keys k using ({key})
-        """
-    )
-    stats = conn.execute(
-        f"""
-        with received as (select _manifest_id, count(*) as n from _batch group by 1),
-             fresh as (
-                 select _manifest_id, count(*) as inserted,
-                        count(distinct ({key})) filter (where _is_new) as new_records
-                 from _fresh group by 1)
-        select rc._manifest_id, coalesce(fr.new_records, 0), coalesce(fr.inserted, 0), rc.n - coalesce(fr.inserted, 0)
-        from received rc left join fresh fr using (_manifest_id)
-        """
-    ).fetchall()
-    conn.execute(
-        f"insert into {ep.raw_table} by name "
-        f"select {', '.join(cols)}, _manifest_id, _landed_at, now() as _loaded_at from _fresh"
-    )
+    known = " and ".join(f"r.{k} = f.{k}" for k in ep.key)
+    out = {}
+    for run in runs:
+        new = inserted = 0
+        for part in run.manifest.parts:
+            conn.execute(
+                f"""
+                create or replace temp table _fresh as
+                with firsts as (
+                    select * from read_json(?, format = 'newline_delimited', columns = {_struct(cols)})
+                    qualify row_number() over (partition by {key}, _record_hash order by _seq) = 1
+                )
+                select f.*, not exists (select 1 from {ep.raw_table} as r where {known}) as _is_new
+                from firsts as f anti join {ep.raw_table} as r using ({key}, _record_hash)
+                """,
+                [str(run.path(part.name))],
+            )
+            n, fresh_keys = conn.execute(
+                f"select count(*), count(distinct ({key})) filter (where _is_new) from _fresh"
+            ).fetchone()
+            conn.execute(
+                f"insert into {ep.raw_table} by name select {', '.join(cols)}, ? as _manifest_id, "
+                "?::timestamptz as _landed_at, now() as _loaded_at from _fresh",
+                [run.id, run.manifest.landed_at],
+            )
+            new, inserted = new + fresh_keys, inserted + n
+        out[run.id] = (new, inserted, run.manifest.row_count - inserted)
+    conn.execute("drop table if exists _fresh")
     failpoint("raw_inserted")
-    return {mid: (new, ins, dup) for mid, new, ins, dup in stats}
+    return out
 
 
 def _advance_watermark(conn, ep: Endpoint, runs: list[LandedRun]) -> None:

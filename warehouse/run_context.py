@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-import duckdb
-
 from extract.beijing import local_date, month_start, parse_ts
-from warehouse import meta
+from warehouse import duck, meta
 
 PLAN_START = date(2020, 7, 1)
 
@@ -52,7 +50,7 @@ class RunContext:
 
     def record(self, working_db: Path) -> None:
         """Write the row dbt reads (one short connection, closed before dbt opens the file)."""
-        with duckdb.connect(str(working_db)) as conn:
+        with duck.connect(str(working_db)) as conn:
             meta.ensure(conn)
             conn.execute("begin transaction")
             conn.execute("delete from meta.run_context")

@@ -5,9 +5,7 @@ from __future__ import annotations
 import sys
 import unicodedata
 
-import duckdb
-
-from warehouse import paths
+from warehouse import duck, paths
 
 SUMMARY_SQL = """
 select c.metric_id, c.name_zh, c.name_en, c.unit, c.additive_over_months,
@@ -51,7 +49,7 @@ def main() -> int:
     if not db.exists():
         print(f"nothing published yet at {db}", file=sys.stderr)
         return 1
-    with duckdb.connect(str(db), read_only=True) as conn:
+    with duck.connect(str(db), read_only=True) as conn:
         rows = conn.execute(SUMMARY_SQL).fetchall()
         publish_id, published_at = conn.execute(
             "select publish_id, published_at from metrics.publish_log order by published_at desc limit 1"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import paths
+from warehouse import duck, paths
 from warehouse.run_context import RunContext
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,10 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
     except duckdb.IOException as exc:  # another process holds the file, or the disk failed
         raise DbtTransientError(f"could not open the working database {working_db}: {exc}") from exc
     os.environ["PLAN_METRICS_WORKING_DB"] = str(working_db)
+    # dbt's connection gets the same memory limit and spill folder as every other (profiles.yml)
+    bounds = duck.settings()
+    os.environ[duck.MEMORY_ENV] = bounds["memory_limit"]
+    os.environ["PLAN_METRICS_DUCKDB_TEMP_DIR"] = bounds["temp_directory"]
     project = paths.dbt_project_dir()
     dbt_dir = paths.data_dir() / "dbt"
     args = [
@@ -60,6 +64,10 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
         str(dbt_dir / "target"),
         "--log-path",
         str(dbt_dir / "logs"),
+        # dbt's unit tests check the models' logic, which only a code change can break: they
+        # run in the test suite (tests/dbt/test_dbt_unit_tests.py), not in every publish
+        "--exclude-resource-type",
+        "unit_test",
     ]
     if select:
         args += ["--select", select]

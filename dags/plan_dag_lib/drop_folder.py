@@ -18,12 +18,10 @@ def extract(source: str, state: dict, key: str, span: tuple) -> list[dict]:
 
 
 def load(source: str, landed: list[dict]) -> dict:
-    import duckdb
-
-    from warehouse import paths
+    from warehouse import duck, paths
     from warehouse.raw_load import load_drop_source
 
     db = paths.working_db()
     db.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(db)) as conn:
+    with duck.connect(str(db)) as conn:
         return {source: load_drop_source(conn, source, paths.landing_root())}

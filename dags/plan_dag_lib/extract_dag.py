@@ -184,13 +184,11 @@ def extract_api(source: str, watermarks: dict, key: str, span: tuple) -> list[di
 
 
 def load_api(source: str, landed: list[dict]) -> dict:
-    import duckdb
-
     from extract.sources import SOURCES
-    from warehouse import paths
+    from warehouse import duck, paths
     from warehouse.raw_load import load_endpoint
 
     db = paths.working_db()
     db.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(db)) as conn:
+    with duck.connect(str(db)) as conn:
         return {ep.raw_table: load_endpoint(conn, ep, paths.landing_root()) for ep in SOURCES[source].endpoints}

@@ -254,3 +254,21 @@ def test_rejected_files_and_bad_rows_reach_the_quarantine_table_with_file_row_co
     assert q[0][0].endswith("broken.csv") and q[0][4].startswith("file rejected") and q[0][1] is None
     assert q[1][0].endswith("good.csv") and q[1][1:] == (3, "开放天数", "40", "more than 31 days")
     assert [s for _, s in files] == ["rejected", "accepted"]
+
+
+def test_an_unchanged_file_is_recognised_by_size_and_mtime_without_reading_it(tmp_path):
+    # GIVEN a landed file
+    incoming, landing = tmp_path / "incoming", tmp_path / "landing"
+    path = _drop(incoming, "a.csv", [["RC0001", "甲", "421202", "2020-08", 20, 100, 50, 2, "", "", ""]], 1_600_000_000)
+    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run1").row_count == 1
+    # WHEN its bytes change but its size and modification time are those landed (proof that
+    # the next run decides from stat() alone, without reading it)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"RC0001", b"RC0009"))
+    os.utime(path, (1_600_000_000, 1_600_000_000))
+    # THEN it is not read again
+    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run2") is None
+    # AND a file merely touched (same bytes, new time) is read, hashed and known: nothing lands
+    path.write_bytes(data)
+    os.utime(path, (1_600_000_500, 1_600_000_500))
+    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run3") is None

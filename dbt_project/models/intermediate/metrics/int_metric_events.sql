@@ -1,4 +1,8 @@
--- All metric events of all sources, at the region the source gives.
+-- All metric events of all sources, at the region the source gives. A table: both marts and
+-- the quality gate aggregate it, several times over (one aggregate per kind of aggregation),
+-- and recomputing the sources' event models for each would cost far more than writing it once.
+{{ config(materialized='table') }}
+
 with orders as (
     select * from {{ ref('int_order_metric_events') }}
 ),

@@ -1,40 +1,18 @@
 -- One row per metric x region x month. Every level is recomputed from the events (records),
 -- so medians and ratios are never averaged across regions; additive metrics get a province
 -- row for every month from their first to their last month with data (zero-filled).
-with events as (
-    select * from {{ ref('int_metric_events') }}
-),
-
-rollup as (
-    select * from {{ ref('int_regions_rolled_up') }}
-),
-
-definitions as (
+with definitions as (
     select * from {{ ref('metric_definitions') }}
 ),
 
-events_by_region as (
-    select
-        e.metric_id,
-        r.rollup_region_code as region_code,
-        r.rollup_level as region_level,
-        e.period_month,
-        e.value,
-        e.entity_id
-    from events as e
-    inner join rollup as r on e.region_code = r.region_code
-),
-
 aggregated_by_level as (
-    select
-        ev.metric_id,
-        ev.region_code,
-        ev.region_level,
-        ev.period_month,
-        {{ aggregate_metric('any_value(d.aggregation)', 'ev.value', 'ev.entity_id') }} as value
-    from events_by_region as ev
-    inner join definitions as d using (metric_id)
-    group by ev.metric_id, ev.region_code, ev.region_level, ev.period_month
+    {{ aggregate_events(
+        'e.metric_id, r.rollup_region_code as region_code, r.rollup_level as region_level, e.period_month',
+        'e.metric_id, r.rollup_region_code, r.rollup_level, e.period_month',
+        'from ' ~ ref('int_metric_events') ~ ' as e'
+        ~ ' inner join ' ~ ref('int_regions_rolled_up') ~ ' as r on e.region_code = r.region_code'
+        ~ ' inner join ' ~ ref('metric_definitions') ~ ' as d on e.metric_id = d.metric_id where true'
+    ) }}
 ),
 
 aggregated as (

@@ -8,14 +8,6 @@ with targets as (
     select * from {{ ref('stg_plan_ledger__targets') }}
 ),
 
-events as (
-    select * from {{ ref('int_metric_events') }}
-),
-
-rollup as (
-    select * from {{ ref('int_regions_rolled_up') }}
-),
-
 definitions as (
     select * from {{ ref('metric_definitions') }}
 ),
@@ -28,28 +20,25 @@ as_of as (
     select max(period_month) as as_of_month from metric_values
 ),
 
-window_events as (
-    select
-        e.metric_id,
-        r.rollup_region_code as region_code,
-        e.value,
-        e.entity_id
-    from events as e
-    inner join rollup as r on e.region_code = r.region_code
-    cross join as_of
-    where
-        e.period_month >= cast('{{ var("plan_start") }}' as date)
-        and e.period_month <= as_of.as_of_month
+target_regions as (
+    select distinct
+        metric_id,
+        region_code
+    from targets
 ),
 
 actuals as (
-    select
-        ev.metric_id,
-        ev.region_code,
-        {{ aggregate_metric('any_value(d.aggregation)', 'ev.value', 'ev.entity_id') }} as actual_to_date
-    from window_events as ev
-    inner join definitions as d using (metric_id)
-    group by ev.metric_id, ev.region_code
+    -- only the targets' metrics and regions, over the window plan_start … as_of_month
+    {{ aggregate_events(
+        'e.metric_id, r.rollup_region_code as region_code',
+        'e.metric_id, r.rollup_region_code',
+        'from ' ~ ref('int_metric_events') ~ ' as e'
+        ~ ' inner join ' ~ ref('int_regions_rolled_up') ~ ' as r on e.region_code = r.region_code'
+        ~ ' inner join target_regions as t on e.metric_id = t.metric_id and r.rollup_region_code = t.region_code'
+        ~ ' inner join ' ~ ref('metric_definitions') ~ ' as d on e.metric_id = d.metric_id'
+        ~ ' cross join as_of'
+        ~ " where e.period_month >= cast('" ~ var('plan_start') ~ "' as date) and e.period_month <= as_of.as_of_month"
+    ) }}
 ),
 
 progress as (
@@ -61,7 +50,7 @@ progress as (
         t.deadline,
         -- nothing happened yet: 0 for additive and distinct counts, unknown for medians/ratios
         case
-            when a.actual_to_date is not null then a.actual_to_date
+            when a.value is not null then a.value
             when {{ zero_when_nothing_happened('d.aggregation') }} then 0
         end as actual_to_date,
         as_of.as_of_month

@@ -1,0 +1,46 @@
+"""Every DuckDB connection the pipeline opens: bounded memory, and a place to spill under the data folder.
+
+DuckDB takes up to 80 % of the machine's memory by default — fine alone on a laptop, not on
+a worker it shares with other tasks. Each connection the pipeline opens (and dbt's, through
+`profiles.yml`, which reads the same two variables that `warehouse.transform` sets) is held
+to PLAN_METRICS_DUCKDB_MEMORY_LIMIT (any DuckDB size, default DEFAULT_MEMORY_LIMIT) and spills
+what does not fit to `$PLAN_METRICS_DATA_DIR/tmp/duckdb`. The limit is set with `SET` after
+opening rather than as an open-time config, because DuckDB refuses a second handle on a
+file with a different open-time config in one process (`airflow dags test` runs dbt, the
+gate and the publish in one).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from warehouse import paths
+
+MEMORY_ENV = "PLAN_METRICS_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "4GB"
+
+
+def memory_limit() -> str:
+    return os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
+
+
+def temp_directory() -> Path:
+    return paths.data_dir() / "tmp" / "duckdb"
+
+
+def settings() -> dict[str, str]:
+    """What every connection gets (dbt's too: `warehouse.transform` exports these)."""
+    temp = temp_directory()
+    temp.mkdir(parents=True, exist_ok=True)
+    return {"memory_limit": memory_limit(), "temp_directory": str(temp)}
+
+
+def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect with the pipeline's memory limit and spill folder."""
+    conn = duckdb.connect(str(path), read_only=read_only)
+    for name, value in settings().items():
+        conn.execute(f"set {name} = '{value}'")
+    return conn
