@@ -102,7 +102,7 @@ def test_a_failing_expectation_blocks_the_publish_and_leaves_the_published_file_
         conn.execute(
             """insert into raw.kechuang_orders__orders
                select * replace ('-99999999.00' as tech_transaction_cny, '2021-12-31T23:59:59+08:00' as updated_at,
-                                 'planted-defect' as _record_hash)
+                                 'planted-defect' as _record_hash, now() as _landed_at)
                from raw.kechuang_orders__orders where status = 'closed' limit 1"""
         )
     # WHEN the transform DAG runs through Airflow
