@@ -22,11 +22,16 @@ bench: venv  ## benchmark the pipeline at SF1, SF10, SF100 against its physical 
 
 venv: $(STAMP)
 
-$(STAMP): requirements.lock
+# Development installs the development lock (production's packages at the same versions plus
+# the test and lint tools), hash-checked; --clear so the venv holds exactly the lock.
+$(STAMP): requirements-dev.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required, found " + sys.version)'
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PYTHON) -m venv --clear $(VENV)
+	@# --no-deps: the lock is the whole closure, and pip's resolver trips over extras in hash
+	@# mode (pypa/pip#9644); `pip check` then proves the set is complete and consistent.
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-dev.lock
+	$(VENV)/bin/pip check --disable-pip-version-check
 	@# the checkout itself is on the venv's path: extract/, warehouse/, expectations/, simulator/
 	$(PY) -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "plan_metrics.pth").write_text("$(CURDIR)\n")'
 	touch $(STAMP)
@@ -45,10 +50,18 @@ rollback: venv  ## re-publish the previous publish (or TO=<publish_id>)
 lint: venv
 	$(VENV)/bin/ruff check .
 
-lock:  ## re-resolve requirements.in into requirements.lock (needs the package index)
-	rm -rf /tmp/plan-metrics-lock && $(PYTHON) -m venv /tmp/plan-metrics-lock
-	/tmp/plan-metrics-lock/bin/pip install --quiet -r requirements.in
-	/tmp/plan-metrics-lock/bin/pip freeze --exclude pip > requirements.lock
+# Production first: the development set is constrained to it (-c requirements.lock). Existing
+# pins are kept unless an .in file asks otherwise (uv prefers what the output file holds);
+# UPGRADE=1 re-resolves everything to the newest allowed versions.
+UV_VERSION := 0.13.9
+LOCK_VENV := /tmp/plan-metrics-lock-$(shell id -u)
+UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 $(if $(UPGRADE),--upgrade)
+lock:  ## re-resolve requirements.in / requirements-dev.in into the hashed locks (needs the package index)
+	test -x $(LOCK_VENV)/bin/uv && $(LOCK_VENV)/bin/uv --version | grep -q ' $(UV_VERSION) ' \
+	    || { rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet uv==$(UV_VERSION); }
+	$(UV_COMPILE) requirements.in -o requirements.lock
+	$(UV_COMPILE) requirements-dev.in -o requirements-dev.lock
 
 clean:  ## remove everything the pipeline wrote (keeps the virtualenv)
 	rm -rf data incoming dbt_project/target dbt_project/logs
