@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run pipeline test bench venv simulator rollback lint docs lock clean
+.PHONY: run pipeline test bench venv simulator rollback lint docs lock clean secrets prod-local
 
 run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result
 	$(PY) scripts/run_local.py
@@ -43,6 +43,12 @@ airflow: venv  ## the Airflow UI + scheduler on this machine against the simulat
 simulator: venv  ## serve the simulated sources in the foreground (SEED, SCALE, PORT, CLOCK, FAULTS)
 	$(PY) -m simulator serve --seed $(or $(SEED),42) --scale $(or $(SCALE),1) --port $(or $(PORT),8700) \
 	    --clock $(or $(CLOCK),2021-12-31T23:59:59+08:00) $(foreach f,$(FAULTS),--faults $(f))
+
+prod-local: venv  ## docker-compose.yml as processes: PostgreSQL, Redis, Celery workers (SIM_SCALE, SIM_CLOCK)
+	$(PY) scripts/prod_local.py
+
+secrets: venv  ## write .env from .env.example with fresh secrets (keeps secrets already set)
+	$(PY) -m deploy.env_secrets write .env
 
 rollback: venv  ## re-publish the previous publish (or TO=<publish_id>)
 	$(PY) -m warehouse.publish rollback $(if $(TO),--to $(TO))
