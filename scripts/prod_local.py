@@ -131,13 +131,41 @@ class Process:
         except ProcessLookupError:
             return False
 
-    def kill(self) -> None:
-        """SIGKILL the whole process group, as `docker kill` ends a container: nothing cleans up."""
+    def kill(self) -> list[int]:
+        """SIGKILL the process and everything it started, as `docker kill` ends a container:
+        nothing cleans up. Airflow puts each task process in a process group of its own, so
+        the whole tree is collected first (children are re-parented once their parent dies).
+        Returns the pids killed."""
+        import psutil
+
+        # freeze the tree first (SIGSTOP), so nothing forks between listing and killing
+        frozen: dict[int, psutil.Process] = {}
+        while True:
+            try:
+                root = psutil.Process(self.proc.pid)
+                tree = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                tree = []
+            new = [p for p in tree if p.pid not in frozen]
+            if not new:
+                break
+            for p in new:
+                try:
+                    p.suspend()
+                    frozen[p.pid] = p
+                except psutil.NoSuchProcess:
+                    pass
+        killed = []
+        for p in frozen.values():
+            try:
+                p.kill()
+                killed.append(p.pid)
+            except psutil.NoSuchProcess:
+                pass
         self.send(signal.SIGKILL)
         self.proc.wait(timeout=30)
-        deadline = time.monotonic() + 30
-        while self.group_alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        psutil.wait_procs(list(frozen.values()), timeout=30)
+        return killed
 
     def send(self, sig: int) -> None:
         try:
@@ -218,15 +246,34 @@ class Postgres:
             shutil.chown(pwfile, self.user, self.user)
         bindir = self.bindir()
         self._run(
-            [str(bindir / "initdb"), "-D", str(self.data), "-U", "airflow", f"--pwfile={pwfile}",
-             "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"]  # fmt: skip
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "airflow",
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
         )
         pwfile.unlink()
         # loopback only, password required (scram), no socket outside our folder
         self.process = Process(
             "postgres",
-            [str(bindir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
-             "-c", f"unix_socket_directories={self.root}"],  # fmt: skip
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={self.root}",
+            ],
             env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"},
             log=self.log,
             cwd=self.root,
@@ -407,9 +454,13 @@ class ProdLocal:
         t = time.monotonic()
         self.env = self.environment()
         init = subprocess.run(
-            ["bash", str(REPO / "deploy" / "init.sh")], env=self.env, cwd=REPO, capture_output=True, text=True,
+            ["bash", str(REPO / "deploy" / "init.sh")],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
             timeout=600,
-        )  # fmt: skip
+        )
         (self.logs / "airflow-init.log").write_text(init.stdout + init.stderr)
         if init.returncode:
             raise RuntimeError(f"deploy/init.sh failed:\n{(init.stdout + init.stderr)[-3000:]}")
@@ -434,8 +485,8 @@ class ProdLocal:
         self.processes[name] = Process(name, self.component_argv(name), component_env, self.logs / f"{name}.log")
         return self.processes[name].start()
 
-    def kill(self, name: str) -> None:
-        self.processes[name].kill()
+    def kill(self, name: str) -> list[int]:
+        return self.processes[name].kill()
 
     def restart(self, name: str, env: Mapping[str, str] | None = None) -> Process:
         """What compose's `restart: always` does after a crash; `env` replaces the per-component extras."""
@@ -482,8 +533,10 @@ class ProdLocal:
         for p in psutil.process_iter(["pid", "cmdline"]):
             try:
                 cmd = " ".join(p.info["cmdline"] or [])
-                if p.environ().get("AIRFLOW_HOME") in mine or str(self.postgres.data) in cmd or (
-                    "redis-server" in cmd and str(self.redis.root) in cmd
+                if (
+                    p.environ().get("AIRFLOW_HOME") in mine
+                    or str(self.postgres.data) in cmd
+                    or ("redis-server" in cmd and str(self.redis.root) in cmd)
                 ):
                     found.append(f"{p.pid} {cmd[:120]}")
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
@@ -505,7 +558,9 @@ def main() -> int:
     clock = os.environ.get("SIM_CLOCK", "2021-12-31T23:59:59+08:00")
     print(f"Throw-away folder: {root}\nStarting the simulated sources (seed {seed}, scale {scale:g}) …", flush=True)
     try:
-        with SimulatorProcess(root / "sim", seed=seed, scale=scale, clock=clock, incoming=root / "data" / "incoming") as sim:
+        with SimulatorProcess(
+            root / "sim", seed=seed, scale=scale, clock=clock, incoming=root / "data" / "incoming"
+        ) as sim:
             print("Installing/starting PostgreSQL and Redis, then Airflow (CeleryExecutor) …", flush=True)
             with ProdLocal(root, sim.airflow_connections()) as prod:
                 user, password = prod.admin
