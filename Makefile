@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run pipeline test bench venv simulator rollback lint docs lock clean secrets prod-local
+.PHONY: run pipeline test bench venv simulator rollback lint docs lock clean secrets prod-local bench-workers
 
 run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result
 	$(PY) scripts/run_local.py
@@ -19,6 +19,9 @@ test: venv  ## run the test suite
 
 bench: venv  ## benchmark the pipeline at SF1, SF10, SF100 against its physical limits (QUICK=1: SF1 only)
 	$(PY) -m bench $(if $(QUICK),--quick) $(if $(SCALES),--scales $(SCALES))
+
+bench-workers: venv  ## one extract worker against two on the production deployment (make prod-local's stack)
+	$(PY) -m bench.workers $(if $(SCALE),--scale $(SCALE))
 
 venv: $(STAMP)
 

@@ -104,9 +104,11 @@ class Process:
     def __init__(self, name: str, argv: list[str], env: dict, log: Path, cwd: Path = REPO, user: str | None = None):
         self.name, self.argv, self.env, self.log, self.cwd, self.user = name, argv, env, log, cwd, user
         self.proc: subprocess.Popen | None = None
+        self.log_offset = 0
 
     def start(self) -> Process:
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.log_offset = self.log.stat().st_size if self.log.exists() else 0  # a restart appends
         argv = ["runuser", "-u", self.user, "--", *self.argv] if self.user else self.argv
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -186,6 +188,12 @@ class Process:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+
+    def output(self) -> str:
+        """What this start of the process logged (a restarted one appends to the same file)."""
+        with self.log.open("rb") as f:
+            f.seek(self.log_offset)
+            return f.read().decode(errors="replace")
 
     def tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
@@ -501,7 +509,7 @@ class ProdLocal:
         return sorted(n for n in self.processes if n.startswith((WORKER, WRITER)))
 
     def worker_ready(self, name: str) -> bool:
-        return "ready." in self.processes[name].tail(200_000) if self.processes[name].alive() else False
+        return self.processes[name].alive() and " ready." in self.processes[name].output()
 
     def workers_ready(self) -> bool:
         for name in self.celery_names():
@@ -542,6 +550,46 @@ class ProdLocal:
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
         return found
+
+
+class RestApi:
+    """The REST API as one user: a token from FAB's `POST /auth/token`, then `/api/v2`."""
+
+    def __init__(self, url: str, username: str, password: str):
+        self.url = url
+        r = requests.post(f"{url}/auth/token", json={"username": username, "password": password}, timeout=30)
+        assert r.status_code == 201, f"{username} could not log in: {r.status_code} {r.text[:300]}"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+
+    def request(self, method: str, path: str, **kw) -> requests.Response:
+        return self.session.request(method, f"{self.url}{path}", timeout=60, **kw)
+
+    def __call__(self, method: str, path: str, **kw) -> dict:
+        r = self.request(method, f"/api/v2{path}", **kw)
+        assert r.ok, f"{method} {path}: {r.status_code} {r.text[:500]}"
+        return r.json() if r.content else {}
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after", "limit": 100})["dag_runs"]
+
+    def tis(self, dag_id: str, run_id: str) -> dict[str, dict]:
+        data = self("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances")
+        return {t["task_id"]: t for t in data["task_instances"]}
+
+    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict]:
+        data = self("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/tries")
+        return sorted(data["task_instances"], key=lambda t: t["try_number"])
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> requests.Response:
+        return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
+
+
+def quote(text: str) -> str:
+    return requests.utils.quote(text, safe="")
 
 
 def main() -> int:

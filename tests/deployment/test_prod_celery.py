@@ -38,9 +38,8 @@ from pathlib import Path
 import duckdb
 import psutil
 import pytest
-import requests
 
-from scripts.prod_local import ProdLocal
+from scripts.prod_local import ProdLocal, RestApi
 from simulator import truth
 from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts
@@ -62,46 +61,6 @@ TRANSFORM = "transform_publish"
 API_LOADS = {"extract_scipop_platform", "extract_kechuang_roadshows", ORDERS}  # raw_inserted lives in their load
 WEBHOOK_TOKEN = "wh-" + hashlib.sha256(str(time.time()).encode()).hexdigest()[:24]
 HOST = socket.gethostname()
-
-
-class Api:
-    """The REST API as one user: a token from FAB's /auth/token, then /api/v2."""
-
-    def __init__(self, url: str, username: str, password: str):
-        self.url = url
-        r = requests.post(f"{url}/auth/token", json={"username": username, "password": password}, timeout=30)
-        assert r.status_code == 201, f"{username} could not log in: {r.status_code} {r.text[:300]}"
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-
-    def request(self, method: str, path: str, **kw) -> requests.Response:
-        return self.session.request(method, f"{self.url}{path}", timeout=60, **kw)
-
-    def __call__(self, method: str, path: str, **kw) -> dict:
-        r = self.request(method, f"/api/v2{path}", **kw)
-        assert r.ok, f"{method} {path}: {r.status_code} {r.text[:500]}"
-        return r.json() if r.content else {}
-
-    def runs(self, dag_id: str) -> list[dict]:
-        return self("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after", "limit": 100})["dag_runs"]
-
-    def tis(self, dag_id: str, run_id: str) -> dict[str, dict]:
-        data = self("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances")
-        return {t["task_id"]: t for t in data["task_instances"]}
-
-    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict]:
-        data = self("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/tries")
-        return sorted(data["task_instances"], key=lambda t: t["try_number"])
-
-    def trigger(self, dag_id: str, conf: dict | None = None) -> requests.Response:
-        return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
-
-    def set_paused(self, dag_id: str, paused: bool) -> None:
-        self("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
-
-
-def quote(text: str) -> str:
-    return requests.utils.quote(text, safe="")
 
 
 class Webhook:
@@ -139,7 +98,7 @@ def wait_for(check, what: str, timeout: float, interval: float = 1.0):
         time.sleep(interval)
 
 
-def finished_runs(api: Api, dag_id: str) -> list[dict] | None:
+def finished_runs(api: RestApi, dag_id: str) -> list[dict] | None:
     """All runs of `dag_id` once every one is over and at least one succeeded (else None); a
     failed run fails the test with its task states."""
     runs = api.runs(dag_id)
@@ -152,7 +111,7 @@ def finished_runs(api: Api, dag_id: str) -> list[dict] | None:
     return None
 
 
-def running_ti(api: Api, dag_ids, task_id: str) -> tuple[str, str, dict] | None:
+def running_ti(api: RestApi, dag_ids, task_id: str) -> tuple[str, str, dict] | None:
     for dag_id in dag_ids:
         for run in api.runs(dag_id):
             ti = api.tis(dag_id, run["dag_run_id"]).get(task_id)
@@ -239,7 +198,7 @@ def run(tmp_path_factory):
         prod.start()
         mark("deployment up")
         rec["startup"] = dict(prod.timings)
-        admin = Api(prod.api_url, *prod.admin)
+        admin = RestApi(prod.api_url, *prod.admin)
         for dag_id in (*EXTRACTS, TRANSFORM):
             wait_for(lambda d=dag_id: admin.request("GET", f"/api/v2/dags/{d}").ok, f"{dag_id} parsed", 180, 2)
         users = {}
@@ -258,7 +217,7 @@ def run(tmp_path_factory):
                 },
             )
             assert r.ok, f"creating {username}: {r.status_code} {r.text[:300]}"
-        rec["api"] = {"admin": admin, **{u: Api(prod.api_url, u, p) for u, p in users.items()}}
+        rec["api"] = {"admin": admin, **{u: RestApi(prod.api_url, u, p) for u, p in users.items()}}
         mark("users created")
 
         # --- 1. the orders extract on worker 1, killed mid-extract --------------------------
@@ -349,7 +308,7 @@ def run(tmp_path_factory):
         print(f"\nproduction-shaped run: {json.dumps(rec['timings'])}; start-up {json.dumps(prod.timings)}")
 
 
-def redeliver(prod: ProdLocal, admin: Api, rec: dict) -> dict:
+def redeliver(prod: ProdLocal, admin: RestApi, rec: dict) -> dict:
     """What Redis still holds unacknowledged (the dead workers' messages), put back on their
     queues as the broker does after the visibility timeout; then what the workers did with it."""
     from kombu import Connection
