@@ -90,7 +90,9 @@ def test_the_production_lock_is_exactly_what_requirements_in_needs():
         seen[name] = seen.get(name, set()) | extras
         dist = metadata.distribution(name)
         assert canonicalize_name(dist.metadata["Name"]) == name
-        assert dist.version == PROD[name]["version"], f"{name}: installed {dist.version}, locked {PROD[name]['version']}"
+        assert dist.version == PROD[name]["version"], (
+            f"{name}: installed {dist.version}, locked {PROD[name]['version']}"
+        )
         for spec in dist.requires or []:
             req = Requirement(spec)
             wanted = [""] + sorted(seen[name])
