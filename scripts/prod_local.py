@@ -613,7 +613,7 @@ def main() -> int:
             with ProdLocal(root, sim.airflow_connections()) as prod:
                 user, password = prod.admin
                 print(
-                    f"\n  Airflow UI   {prod.api_url}   (FAB login: {user} / {password})\n"
+                    f"\n  Airflow UI   {prod.api_url}\n  login        {user}   password {password}\n"
                     f"  PostgreSQL   127.0.0.1:{prod.postgres.port}   Redis 127.0.0.1:{prod.redis.port}\n"
                     f"  workers      {', '.join(prod.celery_names())}\n  logs         {prod.logs}\n"
                     f"  published    {prod.data_dir / 'published' / 'plan_metrics.duckdb'}\n"
