@@ -1,0 +1,239 @@
+"""What a publish adds for the people who read it (metrics.md, "Reader tables").
+
+`warehouse/publish.py` copies the dbt marts listed in `READER_TABLES` like any published
+table and then calls `add_reader_extras` once, with the working database as the default
+catalog and the new file attached as `pub`:
+
+- the labeled view (`READER_VIEWS`) is re-created in the new file from the working
+  database's own view definition (dbt writes it without the database name, so it resolves
+  inside the published file);
+- two small quality tables for the dashboard's 数据质量 page, aggregated from the pipeline's
+  ledger and quarantine: `quality_warnings` (checks that did not pass in the last runs) and
+  `quarantine_summary` (quarantined records per source, column and reason). They carry
+  counts and reasons only: never a quarantined value or record, so no personal data;
+- every table, view and column gets its comment (Chinese, then English): dbt's persist_docs
+  wrote them into the working database, and `CREATE TABLE … AS` does not carry them over.
+
+After the swap, `write_docs` renders dbt's docs site (`dbt docs generate --static`) into one
+HTML file beside the published database, which the dashboard serves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "metrics"
+# dbt marts copied into the published file as tables (see publish.py)
+READER_TABLES = ("regions", "plan_measures", "publish_context")
+READER_VIEWS = ("plan_metric_values_labeled",)
+QUALITY_RUNS = 20  # quality_warnings covers the checks of this many most recent gate runs
+DOCS_NAME = "plan_metrics_docs.html"
+
+QUALITY_DDL = """
+create table {c}.metrics.quality_warnings (
+    run_id varchar, checked_at timestamptz, layer varchar, suite varchar, check_name varchar,
+    table_name varchar, severity varchar, observed varchar, observed_value double);
+create table {c}.metrics.quarantine_summary (
+    source varchar, endpoint varchar, column_name varchar, reason varchar, records bigint,
+    files bigint, first_quarantined_at timestamptz, last_quarantined_at timestamptz);
+"""
+QUALITY_WARNINGS_SQL = """
+insert into {c}.metrics.quality_warnings
+with runs as (
+    select run_id, max(checked_at) as last_checked from meta.quality_checks
+    group by run_id order by last_checked desc limit {runs}
+)
+select q.run_id, q.checked_at, q.layer, q.suite, q.check_name, q.table_name, q.severity,
+       q.observed, q.observed_value
+from meta.quality_checks q join runs using (run_id)
+where not q.success
+order by q.checked_at desc, q.layer, q.check_name
+"""
+QUARANTINE_SQL = """
+insert into {c}.metrics.quarantine_summary
+select source, endpoint, coalesce(column_name, '') as column_name, left(reason, 300) as reason,
+       count(*) as records, count(distinct file) as files,
+       min(quarantined_at), max(quarantined_at)
+from meta.quarantine
+group by all
+order by source, endpoint, records desc
+"""
+
+# Comments of the tables the publish itself writes (dbt documents the others).
+PUBLISH_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
+    "publish_log": (
+        "发布记录 — one row per publish: when, the sources' watermarks, row counts and the quality gate's check counts.",
+        {
+            "publish_id": "发布批次 — the publish's id (plan_metric_values.publish_id).",
+            "published_at": "发布时间 — when the file was swapped in (UTC timestamp).",
+            "source_watermarks": "数据源水位 — JSON: per source/endpoint, the newest updated_at the pipeline has read.",
+            "row_counts": "行数 — JSON: rows per published table.",
+            "checks_passed": "通过的检查数 — quality checks (dbt tests and Great Expectations) that passed.",
+            "checks_failed": "未通过的检查数 — checks that failed; only warnings can fail in a publish.",
+            "dbt_invocation_id": "dbt 运行编号 — the dbt invocation that built the tables.",
+        },
+    ),
+    "quality_warnings": (
+        "质量告警 — quality checks that did not pass in the last quality-gate runs (warnings such as "
+        "freshness, volume and quarantined records; a blocking failure stops its publish).",
+        {
+            "run_id": "运行编号 — the pipeline run (Airflow run id) whose gate ran the check.",
+            "checked_at": "检查时间 — when the check ran.",
+            "layer": "层级 — extract (quarantine counts), gx (Great Expectations) or dbt (dbt tests).",
+            "suite": "检查集 — the suite (or, for extract, the landed run) the check belongs to.",
+            "check_name": "检查名称 — what was checked.",
+            "table_name": "表 — the table the check looked at.",
+            "severity": "严重程度 — warn (publish goes on) or block (that run did not publish).",
+            "observed": "观测结果 — what the check saw, in words.",
+            "observed_value": "观测值 — the number behind it, for trends.",
+        },
+    ),
+    "quarantine_summary": (
+        "隔离记录汇总 — source records set aside with a reason instead of being loaded, counted per "
+        "source, column and reason (counts only: no values, no personal data).",
+        {
+            "source": "数据源 — the source system (sources.md).",
+            "endpoint": "数据集 — the endpoint or drop-folder table (_file: a whole file rejected).",
+            "column_name": "字段 — the column that was wrong (empty for a whole record or file).",
+            "reason": "原因 — why it was quarantined.",
+            "records": "记录数 — records (or files) quarantined for this reason.",
+            "files": "文件数 — distinct spreadsheet files they came from (0 for API sources).",
+            "first_quarantined_at": "首次隔离时间 — the first time.",
+            "last_quarantined_at": "最近隔离时间 — the latest time.",
+        },
+    ),
+}
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _has(conn, schema: str, table: str) -> bool:
+    return bool(
+        conn.execute(
+            "select count(*) from duckdb_tables() where database_name = current_database() "
+            "and schema_name = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def write_quality_tables(conn, catalog: str) -> None:
+    """Both quality tables, empty when the working database has no ledger or quarantine yet."""
+    for statement in QUALITY_DDL.format(c=catalog).split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    if _has(conn, "meta", "quality_checks"):
+        conn.execute(QUALITY_WARNINGS_SQL.format(c=catalog, runs=QUALITY_RUNS))
+    if _has(conn, "meta", "quarantine"):
+        conn.execute(QUARANTINE_SQL.format(c=catalog))
+
+
+def copy_views(conn, catalog: str) -> None:
+    """Re-create the reader views inside the new file from their definitions in the working database."""
+    working = conn.execute("select current_database()").fetchone()[0]
+    for name, sql in conn.execute(
+        "select view_name, sql from duckdb_views() where database_name = current_database() "
+        "and schema_name = ? and list_contains(?, view_name)",
+        [SCHEMA, list(READER_VIEWS)],
+    ).fetchall():
+        head = f"CREATE VIEW {SCHEMA}.{name} AS "
+        body = sql.strip().removesuffix(";")
+        if not body.startswith(head) or f"{working}." in body or f'"{working}"' in body:
+            raise RuntimeError(
+                f"view {SCHEMA}.{name} cannot be published: its SQL must name tables as metrics.<table> "
+                f"(ref(...).include(database=False) in dbt), not through the working database {working!r}: {sql[:300]}"
+            )
+        conn.execute(f"create view {catalog}.{SCHEMA}.{name} as {body[len(head) :]}")
+
+
+def copy_comments(conn, catalog: str) -> int:
+    """Comment every relation and column of the new file's `metrics` schema; returns how many."""
+    source = {
+        (name, col): comment
+        for name, col, comment in conn.execute(
+            "select table_name, column_name, comment from duckdb_columns() "
+            "where database_name = current_database() and schema_name = ? and comment is not null",
+            [SCHEMA],
+        ).fetchall()
+    }
+    for name, comment in conn.execute(
+        "select table_name, comment from duckdb_tables() where database_name = current_database() "
+        "and schema_name = ? and comment is not null "
+        "union all select view_name, comment from duckdb_views() where database_name = current_database() "
+        "and schema_name = ? and comment is not null",
+        [SCHEMA, SCHEMA],
+    ).fetchall():
+        source[(name, None)] = comment
+    for name, (table_comment, columns) in PUBLISH_COMMENTS.items():
+        source[(name, None)] = table_comment
+        source.update({(name, col): c for col, c in columns.items()})
+
+    relations = conn.execute(
+        "select table_name, 'table' from duckdb_tables() where database_name = ? and schema_name = ? "
+        "union all select view_name, 'view' from duckdb_views() where database_name = ? and schema_name = ?",
+        [catalog, SCHEMA, catalog, SCHEMA],
+    ).fetchall()
+    done = 0
+    for name, kind in relations:
+        if source.get((name, None)):
+            conn.execute(f"comment on {kind} {catalog}.{SCHEMA}.{name} is {_quote(source[(name, None)].strip())}")
+            done += 1
+        for (col,) in conn.execute(
+            "select column_name from duckdb_columns() where database_name = ? and schema_name = ? and table_name = ?",
+            [catalog, SCHEMA, name],
+        ).fetchall():
+            if source.get((name, col)):
+                conn.execute(
+                    f'comment on column {catalog}.{SCHEMA}.{name}."{col}" is {_quote(source[(name, col)].strip())}'
+                )
+                done += 1
+    return done
+
+
+def add_reader_extras(conn, catalog: str = "pub") -> None:
+    """Called by publish() once the tables and the publish log are in the new file."""
+    write_quality_tables(conn, catalog)
+    copy_views(conn, catalog)
+    copy_comments(conn, catalog)
+
+
+def write_docs(working_db: Path, published_dir: Path) -> Path | None:
+    """dbt's docs site as one HTML file beside the published database (`dbt docs generate --static`).
+
+    Uses the manifest of the dbt build that made this publish (the target folder next to the
+    working database) and the working database for the catalog. A failure is logged and
+    leaves the previous docs page in place: the data is already published and stays so.
+    """
+    target = Path(working_db).parent.parent / "dbt" / "target"
+    if not (target / "manifest.json").exists():
+        log.warning("no dbt manifest in %s: the docs page was not regenerated", target)
+        return None
+    try:
+        from dbt.cli.main import dbtRunner
+
+        from warehouse import paths
+
+        os.environ["PLAN_METRICS_WORKING_DB"] = str(working_db)
+        project = paths.dbt_project_dir()
+        res = dbtRunner().invoke(
+            ["docs", "generate", "--static", "--no-compile", "--quiet"]
+            + ["--project-dir", str(project), "--profiles-dir", str(project)]
+            + ["--target-path", str(target), "--log-path", str(target.parent / "logs")]
+        )
+        page = target / "static_index.html"
+        if not res.success or not page.exists():
+            raise RuntimeError(res.exception or "dbt docs generate failed")
+        out = Path(published_dir) / DOCS_NAME
+        staged = out.with_name(f".{DOCS_NAME}.tmp")
+        staged.write_bytes(page.read_bytes())
+        os.replace(staged, out)
+        return out
+    except Exception as exc:  # the docs page never undoes a publish
+        log.warning("the dbt docs page was not regenerated: %s", exc)
+        return None
