@@ -7,16 +7,27 @@ with measures as (
     select * from {{ ref('plan_measures') }}
 ),
 
+-- The seed loader keeps CSV quoting in titles with quotes in them ("开展""科创中国""…"):
+-- unquote them and write the inner quotes the Chinese way (开展“科创中国”…).
+cleaned as (
+    select
+        *,
+        case
+            when title_zh like '"%"' then replace(title_zh[2:-2], '""', '"') else title_zh
+        end as title_zh_unquoted
+    from measures
+),
+
 final as (
     select
         cast(measure_code as varchar) as measure_code,
-        cast(title_zh as varchar) as title_zh,
+        cast(regexp_replace(title_zh_unquoted, '"([^"]*)"', '“\1”', 'g') as varchar) as title_zh,
         cast(title_en as varchar) as title_en,
         cast(organizer_zh as varchar) as lead_org,
         cast(implementer_zh as varchar) as implementer_zh,
         cast(pillar_zh as varchar) as pillar_zh,
         cast(pillar_en as varchar) as pillar_en
-    from measures
+    from cleaned
 )
 
 select * from final
