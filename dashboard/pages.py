@@ -142,7 +142,7 @@ def _pick_metric(r: data.Reader, prefix: str) -> tuple[str, pd.Series]:
 def explorer() -> None:
     r = reader()
     lg = lang()
-    st.header(t("page_explorer"))
+    st.title(t("page_explorer"))
     metric_id, c = _pick_metric(r, "explorer")
     name, unit = _metric_name(c), c["unit"]
     st.caption(c["definition_en" if lg == EN else "definition_zh"] + " · " + t("as_published"))
@@ -260,7 +260,7 @@ def _region_table(df: pd.DataFrame, unit: str, name: str, metric_id: str, when: 
 def prefecture_map() -> None:
     r = reader()
     lg = lang()
-    st.header(t("page_map"))
+    st.title(t("page_map"))
     metric_id, c = _pick_metric(r, "map")
     name, unit = _metric_name(c), c["unit"]
     months_ = data.months(r, metric_id)
@@ -282,7 +282,7 @@ def prefecture_map() -> None:
 def progress() -> None:
     r = reader()
     lg = lang()
-    st.header(t("page_progress"))
+    st.title(t("page_progress"))
     info = data.publish_info(r)
     df = data.progress(r)
     if not len(df):
@@ -334,7 +334,7 @@ def progress() -> None:
 # --- 数据质量 Data quality -------------------------------------------------------------------
 def quality() -> None:
     r = reader()
-    st.header(t("page_quality"))
+    st.title(t("page_quality"))
     st.subheader(t("last_publishes"))
     pubs = data.publishes(r)
     metric_rows = [json.loads(x).get("plan_metric_values") if isinstance(x, str) else None for x in pubs["row_counts"]]
@@ -411,7 +411,7 @@ def quality() -> None:
 # --- 数据说明 About the data -----------------------------------------------------------------
 def about() -> None:
     r = reader()
-    st.header(t("page_about"))
+    st.title(t("page_about"))
     st.markdown(t("about_intro", path=f"`{r.path}`"))
     if data.docs_path(r.path).exists():
         st.link_button(t("docs_link"), "/dbt-docs", icon=":material/menu_book:")

@@ -74,7 +74,7 @@ PUBLISH_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
             "row_counts": "行数 — JSON: rows per published table.",
             "checks_passed": "通过的检查数 — quality checks (dbt tests and Great Expectations) that passed.",
             "checks_failed": "未通过的检查数 — checks that failed; only warnings can fail in a publish.",
-            "dbt_invocation_id": "dbt 运行编号 — the dbt invocation that built the tables.",
+            "dbt_invocation_id": "建模运行编号 — the dbt invocation that built the tables.",
         },
     ),
     "quality_warnings": (

@@ -7,27 +7,17 @@ with measures as (
     select * from {{ ref('plan_measures') }}
 ),
 
--- The seed loader keeps CSV quoting in titles with quotes in them ("开展""科创中国""…"):
--- unquote them and write the inner quotes the Chinese way (开展“科创中国”…).
-cleaned as (
-    select
-        *,
-        case
-            when title_zh like '"%"' then replace(title_zh[2:-2], '""', '"') else title_zh
-        end as title_zh_unquoted
-    from measures
-),
-
 final as (
     select
         cast(measure_code as varchar) as measure_code,
-        cast(regexp_replace(title_zh_unquoted, '"([^"]*)"', '“\1”', 'g') as varchar) as title_zh,
+        -- quotes inside a Chinese title written the Chinese way: 开展“科创中国”枢纽城市试点
+        cast(regexp_replace(title_zh, '"([^"]*)"', '“\1”', 'g') as varchar) as title_zh,
         cast(title_en as varchar) as title_en,
         cast(organizer_zh as varchar) as lead_org,
         cast(implementer_zh as varchar) as implementer_zh,
         cast(pillar_zh as varchar) as pillar_zh,
         cast(pillar_en as varchar) as pillar_en
-    from cleaned
+    from measures
 )
 
 select * from final
