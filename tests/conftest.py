@@ -113,7 +113,11 @@ def published_world(tmp_path_factory) -> PublishedWorld:
     base = tmp_path_factory.mktemp("published-world")
     data_dir, incoming = base / "data", base / "data" / "incoming"
     with SimulatorProcess(
-        base / "sim", seed=PublishedWorld.SEED, scale=PublishedWorld.SCALE, clock=PublishedWorld.CLOCK, incoming=incoming
+        base / "sim",
+        seed=PublishedWorld.SEED,
+        scale=PublishedWorld.SCALE,
+        clock=PublishedWorld.CLOCK,
+        incoming=incoming,
     ) as sim:
         run = pipeline_pass("world", data_dir, sim.info, incoming, parse_ts(sim.clock), base / "logs")
     gate = run["stages"]["gate"]
