@@ -30,6 +30,12 @@ TILES = {
 }
 
 
+def _value_axis(unit: str, lang: str) -> alt.Axis:
+    """Axis labels written like the tables; counts get whole-number ticks only."""
+    whole = {"tickMinStep": 1} if unit in ("count", "person_times") else {}
+    return alt.Axis(labelExpr=vega_number_expr(unit, lang), **whole)
+
+
 def short_name(name: str) -> str:
     """A prefecture's name short enough for its square: 武汉市 → 武汉, 恩施土家族苗族自治州 → 恩施州."""
     if name.endswith("自治州"):
@@ -45,7 +51,7 @@ def trend(df: pd.DataFrame, unit: str, metric_name: str, lang: str = ZH) -> alt.
         .mark_line(point=True)
         .encode(
             x=alt.X("yearmonth(period_month):T", title=label("month", lang), axis=alt.Axis(format="%Y-%m")),
-            y=alt.Y("value:Q", title=metric_name, axis=alt.Axis(labelExpr=vega_number_expr(unit, lang))),
+            y=alt.Y("value:Q", title=metric_name, axis=_value_axis(unit, lang)),
             tooltip=[
                 alt.Tooltip("month:N", title=label("month", lang)),
                 alt.Tooltip("label:N", title=label("value", lang)),
@@ -63,7 +69,7 @@ def ranking(df: pd.DataFrame, unit: str, metric_name: str, lang: str = ZH) -> al
         .mark_bar()
         .encode(
             y=alt.Y("name:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),
-            x=alt.X("value:Q", title=metric_name, axis=alt.Axis(labelExpr=vega_number_expr(unit, lang))),
+            x=alt.X("value:Q", title=metric_name, axis=_value_axis(unit, lang)),
             tooltip=[
                 alt.Tooltip("name:N", title=label("region", lang)),
                 alt.Tooltip("label:N", title=label("value", lang)),

@@ -171,7 +171,7 @@ def delta(change, unit: str, lang: str = ZH) -> str | None:
     sign = "+" if change >= 0 else "-"
     if unit == "ratio":
         return f"{sign}{abs(change) * 100:.1f} pp" if lang == EN else f"{sign}{abs(change) * 100:.1f} 个百分点"
-    return sign + number(abs(change), unit, lang)
+    return sign + number(abs(change), unit, lang, with_unit=lang != EN)
 
 
 def month(d: date | None, lang: str = ZH) -> str:
@@ -191,8 +191,8 @@ def vega_number_expr(unit: str, lang: str = ZH) -> str:
     if unit == "ratio":
         return "format(datum.value, '.0%')"
     prefix = "'¥' + " if unit == "cny" else ""
-    if lang == EN:
-        return f"{prefix}format(datum.value, ',~s')"
+    if lang == EN:  # 1.2k, 3.4M; small values as they are (',~s' would write 0.5 as 500m)
+        return f"{prefix}(abs(datum.value) >= 1e3 ? format(datum.value, ',~s') : format(datum.value, ',~r'))"
     return (
         f"{prefix}(abs(datum.value) >= 1e8 ? format(datum.value / 1e8, ',.1~f') + '亿' : "
         f"abs(datum.value) >= 1e4 ? format(datum.value / 1e4, ',.1~f') + '万' : format(datum.value, ',~r'))"

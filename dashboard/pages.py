@@ -89,7 +89,8 @@ def overview() -> None:
             change = h["value"] - h["previous"] if h["previous"] is not None else None
             st.metric(
                 _metric_name(c),
-                number(h["value"], h["unit"], lg),
+                # in English the unit stays in the metric's name: "person-times" does not fit the card
+                number(h["value"], h["unit"], lg, with_unit=lg != EN),
                 delta=delta(change, h["unit"], lg),
                 delta_description=t("vs_previous"),
                 chart_data=[v for _, v in h["trend"]],
