@@ -159,8 +159,15 @@ def publish_info(r: Reader) -> dict:
     return info
 
 
+# A file published before the reader tables existed (`make rollback` to an old publish) has
+# no plan_measures or regions: the pages then show codes where names would be.
 def measures(r: Reader) -> pd.DataFrame:
-    return r.df("select * from metrics.plan_measures order by measure_code")
+    if r.has("plan_measures"):
+        return r.df("select * from metrics.plan_measures order by measure_code")
+    return r.df(
+        "select distinct measure_code, measure_code as title_zh, measure_code as title_en "
+        "from metrics.metric_catalog order by 1"
+    )
 
 
 def catalog(r: Reader) -> pd.DataFrame:
@@ -168,7 +175,23 @@ def catalog(r: Reader) -> pd.DataFrame:
 
 
 def regions(r: Reader) -> pd.DataFrame:
-    return r.df("select * from metrics.regions order by region_code")
+    if r.has("regions"):
+        return r.df("select * from metrics.regions order by region_code")
+    return r.df(
+        "select distinct region_code, region_code as name_zh, region_level as level, "
+        "cast(null as varchar) as parent_code, case when region_level = 'prefecture' then region_code end "
+        "as prefecture_code from metrics.plan_metric_values order by 1"
+    )
+
+
+def _regions_sql(r: Reader) -> str:
+    """A relation with region_code, name_zh, prefecture_code, whichever file this is."""
+    if r.has("regions"):
+        return "metrics.regions"
+    return (
+        "(select distinct region_code, region_code as name_zh, case when region_level = 'prefecture' "
+        "then region_code end as prefecture_code from metrics.plan_metric_values)"
+    )
 
 
 def months(r: Reader, metric_id: str | None = None) -> list[date]:
@@ -196,7 +219,7 @@ def by_region(r: Reader, metric_id: str, month: date, level: str, prefecture_cod
     largest first; regions without a published row are left out, never shown as zero."""
     sql = (
         "select v.region_code, g.name_zh, v.value, v.unit from metrics.plan_metric_values v "
-        "join metrics.regions g using (region_code) "
+        f"join {_regions_sql(r)} g using (region_code) "
         "where v.metric_id = ? and v.period_month = ? and v.region_level = ?"
     )
     params: list = [metric_id, month, level]
@@ -241,13 +264,13 @@ def progress(r: Reader) -> pd.DataFrame:
     if not r.has("plan_progress"):
         return pd.DataFrame()
     return r.df(
-        """
+        f"""
         select p.measure_code, p.metric_id, c.name_zh as metric_name_zh, c.name_en as metric_name_en, c.unit,
                p.region_code, g.name_zh as region_name_zh, p.target_value, p.actual_to_date,
                p.completion_ratio, p.deadline, p.as_of_month
         from metrics.plan_progress p
         join metrics.metric_catalog c using (metric_id)
-        left join metrics.regions g using (region_code)
+        left join {_regions_sql(r)} g using (region_code)
         order by p.measure_code, p.metric_id, p.region_code
         """
     )

@@ -101,3 +101,21 @@ def test_changes_and_months_are_written_for_readers():
     assert delta(0.021, "ratio", EN) == "+2.1 pp"
     assert delta(None, "count", ZH) is None
     assert month(date(2021, 9, 1), ZH) == "2021年9月" and month(date(2021, 9, 1), EN) == "2021-09"
+
+
+def test_a_file_published_before_the_reader_tables_still_serves_every_query_with_codes_for_names(published):
+    # GIVEN a publish from before the reader tables (what `make rollback` may bring back)
+    with duckdb.connect(str(published)) as conn:
+        conn.execute("drop view metrics.plan_metric_values_labeled")
+        for table in ("regions", "plan_measures", "publish_context", "quality_warnings", "quarantine_summary"):
+            conn.execute(f"drop table metrics.{table}")
+    reader = data.PublishedDatabase(published).current()
+    # THEN the pages' queries answer, with codes where names would be
+    assert list(data.measures(reader)["measure_code"]) == sorted(set(data.catalog(reader)["measure_code"]))
+    regions = data.regions(reader)
+    assert "420000" in set(regions["region_code"]) and set(regions["level"]) <= {"county", "prefecture", "province"}
+    month = data.months(reader, "orders_placed")[-1]
+    ranking = data.by_region(reader, "orders_placed", month, "prefecture")
+    assert list(ranking["name_zh"]) == list(ranking["region_code"])
+    assert data.publish_info(reader)["as_of_date"] is None
+    assert data.progress(reader).shape[0] >= 0 and data.quarantine(reader).empty
