@@ -178,13 +178,15 @@ def explorer() -> None:
             key="explorer-county",
         )
     chosen = c4.selectbox(t("month"), list(reversed(months_)), format_func=lambda d: month(d, lg), key="explorer-month")
-    start, end = st.select_slider(
-        t("period"),
-        options=months_,
-        value=(months_[0], months_[-1]),
-        format_func=lambda d: f"{d:%Y-%m}",
-        key="explorer-period",
-    )
+    start, end = months_[0], months_[-1]
+    if len(months_) > 1:
+        start, end = st.select_slider(
+            t("period"),
+            options=months_,
+            value=(months_[0], months_[-1]),
+            format_func=lambda d: f"{d:%Y-%m}",
+            key="explorer-period",
+        )
 
     # line chart by month, the chosen region
     series = data.series(r, metric_id, region)
@@ -192,7 +194,10 @@ def explorer() -> None:
     region_name = regions.loc[region, "name_zh"]
     st.subheader(t("trend_title", region=region_name))
     with st.container(key="chart-trend"):
-        st.altair_chart(charts.trend(series, unit, name, lg), width="stretch")
+        if len(series):
+            st.altair_chart(charts.trend(series, unit, name, lg), width="stretch")
+        else:  # the source does not report this metric at this region (e.g. prefecture-only metrics)
+            st.info(t("no_data"))
     with st.expander(t("show_table"), expanded=False):
         shown = pd.DataFrame(
             {
