@@ -14,14 +14,16 @@ catalog and the new file attached as `pub`:
 - every table, view and column gets its comment (Chinese, then English): dbt's persist_docs
   wrote them into the working database, and `CREATE TABLE … AS` does not carry them over.
 
-After the swap, `write_docs` renders dbt's docs site (`dbt docs generate --static`) into one
-HTML file beside the published database, which the dashboard serves.
+dbt's docs site (`dbt docs generate --static`, one HTML file) is generated right after each
+successful dbt build (`generate_docs`, called by warehouse/transform.py) and copied beside
+the published database at the publish (`write_docs`), where the dashboard serves it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -203,17 +205,15 @@ def add_reader_extras(conn, catalog: str = "pub") -> None:
     copy_comments(conn, catalog)
 
 
-def write_docs(working_db: Path, published_dir: Path) -> Path | None:
-    """dbt's docs site as one HTML file beside the published database (`dbt docs generate --static`).
+def _dbt_target(working_db: Path) -> Path:
+    """The target folder of the dbt builds of this working database (warehouse/transform.py)."""
+    return Path(working_db).parent.parent / "dbt" / "target"
 
-    Uses the manifest of the dbt build that made this publish (the target folder next to the
-    working database) and the working database for the catalog. A failure is logged and
-    leaves the previous docs page in place: the data is already published and stays so.
-    """
-    target = Path(working_db).parent.parent / "dbt" / "target"
-    if not (target / "manifest.json").exists():
-        log.warning("no dbt manifest in %s: the docs page was not regenerated", target)
-        return None
+
+def generate_docs(working_db: Path, target: Path) -> Path | None:
+    """`dbt docs generate --static` right after a successful build (dbt is loaded there, so it
+    costs ~1 s): the build's manifest plus the working database's catalog, as one HTML file
+    in the build's target folder. A failure is logged, never raised: docs never block a build."""
     try:
         from dbt.cli.main import dbtRunner
 
@@ -226,14 +226,26 @@ def write_docs(working_db: Path, published_dir: Path) -> Path | None:
             + ["--project-dir", str(project), "--profiles-dir", str(project)]
             + ["--target-path", str(target), "--log-path", str(target.parent / "logs")]
         )
-        page = target / "static_index.html"
-        if not res.success or not page.exists():
+        if not res.success:
             raise RuntimeError(res.exception or "dbt docs generate failed")
-        out = Path(published_dir) / DOCS_NAME
-        staged = out.with_name(f".{DOCS_NAME}.tmp")
-        staged.write_bytes(page.read_bytes())
-        os.replace(staged, out)
-        return out
-    except Exception as exc:  # the docs page never undoes a publish
-        log.warning("the dbt docs page was not regenerated: %s", exc)
+        return target / "static_index.html"
+    except Exception as exc:  # the docs page is a convenience: the build stands without it
+        log.warning("dbt docs were not generated: %s", exc)
         return None
+
+
+def write_docs(working_db: Path, published_dir: Path) -> Path | None:
+    """Put the docs page of the build being published beside the published file (atomically).
+
+    Only a page generated after the build's manifest is copied: a stale page (its generation
+    failed) is left out with a warning, and the previous published page stays."""
+    target = _dbt_target(working_db)
+    page, manifest = target / "static_index.html", target / "manifest.json"
+    if not page.exists() or not manifest.exists() or page.stat().st_mtime_ns < manifest.stat().st_mtime_ns:
+        log.warning("no docs page of this build in %s: the published docs page was not replaced", target)
+        return None
+    out = Path(published_dir) / DOCS_NAME
+    staged = out.with_name(f".{DOCS_NAME}.tmp")
+    shutil.copyfile(page, staged)
+    os.replace(staged, out)
+    return out
