@@ -424,8 +424,13 @@ def about() -> None:
     else:
         st.caption(t("docs_missing"))
     rel = data.table_comments(r)
+    kinds = {"table": "表", "view": "视图"} if lang() != EN else {}
     shown = pd.DataFrame(
-        {t("relation"): "metrics." + rel["relation"], t("kind"): rel["kind"], t("comment"): rel["comment"]}
+        {
+            t("relation"): "metrics." + rel["relation"],
+            t("kind"): [kinds.get(k, k) for k in rel["kind"]],
+            t("comment"): rel["comment"],
+        }
     )
     table(shown, rel, "relations", r.publish_id)
     choice = st.selectbox(
