@@ -9,7 +9,7 @@ additive over months).
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta, timezone
+from datetime import date
 
 import pandas as pd
 import streamlit as st
@@ -17,8 +17,7 @@ import streamlit as st
 from dashboard import charts, data
 from dashboard.i18n import EN, day, delta, month, number
 from dashboard.layout import HEADLINE, lang, reader, t, table
-
-BEIJING = timezone(timedelta(hours=8))
+from extract.beijing import BEIJING
 
 
 def _beijing(ts) -> str:
@@ -394,13 +393,14 @@ def quality() -> None:
         )
     shown = pd.DataFrame(
         {
+            **({t("stage"): [t(f"stage_{s}") for s in q["stage"]]} if "stage" in q else {}),
             t("source"): q["source"],
             t("endpoint"): q["endpoint"],
             t("column"): q["column_name"],
             t("reason"): q["reason"],
             t("records"): q["records"],
             t("files"): q["files"],
-            t("last_seen"): [_beijing(x) for x in q["last_quarantined_at"]],
+            t("last_seen"): [_beijing(x) if not pd.isna(x) else "—" for x in q["last_quarantined_at"]],
         }
     )
     table(

@@ -8,8 +8,9 @@ catalog and the new file attached as `pub`:
   database's own view definition (dbt writes it without the database name, so it resolves
   inside the published file);
 - two small quality tables for the dashboard's 数据质量 page, aggregated from the pipeline's
-  ledger and quarantine: `quality_warnings` (checks that did not pass in the last runs) and
-  `quarantine_summary` (quarantined records per source, column and reason). They carry
+  ledger and quarantines: `quality_warnings` (checks that did not pass in the last runs) and
+  `quarantine_summary` (records set aside at extraction, `meta.quarantine`, and by the
+  staging rules of this build, `int_quarantined_records`, per source, column and reason). They carry
   counts and reasons only: never a quarantined value or record, so no personal data;
 - every table, view and column gets its comment (Chinese, then English): dbt's persist_docs
   wrote them into the working database, and `CREATE TABLE … AS` does not carry them over.
@@ -40,7 +41,7 @@ create table {c}.metrics.quality_warnings (
     run_id varchar, checked_at timestamptz, layer varchar, suite varchar, check_name varchar,
     table_name varchar, severity varchar, observed varchar, observed_value double);
 create table {c}.metrics.quarantine_summary (
-    source varchar, endpoint varchar, column_name varchar, reason varchar, records bigint,
+    stage varchar, source varchar, endpoint varchar, column_name varchar, reason varchar, records bigint,
     files bigint, first_quarantined_at timestamptz, last_quarantined_at timestamptz);
 """
 QUALITY_WARNINGS_SQL = """
@@ -57,12 +58,20 @@ order by q.checked_at desc, q.layer, q.check_name
 """
 QUARANTINE_SQL = """
 insert into {c}.metrics.quarantine_summary
-select source, endpoint, coalesce(column_name, '') as column_name, left(reason, 300) as reason,
-       count(*) as records, count(distinct file) as files,
-       min(quarantined_at), max(quarantined_at)
+select 'extract', source, endpoint, coalesce(column_name, ''), left(reason, 300),
+       count(*), count(distinct file), min(quarantined_at), max(quarantined_at)
 from meta.quarantine
 group by all
-order by source, endpoint, records desc
+order by all
+"""
+# the staging rules' set-aside records are recomputed by every build: as of this publish
+STAGING_QUARANTINE_SQL = """
+insert into {c}.metrics.quarantine_summary
+select 'staging', source, table_name, coalesce(column_name, ''), left(reason, 300),
+       count(*), count(distinct file), null, null
+from intermediate.int_quarantined_records
+group by all
+order by all
 """
 
 # Comments of the tables the publish itself writes (dbt documents the others).
@@ -95,17 +104,18 @@ PUBLISH_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "quarantine_summary": (
-        "隔离记录汇总 — source records set aside with a reason instead of being loaded, counted per "
-        "source, column and reason (counts only: no values, no personal data).",
+        "隔离记录汇总 — source records set aside with a reason instead of being published, counted per "
+        "stage, source, column and reason (counts only: no values, no personal data).",
         {
+            "stage": "环节 — extract (set aside when received) or staging (set aside by a dbt rule in this build).",
             "source": "数据源 — the source system (sources.md).",
             "endpoint": "数据集 — the endpoint or drop-folder table (_file: a whole file rejected).",
             "column_name": "字段 — the column that was wrong (empty for a whole record or file).",
             "reason": "原因 — why it was quarantined.",
             "records": "记录数 — records (or files) quarantined for this reason.",
             "files": "文件数 — distinct spreadsheet files they came from (0 for API sources).",
-            "first_quarantined_at": "首次隔离时间 — the first time.",
-            "last_quarantined_at": "最近隔离时间 — the latest time.",
+            "first_quarantined_at": "首次隔离时间 — the first time (extract; staging records are as of this build).",
+            "last_quarantined_at": "最近隔离时间 — the latest time (extract).",
         },
     ),
 }
@@ -115,12 +125,14 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _has(conn, schema: str, table: str) -> bool:
+def _has(conn, schema: str, relation: str) -> bool:
+    """A table or view of the working database (dbt's intermediate models are views)."""
     return bool(
         conn.execute(
-            "select count(*) from duckdb_tables() where database_name = current_database() "
-            "and schema_name = ? and table_name = ?",
-            [schema, table],
+            "select count(*) from (select schema_name, table_name as name, database_name from duckdb_tables() "
+            "union all select schema_name, view_name, database_name from duckdb_views()) "
+            "where database_name = current_database() and schema_name = ? and name = ?",
+            [schema, relation],
         ).fetchone()[0]
     )
 
@@ -134,6 +146,8 @@ def write_quality_tables(conn, catalog: str) -> None:
         conn.execute(QUALITY_WARNINGS_SQL.format(c=catalog, runs=QUALITY_RUNS))
     if _has(conn, "meta", "quarantine"):
         conn.execute(QUARANTINE_SQL.format(c=catalog))
+    if _has(conn, "intermediate", "int_quarantined_records"):
+        conn.execute(STAGING_QUARANTINE_SQL.format(c=catalog))
 
 
 def copy_views(conn, catalog: str) -> None:

@@ -341,9 +341,14 @@ def test_the_quality_page_shows_the_publish_and_the_quarantine_counts_of_the_pub
     go(page, "数据质量")
     (publish_id,) = published(world, "select publish_id from metrics.publish_log order by published_at desc limit 1")[0]
     assert table_rows(page, "publishes")[0][0] == publish_id
-    quarantined = published(world, "select source, reason, records from metrics.quarantine_summary")
-    shown = {(r["数据源"], r["原因"]): int(r["记录数"]) for r in by_header(page, "quarantine")} if quarantined else {}
-    assert shown == {(s, reason): n for s, reason, n in quarantined}
+    quarantined = published(world, "select stage, source, reason, records from metrics.quarantine_summary")
+    stages = {"接收时": "extract", "建模规则": "staging"}
+    shown = (
+        {(stages[r["环节"]], r["数据源"], r["原因"]): int(r["记录数"]) for r in by_header(page, "quarantine")}
+        if quarantined
+        else {}
+    )
+    assert shown == {(stage, s, reason): n for stage, s, reason, n in quarantined}
 
 
 def test_chinese_text_renders_with_the_installed_cjk_font(page):

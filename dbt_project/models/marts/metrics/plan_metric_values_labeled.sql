@@ -39,11 +39,11 @@ final as (
         c.aggregation,
         c.additive_over_months,
         v.publish_id
-    from metric_values v
-    join catalog c on c.metric_id = v.metric_id
-    join measures m on m.measure_code = v.measure_code
-    join regions r on r.region_code = v.region_code
-    left join regions p on p.region_code = r.prefecture_code
+    from metric_values as v
+    inner join catalog as c on v.metric_id = c.metric_id
+    inner join measures as m on v.measure_code = m.measure_code
+    inner join regions as r on v.region_code = r.region_code
+    left join regions as p on r.prefecture_code = p.region_code
 )
 
 select * from final
