@@ -28,5 +28,6 @@ COPY extract/ extract/
 COPY warehouse/ warehouse/
 COPY expectations/ expectations/
 COPY dbt_project/ dbt_project/
+COPY dashboard/ dashboard/
 
 USER airflow

@@ -6,10 +6,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run pipeline test bench venv simulator rollback lint docs lock clean secrets prod-local bench-workers
+.PHONY: run pipeline test bench venv simulator rollback lint docs lock clean secrets prod-local bench-workers dashboard
 
 run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result
 	$(PY) scripts/run_local.py
+
+dashboard: venv  ## the dashboard (看板) on the published file, read-only; prints its URL (DASHBOARD_PORT, default 8501)
+	$(PY) -m dashboard $(if $(DASHBOARD_PORT),--port $(DASHBOARD_PORT))
 
 pipeline: venv  ## run the DAGs once against the configured sources (Airflow connections, PLAN_METRICS_*)
 	bash scripts/pipeline.sh

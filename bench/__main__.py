@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             gate = result[run]["stages"]["gate"]
             if not gate["passed"]:  # timings of a blocked run are not the pipeline's: say so loudly
                 print(f"bench: WARNING the gate blocked the {run} at SF{scale:g}:\n{gate['message']}", flush=True)
+        for problem in ("query_error", "browser_error"):
+            if result.get("dashboard", {}).get(problem):
+                print(f"bench: WARNING dashboard at SF{scale:g}: {result['dashboard'][problem]}", flush=True)
         if result.get("airflow") and not result["airflow"].get("ok"):
             print(f"bench: WARNING the Airflow run failed at SF{scale:g}: {result['airflow'].get('error')}", flush=True)
     report["finished_at"] = datetime.now(UTC).isoformat()

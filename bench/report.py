@@ -70,6 +70,19 @@ def table(report: dict) -> str:
         lambda s: f"{s['incremental']['incremental_wall_seconds']:.2f} ({s['incremental']['records_changed']:,})",
     )
     row("incremental / full", lambda s: _f(s["incremental"]["fraction_of_full"]), "<= 0.10 @SF10")
+    row(
+        "dashboard first page s (warm)",
+        lambda s: "{} ({})".format(
+            _f(s["dashboard"].get("first_page_seconds")), _f(s["dashboard"].get("first_page_warm_seconds"))
+        ),
+    )
+    row("dashboard explorer page s", lambda s: _f(s["dashboard"].get("explorer_page_seconds")))
+    row(
+        "explorer queries ms (max)",
+        lambda s: "{} ({})".format(
+            _f(s["dashboard"].get("explorer_query_ms_median")), _f(s["dashboard"].get("explorer_query_ms_max"))
+        ),
+    )
     row("airflow wall s", lambda s: _f(s["airflow"]["wall_seconds"]))
     row("airflow sum of tasks s", lambda s: _f(s["airflow"]["sum_task_seconds"]))
     row("airflow wall / task sum", lambda s: _f(s["airflow"]["wall_over_task_sum"]), "<= 1.5")

@@ -173,6 +173,13 @@ def run_scale(scale: float, root: Path, seed: int = 42, airflow: bool = True) ->
         sim.set_clock(_iso(end))
         inc = pipeline_pass("incremental", full_dir, sim.info, incoming, end, sdir / "logs" / "incremental")
 
+        # --- the dashboard on the published file of the incremental run ---------------------
+        from bench.dashboard import measure as measure_dashboard
+
+        report["dashboard"] = measure_dashboard(
+            full_dir / "published" / "plan_metrics.duckdb", sdir / "logs" / "dashboard.log"
+        )
+
         # --- the same world at T1 through Airflow, from nothing ------------------------------
         if airflow:
             report["airflow"] = run_pipeline(sdir / "airflow", incoming, sim.airflow_connections())

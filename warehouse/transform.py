@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import paths
+from warehouse import paths, reader_tables
 from warehouse.run_context import RunContext
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
             f"dbt build failed ({res.exception or 'see nodes'}); nothing was published.\n{detail}\n"
             f"Logs: {dbt_dir / 'logs' / 'dbt.log'}"
         )
+    reader_tables.generate_docs(working_db, dbt_dir / "target")  # dbt's docs page, copied beside the file at publish
     slowest = sorted(nodes, key=lambda n: -n["seconds"])[:3]
     log.info(
         "dbt build ok: %d nodes; slowest: %s", len(nodes), ", ".join(f"{n['name']} {n['seconds']}s" for n in slowest)

@@ -45,8 +45,8 @@ def env_of(service: str) -> dict:
     return SERVICES[service].get("environment") or {}
 
 
-def test_the_deployment_has_every_airflow_component_plus_postgres_redis_and_the_secrets_check():
-    assert set(SERVICES) == {"secrets-check", "postgres", "redis", *AIRFLOW_SERVICES}
+def test_the_deployment_has_every_airflow_component_plus_postgres_redis_the_secrets_check_and_the_dashboard():
+    assert set(SERVICES) == {"secrets-check", "postgres", "redis", *AIRFLOW_SERVICES, "dashboard"}
     assert SERVICES["postgres"]["image"].startswith("postgres:")
     assert SERVICES["redis"]["image"].startswith("redis:")
 
@@ -107,7 +107,7 @@ def test_every_named_volume_is_declared_and_every_declared_one_is_used():
     used = set()
     for spec in SERVICES.values():
         for v in spec.get("volumes", []):
-            source = v.split(":")[0]
+            source = v["source"] if isinstance(v, dict) else v.split(":")[0]
             if not source.startswith((".", "/", "$")):
                 used.add(source)
     assert used == set(COMPOSE["volumes"])
@@ -264,7 +264,7 @@ def test_the_dockerfile_installs_only_the_hashed_production_lock_and_copies_the_
     assert re.search(r"^\s+&& pip check", DOCKERFILE, re.M)
     assert re.search(r"^COPY requirements\.lock ", DOCKERFILE, re.M)
     assert not re.search(r"^(COPY|RUN|ADD) .*requirements-dev", DOCKERFILE, re.M)
-    for folder in ("deploy", "dags", "extract", "warehouse", "expectations", "dbt_project"):
+    for folder in ("deploy", "dags", "extract", "warehouse", "expectations", "dbt_project", "dashboard"):
         assert re.search(rf"^COPY {folder}/ {folder}/$", DOCKERFILE, re.M), f"{folder}/ not in the image"
     assert "COPY simulator" not in DOCKERFILE  # production never serves the simulator
     assert re.search(r"^USER airflow$", DOCKERFILE, re.M)
@@ -284,9 +284,23 @@ def test_the_dockerfile_installs_only_the_hashed_production_lock_and_copies_the_
         "asyncpg",
         "dbt-duckdb",
         "duckdb",
+        "streamlit",
     ],
 )
 def test_the_lock_pins_what_the_deployment_needs(package):
     assert re.search(rf"^{re.escape(package)}==\S+ \\$", LOCK, re.M | re.I), (
         f"{package} is not pinned in requirements.lock"
     )
+
+
+def test_the_dashboard_serves_the_published_folder_read_only_without_airflow_settings_or_secrets():
+    spec = SERVICES["dashboard"]
+    assert spec["build"] == "." and spec["image"] == SERVICES["airflow-init"]["image"]
+    assert " ".join(str(spec["command"]).split()) == "python -m dashboard --address 0.0.0.0 --port 8501"
+    (mount,) = spec["volumes"]  # only the published folder of the data volume, read-only
+    assert mount["type"] == "volume" and mount["source"] == "plan-data" and mount["read_only"] is True
+    assert mount["volume"]["subpath"] == "published"
+    assert mount["target"] == spec["environment"]["PLAN_METRICS_DATA_DIR"] + "/published"
+    assert "env_file" not in spec and not any(k.startswith("AIRFLOW") for k in spec["environment"])
+    assert spec["ports"] == ["8501:8501"] and spec["healthcheck"]["test"][1] == "python"
+    assert "_stcore/health" in spec["healthcheck"]["test"][-1]
