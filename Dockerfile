@@ -1,4 +1,5 @@
-# The production image: the same locked dependencies as `make venv`, the project on the path.
+# The production image: the production lock only (no test or lint tool), hash-checked; the
+# project on the path. `make venv` installs requirements-dev.lock = this set + dev tools.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,14 +16,18 @@ RUN useradd --create-home --uid 50000 airflow \
 
 WORKDIR /opt/plan-metrics
 COPY requirements.lock ./
-# Exactly the lock `make` installs from: one set of versions everywhere.
-RUN pip install --no-cache-dir -r requirements.lock \
+# --no-deps: the lock is the whole closure (pip's resolver mishandles extras in hash mode,
+# pypa/pip#9644); `pip check` proves it complete. Every file must match a locked hash.
+RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements.lock \
+    && pip check \
     && python -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "plan_metrics.pth").write_text("/opt/plan-metrics\n")'
 
+COPY deploy/ deploy/
 COPY dags/ dags/
 COPY extract/ extract/
 COPY warehouse/ warehouse/
 COPY expectations/ expectations/
 COPY dbt_project/ dbt_project/
+COPY dashboard/ dashboard/
 
 USER airflow

@@ -6,10 +6,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run pipeline test bench venv simulator rollback lint docs lock clean
+.PHONY: run pipeline test bench venv simulator rollback lint docs lock clean secrets prod-local bench-workers dashboard
 
 run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result
 	$(PY) scripts/run_local.py
+
+dashboard: venv  ## the dashboard (看板) on the published file, read-only; prints its URL (DASHBOARD_PORT, default 8501)
+	$(PY) -m dashboard $(if $(DASHBOARD_PORT),--port $(DASHBOARD_PORT))
 
 pipeline: venv  ## run the DAGs once against the configured sources (Airflow connections, PLAN_METRICS_*)
 	bash scripts/pipeline.sh
@@ -20,13 +23,21 @@ test: venv  ## run the test suite
 bench: venv  ## benchmark the pipeline at SF1, SF10, SF100 against its physical limits (QUICK=1: SF1 only)
 	$(PY) -m bench $(if $(QUICK),--quick) $(if $(SCALES),--scales $(SCALES))
 
+bench-workers: venv  ## one extract worker against two on the production deployment (make prod-local's stack)
+	$(PY) -m bench.workers $(if $(SCALE),--scale $(SCALE))
+
 venv: $(STAMP)
 
-$(STAMP): requirements.lock
+# Development installs the development lock (production's packages at the same versions plus
+# the test and lint tools), hash-checked; --clear so the venv holds exactly the lock.
+$(STAMP): requirements-dev.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required, found " + sys.version)'
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PYTHON) -m venv --clear $(VENV)
+	@# --no-deps: the lock is the whole closure, and pip's resolver trips over extras in hash
+	@# mode (pypa/pip#9644); `pip check` then proves the set is complete and consistent.
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-dev.lock
+	$(VENV)/bin/pip check --disable-pip-version-check
 	@# the checkout itself is on the venv's path: extract/, warehouse/, expectations/, simulator/
 	$(PY) -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "plan_metrics.pth").write_text("$(CURDIR)\n")'
 	touch $(STAMP)
@@ -39,6 +50,12 @@ simulator: venv  ## serve the simulated sources in the foreground (SEED, SCALE, 
 	$(PY) -m simulator serve --seed $(or $(SEED),42) --scale $(or $(SCALE),1) --port $(or $(PORT),8700) \
 	    --clock $(or $(CLOCK),2021-12-31T23:59:59+08:00) $(foreach f,$(FAULTS),--faults $(f))
 
+prod-local: venv  ## docker-compose.yml as processes: PostgreSQL, Redis, Celery workers (SIM_SCALE, SIM_CLOCK)
+	$(PY) scripts/prod_local.py
+
+secrets: venv  ## write .env from .env.example with fresh secrets (keeps secrets already set)
+	$(PY) -m deploy.env_secrets write .env
+
 rollback: venv  ## re-publish the previous publish (or TO=<publish_id>)
 	$(PY) -m warehouse.publish rollback $(if $(TO),--to $(TO))
 
@@ -47,10 +64,18 @@ lint: venv  ## ruff on the Python, sqlfluff (dbt templater, DuckDB dialect) on t
 	$(VENV)/bin/ruff format --check .
 	cd dbt_project && PLAN_METRICS_WORKING_DB=$${TMPDIR:-/tmp}/plan-metrics-sqlfluff.duckdb ../$(VENV)/bin/sqlfluff lint models --processes 2
 
-lock:  ## re-resolve requirements.in into requirements.lock (needs the package index)
-	rm -rf /tmp/plan-metrics-lock && $(PYTHON) -m venv /tmp/plan-metrics-lock
-	/tmp/plan-metrics-lock/bin/pip install --quiet -r requirements.in
-	/tmp/plan-metrics-lock/bin/pip freeze --exclude pip > requirements.lock
+# Production first: the development set is constrained to it (-c requirements.lock). Existing
+# pins are kept unless an .in file asks otherwise (uv prefers what the output file holds);
+# UPGRADE=1 re-resolves everything to the newest allowed versions.
+UV_VERSION := 0.13.9
+LOCK_VENV := /tmp/plan-metrics-lock-$(shell id -u)
+UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 $(if $(UPGRADE),--upgrade)
+lock:  ## re-resolve requirements.in / requirements-dev.in into the hashed locks (needs the package index)
+	test -x $(LOCK_VENV)/bin/uv && $(LOCK_VENV)/bin/uv --version | grep -q ' $(UV_VERSION) ' \
+	    || { rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet uv==$(UV_VERSION); }
+	$(UV_COMPILE) requirements.in -o requirements.lock
+	$(UV_COMPILE) requirements-dev.in -o requirements-dev.lock
 
 clean:  ## remove everything the pipeline wrote (keeps the virtualenv)
 	rm -rf data incoming dbt_project/target dbt_project/logs

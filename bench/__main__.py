@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             gate = result.get(run, {}).get("stages", {}).get("gate", {})
             if gate and not gate.get("passed", True):  # a blocked run's timings are not the pipeline's
                 print(f"bench: WARNING the gate blocked the {run} at SF{scale:g}:\n{gate['message']}", flush=True)
+        for problem in ("query_error", "browser_error"):
+            if result.get("dashboard", {}).get(problem):
+                print(f"bench: WARNING dashboard at SF{scale:g}: {result['dashboard'][problem]}", flush=True)
         if result.get("airflow") and not result["airflow"].get("ok"):
             print(f"bench: WARNING the Airflow run failed at SF{scale:g}: {result['airflow'].get('error')}", flush=True)
     report["finished_at"] = datetime.now(UTC).isoformat()

@@ -106,6 +106,19 @@ def table(report: dict) -> str:
         "incremental stage s",
         lambda s: " ".join(f"{k[:2]}{v:.1f}" for k, v in s["incremental"]["stage_seconds"].items()),
     )
+    row(
+        "dashboard first page s (warm)",
+        lambda s: "{} ({})".format(
+            _f(s["dashboard"].get("first_page_seconds")), _f(s["dashboard"].get("first_page_warm_seconds"))
+        ),
+    )
+    row("dashboard explorer page s", lambda s: _f(s["dashboard"].get("explorer_page_seconds")))
+    row(
+        "explorer queries ms (max)",
+        lambda s: "{} ({})".format(
+            _f(s["dashboard"].get("explorer_query_ms_median")), _f(s["dashboard"].get("explorer_query_ms_max"))
+        ),
+    )
     row("airflow wall s", lambda s: _airflow(s, "wall_seconds"))
     row("airflow sum of tasks s", lambda s: _airflow(s, "sum_task_seconds"))
     row("airflow wall / task sum", lambda s: _airflow(s, "wall_over_task_sum"), "<= 1.3")

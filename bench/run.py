@@ -210,6 +210,13 @@ def run_scale(
         inc = pipeline_pass("incremental", full_dir, sim.info, incoming, end, sdir / "logs" / "incremental")
         report["incremental_run"] = inc
 
+        # --- the dashboard on the published file of the incremental run ---------------------
+        from bench.dashboard import measure as measure_dashboard
+
+        report["dashboard"] = measure_dashboard(
+            full_dir / "published" / "plan_metrics.duckdb", sdir / "logs" / "dashboard.log"
+        )
+
         # --- the same world at T1 through Airflow, from nothing ------------------------------
         if airflow:
             report["airflow"] = run_pipeline(sdir / "airflow", incoming, sim.airflow_connections())

@@ -77,7 +77,16 @@ class Standalone:
         return self.log.read_text(errors="replace")[-n:] if self.log.exists() else ""
 
     def api(self, method: str, path: str, **kw) -> dict:
-        r = self.session.request(method, f"{self.url}/api/v2{path}", timeout=30, **kw)
+        # SQLite (this installation's metadata database; production runs PostgreSQL) takes one
+        # writer at a time: under load a request can meet the scheduler's write lock and fail
+        # whole (503 "Database is locked", 500 "Database error"), its transaction rolled back.
+        # Such a request is sent again, a bounded number of times; any other error fails at once.
+        for attempt in range(6):
+            r = self.session.request(method, f"{self.url}/api/v2{path}", timeout=30, **kw)
+            locked = r.status_code == 503 or (r.status_code == 500 and "Database error" in r.text)
+            if r.ok or not locked or attempt == 5:
+                break
+            time.sleep(2 + 2 * attempt)
         assert r.ok, f"{method} {path}: {r.status_code} {r.text[:500]}"
         return r.json() if r.content else {}
 

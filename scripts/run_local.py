@@ -37,7 +37,11 @@ def main() -> int:
             # the data is as of the simulated clock, not today
             "PLAN_METRICS_AS_OF": clock,
         }
-        return subprocess.call(["bash", str(REPO / "scripts" / "pipeline.sh")], env=env, cwd=REPO)
+        rc = subprocess.call(["bash", str(REPO / "scripts" / "pipeline.sh")], env=env, cwd=REPO)
+    if rc == 0:  # the dashboard reads only the published file: it needs nothing above running
+        port = os.environ.get("DASHBOARD_PORT", "8501")
+        print(f"\nSee it in a browser (看板, Chinese first): make dashboard   -> http://localhost:{port}/")
+    return rc
 
 
 if __name__ == "__main__":

@@ -29,11 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from extract.landing import failpoint, fsync_path
-from warehouse import duck, meta, paths
+from warehouse import duck, meta, paths, reader_tables
 
 log = logging.getLogger(__name__)
 
-PUBLISHED_TABLES = ("plan_metric_values", "metric_catalog", "plan_progress")
+# the metrics of metrics.md, then the reader tables (copied with their comments)
+PUBLISHED_TABLES = ("plan_metric_values", "metric_catalog", "plan_progress", *reader_tables.READER_TABLES)
 KEEP_HISTORY = 5
 
 
@@ -63,6 +64,7 @@ def publish(
         entry = next(row for row in previous if row[0] == publish_id)
         _keep_in_history(published_db, history, publish_id)
         _mirror_log(working_db, entry)
+        reader_tables.write_docs(working_db, published_db.parent)
         log.info("publish %s is already live in %s; completed its history and log", publish_id, published_db)
         return {
             "publish_id": publish_id,
@@ -101,6 +103,7 @@ def publish(
             dbt_invocation_id,
         )
         conn.execute("insert into pub.metrics.publish_log values (?, ?, ?, ?, ?, ?, ?)", list(entry))
+        reader_tables.add_reader_extras(conn, "pub")  # labeled view, quality summary, comments
         conn.execute("detach pub")  # closes the new file completely: no .wal is left behind
     fsync_path(staged)
     failpoint("before_swap")
@@ -110,6 +113,7 @@ def publish(
     _keep_in_history(published_db, history, publish_id)
     _prune(history, published_db.stem, keep)
     _mirror_log(working_db, entry)
+    reader_tables.write_docs(working_db, published_db.parent)  # dbt docs page beside the file
     log.info("published %s -> %s (%s)", publish_id, published_db, row_counts)
     return {"publish_id": publish_id, "path": str(published_db), "row_counts": row_counts, "watermarks": watermarks}
 

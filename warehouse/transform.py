@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import duck, meta, paths
+from warehouse import duck, meta, paths, reader_tables
 from warehouse.run_context import RunContext
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
         )
     if not select:
         _keep_state(working_db, dbt_dir / "target" / "manifest.json", dbt_dir / "state")
+    reader_tables.generate_docs(working_db, dbt_dir / "target")  # dbt's docs page, copied beside the file at publish
     slowest = sorted(nodes, key=lambda n: -n["seconds"])[:3]
     log.info(
         "dbt build ok: %d nodes; slowest: %s", len(nodes), ", ".join(f"{n['name']} {n['seconds']}s" for n in slowest)

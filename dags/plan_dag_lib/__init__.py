@@ -14,6 +14,7 @@ import logging
 from airflow.sdk import Asset
 
 from extract.sources import SOURCES
+from plan_dag_lib.alerts import alert_on_failure  # noqa: F401  (every DAG's on_failure_callback)
 
 log = logging.getLogger(__name__)
 
@@ -81,60 +82,3 @@ def run_context_of(context):
 def interval(context) -> tuple[str | None, str | None]:
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     return (start.isoformat() if start else None, end.isoformat() if end else None)
-
-
-ALERT_CONN_ID = "plan_metrics_alerts"  # optional http connection; host = the webhook URL
-
-
-def failure_message(context) -> str:
-    """What failed, in one readable message: DAG, task, run, try, and the error (which for a
-    failed quality gate already names the check, table, failing values and how to look)."""
-    ti = context.get("task_instance")
-    return (
-        f"PIPELINE FAILURE: dag={getattr(ti, 'dag_id', '?')} task={getattr(ti, 'task_id', '?')} "
-        f"run={context.get('run_id')} try={getattr(ti, 'try_number', '?')}\n{context.get('exception')}"
-    )
-
-
-def alert_webhook_url() -> str | None:
-    """The webhook URL of connection `plan_metrics_alerts`, or None when it is not configured."""
-    from airflow.sdk import BaseHook
-
-    try:
-        conn = BaseHook.get_connection(ALERT_CONN_ID)
-    except Exception:  # not configured: alerts go to the log only
-        return None
-    host = conn.host or ""
-    if not host:
-        return None
-    if "://" not in host:
-        host = f"{conn.schema or 'http'}://{host}" + (f":{conn.port}" if conn.port else "")
-    return host
-
-
-def post_alert(url: str, message: str, timeout: float = 10.0) -> int:
-    """POST the message as JSON ({"text": ...}, what Slack/Mattermost/Teams-style hooks accept)."""
-    import json
-    import urllib.request
-
-    request = urllib.request.Request(
-        url,
-        data=json.dumps({"text": message}, ensure_ascii=False).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return response.status
-
-
-def alert_on_failure(context) -> None:
-    """One readable message about what failed: always logged; POSTed to the webhook of
-    connection `plan_metrics_alerts` when it exists. A broken webhook never hides the log."""
-    message = failure_message(context)
-    log.error(message)
-    url = alert_webhook_url()
-    if url:
-        try:
-            post_alert(url, message)
-        except Exception as exc:
-            log.error("could not POST the alert to %s: %s", url, exc)

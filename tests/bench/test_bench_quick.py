@@ -52,6 +52,9 @@ def _visible_records(store: Path, clock_iso: str) -> int:
         pytest.param("dbt", ["build_seconds", "direct_sql_seconds", "dbt_overhead_ratio"], id="dbt"),
         pytest.param("gate", ["gate_seconds", "gate_over_dbt"], id="gate"),
         pytest.param("incremental", ["full_wall_seconds", "incremental_wall_seconds", "fraction_of_full"], id="incr"),
+        pytest.param(
+            "dashboard", ["explorer_query_ms_median", "first_page_seconds", "explorer_page_seconds"], id="dashboard"
+        ),
     ],
 )
 def test_quick_report_has_every_measure_as_a_positive_number(bench_run, section, keys):

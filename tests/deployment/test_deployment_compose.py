@@ -1,12 +1,15 @@
-"""GIVEN docker-compose.yml, the Dockerfile and .env.example WHEN read statically (no Docker
-engine runs here) THEN the production deployment is complete and consistent: every Airflow
-component on the CeleryExecutor with PostgreSQL and Redis, one image built from exactly
-requirements.lock, the data folder on a volume, every secret from the environment, and the
-DuckDB writer tasks pinned to a single worker."""
+"""GIVEN docker-compose.yml, deploy/airflow.env, the Dockerfile and .env.example WHEN read
+statically (no Docker engine runs here) THEN the production deployment is complete and
+consistent: every Airflow component on the CeleryExecutor with PostgreSQL and Redis, one image
+built from the hashed production lock, the data folder on a volume, every secret from the
+environment and refused when missing, empty or a placeholder, the UI on loopback, Redis behind
+its password, and the DuckDB writer tasks pinned to a single worker. That the same file runs
+is shown by tests/deployment/test_prod_celery.py (scripts/prod_local.py reads it)."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,10 +18,16 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "dags"))  # plan_dag_lib, as the DAG files import it
-COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
+from deploy import env_secrets  # noqa: E402
+from scripts.prod_local import ProdLocal, interpolate, read_env_file  # noqa: E402
+
+COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
+COMPOSE = yaml.safe_load(COMPOSE_TEXT)
 SERVICES = COMPOSE["services"]
 DOCKERFILE = (REPO / "Dockerfile").read_text(encoding="utf-8")
 ENV_EXAMPLE = (REPO / ".env.example").read_text(encoding="utf-8")
+AIRFLOW_ENV = read_env_file(REPO / "deploy" / "airflow.env")
+INIT = (REPO / "deploy" / "init.sh").read_text(encoding="utf-8")
 LOCK = (REPO / "requirements.lock").read_text(encoding="utf-8")
 
 AIRFLOW_COMMANDS = {
@@ -36,8 +45,8 @@ def env_of(service: str) -> dict:
     return SERVICES[service].get("environment") or {}
 
 
-def test_the_deployment_has_every_airflow_component_plus_postgres_and_redis():
-    assert set(SERVICES) == {"postgres", "redis", *AIRFLOW_SERVICES}
+def test_the_deployment_has_every_airflow_component_plus_postgres_redis_the_secrets_check_and_the_dashboard():
+    assert set(SERVICES) == {"secrets-check", "postgres", "redis", *AIRFLOW_SERVICES, "dashboard"}
     assert SERVICES["postgres"]["image"].startswith("postgres:")
     assert SERVICES["redis"]["image"].startswith("redis:")
 
@@ -50,10 +59,13 @@ def test_each_airflow_component_runs_its_own_command_from_the_project_image(serv
     assert spec.get("restart") == "always"
 
 
-def test_init_migrates_the_database_and_creates_the_single_slot_writer_pool():
-    command = " ".join(str(SERVICES["airflow-init"]["command"]).split())
-    assert "airflow db migrate" in command
-    assert re.search(r"airflow pools set duckdb_writer 1\b", command)
+def test_init_checks_secrets_migrates_the_database_and_creates_the_writer_pool_and_the_admin():
+    assert SERVICES["airflow-init"]["command"] == "bash deploy/init.sh"
+    steps = [line for line in INIT.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert "set -euo pipefail" in steps  # any failing step fails init, and nothing else starts
+    assert steps.index("python -m deploy.env_secrets check") < steps.index("airflow db migrate")
+    assert re.search(r"^airflow pools set duckdb_writer 1\b", INIT, re.M)
+    assert re.search(r"^airflow users create --role Admin .*--password \"\$AIRFLOW_ADMIN_PASSWORD\"", INIT, re.M)
     for service in AIRFLOW_COMMANDS:  # nothing starts before the database is migrated
         depends = SERVICES[service]["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy"
@@ -64,19 +76,20 @@ def test_init_migrates_the_database_and_creates_the_single_slot_writer_pool():
 @pytest.mark.parametrize("service", AIRFLOW_SERVICES, ids=AIRFLOW_SERVICES)
 def test_every_airflow_service_uses_celery_postgres_redis_and_the_shared_data_volume(service):
     env = env_of(service)
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    # the Airflow settings come from the one shared file, then .env (secrets, connections)
+    assert SERVICES[service].get("env_file") == ["deploy/airflow.env", ".env"]
+    assert AIRFLOW_ENV["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert "AIRFLOW__CORE__EXECUTOR" not in env  # one place only
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:${POSTGRES_PASSWORD")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres/airflow")
-    assert (
-        env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
-        and "@redis:6379" in env["AIRFLOW__CELERY__BROKER_URL"]
-    )
+    # Redis requires its password: the broker URL carries it
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://:${REDIS_PASSWORD:?")
+    assert env["AIRFLOW__CELERY__BROKER_URL"].endswith("@redis:6379/0")
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
     volumes = SERVICES[service]["volumes"]
     assert f"plan-data:{env['PLAN_METRICS_DATA_DIR']}" in volumes
     assert any(v.endswith(f":{env['PLAN_METRICS_INCOMING_DIR']}:ro") for v in volumes), "drop folder read-only"
-    assert SERVICES[service].get("env_file") == [".env"]
 
 
 def test_only_one_worker_serves_the_duckdb_writer_queue():
@@ -94,14 +107,14 @@ def test_every_named_volume_is_declared_and_every_declared_one_is_used():
     used = set()
     for spec in SERVICES.values():
         for v in spec.get("volumes", []):
-            source = v.split(":")[0]
+            source = v["source"] if isinstance(v, dict) else v.split(":")[0]
             if not source.startswith((".", "/", "$")):
                 used.add(source)
     assert used == set(COMPOSE["volumes"])
 
 
 def test_every_variable_the_compose_file_reads_is_in_env_example_or_has_a_default():
-    text = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
+    text = COMPOSE_TEXT
     example_keys = {
         line.split("=", 1)[0] for line in ENV_EXAMPLE.splitlines() if "=" in line and not line.startswith("#")
     }
@@ -112,26 +125,146 @@ def test_every_variable_the_compose_file_reads_is_in_env_example_or_has_a_defaul
 
 
 def test_secrets_come_from_the_environment_never_from_the_compose_file():
-    for service in AIRFLOW_SERVICES + ["postgres"]:
+    for service in AIRFLOW_SERVICES + ["postgres", "redis", "secrets-check"]:
         for key, value in env_of(service).items():
-            if re.search(r"PASSWORD|SECRET|FERNET|TOKEN", key):
+            if re.search(r"PASSWORD|SECRET|FERNET|TOKEN|AUTH", key):
                 assert str(value).startswith("${"), f"{service}.{key} is hard-coded"
+    for key in AIRFLOW_ENV:
+        assert not re.search(r"PASSWORD|SECRET|FERNET|TOKEN|_CONN$|SQL_ALCHEMY|BROKER_URL", key), key
     assert "AIRFLOW_CONN_KECHUANG_ORDERS=" in ENV_EXAMPLE  # source connections come from .env
+
+
+def example_env() -> dict:
+    """What `cp .env.example .env` gives compose to interpolate."""
+    return env_secrets.read_env_file(REPO / ".env.example")
+
+
+@pytest.mark.parametrize("name", env_secrets.NAMES)
+def test_compose_refuses_to_start_when_a_secret_is_missing_or_empty_naming_it(name):
+    # every use of the secret is ${NAME:?message naming NAME}: compose stops on the first one
+    uses = re.findall(rf"\$\{{{name}([^}}]*)\}}", COMPOSE_TEXT)
+    assert uses, f"{name} is not used by docker-compose.yml"
+    for modifier in uses:
+        assert modifier.startswith(":?") and name in modifier, f"${{{name}{modifier}}} does not refuse a missing value"
+    good = env_secrets.generate()
+    interpolate(COMPOSE_TEXT, {**example_env(), **good})  # all set: compose starts
+    for bad in ({k: v for k, v in good.items() if k != name}, {**good, name: ""}):
+        with pytest.raises(ValueError, match=rf"required variable {name} is missing a value: {name} is not set"):
+            interpolate(COMPOSE_TEXT, {**example_env(), **bad})
+
+
+@pytest.mark.parametrize("name", env_secrets.NAMES)
+def test_a_copied_env_example_cannot_start_the_deployment(name):
+    # GIVEN .env.example copied to .env, every other secret filled in
+    env = {**example_env(), **{k: v for k, v in env_secrets.generate().items() if k != name}}
+    # THEN compose refuses to start, naming the secret left as the example has it
+    with pytest.raises(ValueError, match=rf"required variable {name} "):
+        interpolate(COMPOSE_TEXT, env)
+    # AND so does the secrets check that runs before anything else
+    assert any(p.startswith(name) for p in env_secrets.problems(env))
+
+
+@pytest.mark.parametrize("name", env_secrets.NAMES)
+@pytest.mark.parametrize(
+    "value",
+    ["change-me", "change-me-to-a-long-random-string", "<token>", "CHANGEME-please-0123456789abcdef", "password", ""],
+)
+def test_the_secrets_check_refuses_placeholders_naming_the_variable(name, value):
+    env = {**env_secrets.generate(), name: value}
+    (problem,) = env_secrets.problems(env)
+    assert problem.startswith(f"{name} ")
+    assert "make secrets" in problem
+
+
+def test_the_secrets_check_refuses_weak_and_malformed_values_and_accepts_generated_ones():
+    good = env_secrets.generate()
+    assert env_secrets.problems(good) == []
+    assert env_secrets.generate() != good  # fresh every time
+    assert env_secrets.problems({**good, "AIRFLOW_JWT_SECRET": "k3Jx9q"})[0].startswith(
+        "AIRFLOW_JWT_SECRET is too short"
+    )
+    assert "not a Fernet key" in env_secrets.problems({**good, "AIRFLOW_FERNET_KEY": good["AIRFLOW_JWT_SECRET"]})[0]
+    assert "may only use" in env_secrets.problems({**good, "POSTGRES_PASSWORD": "a/b@c" + "x" * 30})[0]
+    # the check runs first: PostgreSQL and Redis wait for it, every Airflow service waits for them
+    check = SERVICES["secrets-check"]
+    assert check["command"] == "python -m deploy.env_secrets check" and check["env_file"] == [".env"]
+    for service in ("postgres", "redis"):
+        assert SERVICES[service]["depends_on"]["secrets-check"]["condition"] == "service_completed_successfully"
+
+
+def test_make_secrets_writes_a_env_that_starts_and_keeps_secrets_already_set(tmp_path):
+    env_file = tmp_path / ".env"
+    subprocess.run([sys.executable, "-m", "deploy.env_secrets", "write", str(env_file)], cwd=REPO, check=True)
+    first = env_secrets.read_env_file(env_file)
+    assert env_secrets.problems(first) == []
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+    interpolate(COMPOSE_TEXT, first)  # compose would start
+    assert first["AIRFLOW_CONN_KECHUANG_ORDERS"] == example_env()["AIRFLOW_CONN_KECHUANG_ORDERS"]
+    # a second run keeps them (a new database password would lock the deployment out of its volume)
+    env_file.write_text(env_file.read_text().replace(f"REDIS_PASSWORD={first['REDIS_PASSWORD']}", "REDIS_PASSWORD="))
+    subprocess.run([sys.executable, "-m", "deploy.env_secrets", "write", str(env_file)], cwd=REPO, check=True)
+    second = env_secrets.read_env_file(env_file)
+    assert {k: v for k, v in second.items() if k != "REDIS_PASSWORD"} == {
+        k: v for k, v in first.items() if k != "REDIS_PASSWORD"
+    }
+    assert second["REDIS_PASSWORD"] and second["REDIS_PASSWORD"] != first["REDIS_PASSWORD"]
+
+
+def test_the_ui_is_published_on_loopback_only_by_default_and_redis_requires_its_password():
+    (ports,) = SERVICES["airflow-apiserver"]["ports"]
+    assert interpolate(ports, {}) == "127.0.0.1:8080:8080"
+    redis = SERVICES["redis"]
+    assert "requirepass" in " ".join(redis["command"]) and "REDIS_PASSWORD" in " ".join(redis["command"])
+    assert "--requirepass" not in " ".join(redis["command"])  # not on the command line, where ps shows it
+    assert redis["environment"]["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")  # the healthcheck logs in
+    assert "ports" not in SERVICES["postgres"] and "ports" not in redis  # never published
+
+
+def test_fab_auth_manager_and_no_default_login():
+    assert AIRFLOW_ENV["AIRFLOW__CORE__AUTH_MANAGER"].endswith("fab_auth_manager.FabAuthManager")
+    assert "SIMPLE_AUTH_MANAGER" not in COMPOSE_TEXT and "SimpleAuthManager" not in COMPOSE_TEXT
+    assert AIRFLOW_ENV["AIRFLOW__API__EXPOSE_CONFIG"] == "False"
+
+
+def test_the_process_based_run_uses_the_compose_commands_and_every_setting(tmp_path):
+    """scripts/prod_local.py reads docker-compose.yml and deploy/airflow.env: same commands,
+    every environment variable, only host names, ports and paths made local."""
+    prod = ProdLocal(tmp_path, {"AIRFLOW_CONN_KECHUANG_ORDERS": "{}"})
+    try:
+        env = prod.environment()
+    finally:
+        prod.postgres.stop()  # only its folder was created
+    compose_env = env_of("airflow-scheduler")
+    assert set(compose_env) | set(AIRFLOW_ENV) <= set(env)
+    assert all(env[k] == v for k, v in AIRFLOW_ENV.items())
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
+        f"postgresql+psycopg2://airflow:{prod.secrets['POSTGRES_PASSWORD']}@127.0.0.1:{prod.postgres.port}/airflow"
+    )
+    assert (
+        env["AIRFLOW__CELERY__BROKER_URL"] == f"redis://:{prod.secrets['REDIS_PASSWORD']}@127.0.0.1:{prod.redis.port}/0"
+    )
+    assert env["AIRFLOW__CORE__FERNET_KEY"] == prod.secrets["AIRFLOW_FERNET_KEY"]
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    for service, command in AIRFLOW_COMMANDS.items():
+        name = f"{service}-1" if service == "airflow-worker" else service
+        assert " ".join(prod.component_argv(name)).startswith(command)
 
 
 def test_healthchecks_only_use_tools_their_images_have():
     assert SERVICES["postgres"]["healthcheck"]["test"][1] == "pg_isready"
-    assert SERVICES["redis"]["healthcheck"]["test"][1] == "redis-cli"
+    assert SERVICES["redis"]["healthcheck"]["test"][:2] == ["CMD", "redis-cli"]
     # python:*-slim has no curl: the api-server is checked with python
     assert SERVICES["airflow-apiserver"]["healthcheck"]["test"][1] == "python"
 
 
-def test_the_dockerfile_installs_exactly_requirements_lock_and_copies_the_pipeline():
+def test_the_dockerfile_installs_only_the_hashed_production_lock_and_copies_the_pipeline():
     assert re.search(r"^FROM python:3\.11", DOCKERFILE, re.M)
     installs = re.findall(r"pip install[^\n\\]*", DOCKERFILE)
-    assert installs == ["pip install --no-cache-dir -r requirements.lock "], installs
+    assert installs == ["pip install --no-cache-dir --no-deps --require-hashes -r requirements.lock "], installs
+    assert re.search(r"^\s+&& pip check", DOCKERFILE, re.M)
     assert re.search(r"^COPY requirements\.lock ", DOCKERFILE, re.M)
-    for folder in ("dags", "extract", "warehouse", "expectations", "dbt_project"):
+    assert not re.search(r"^(COPY|RUN|ADD) .*requirements-dev", DOCKERFILE, re.M)
+    for folder in ("deploy", "dags", "extract", "warehouse", "expectations", "dbt_project", "dashboard"):
         assert re.search(rf"^COPY {folder}/ {folder}/$", DOCKERFILE, re.M), f"{folder}/ not in the image"
     assert "COPY simulator" not in DOCKERFILE  # production never serves the simulator
     assert re.search(r"^USER airflow$", DOCKERFILE, re.M)
@@ -139,9 +272,35 @@ def test_the_dockerfile_installs_exactly_requirements_lock_and_copies_the_pipeli
 
 @pytest.mark.parametrize(
     "package",
-    ["apache-airflow", "apache-airflow-providers-celery", "celery", "redis", "psycopg2-binary", "dbt-duckdb", "duckdb"],
+    [
+        "apache-airflow",
+        "apache-airflow-providers-celery",
+        "apache-airflow-providers-fab",
+        "apache-airflow-providers-apprise",
+        "apache-airflow-providers-postgres",
+        "celery",
+        "redis",
+        "psycopg2-binary",
+        "asyncpg",
+        "dbt-duckdb",
+        "duckdb",
+        "streamlit",
+    ],
 )
 def test_the_lock_pins_what_the_deployment_needs(package):
-    assert re.search(rf"^{re.escape(package)}==\S+$", LOCK, re.M | re.I), (
+    assert re.search(rf"^{re.escape(package)}==\S+ \\$", LOCK, re.M | re.I), (
         f"{package} is not pinned in requirements.lock"
     )
+
+
+def test_the_dashboard_serves_the_published_folder_read_only_without_airflow_settings_or_secrets():
+    spec = SERVICES["dashboard"]
+    assert spec["build"] == "." and spec["image"] == SERVICES["airflow-init"]["image"]
+    assert " ".join(str(spec["command"]).split()) == "python -m dashboard --address 0.0.0.0 --port 8501"
+    (mount,) = spec["volumes"]  # only the published folder of the data volume, read-only
+    assert mount["type"] == "volume" and mount["source"] == "plan-data" and mount["read_only"] is True
+    assert mount["volume"]["subpath"] == "published"
+    assert mount["target"] == spec["environment"]["PLAN_METRICS_DATA_DIR"] + "/published"
+    assert "env_file" not in spec and not any(k.startswith("AIRFLOW") for k in spec["environment"])
+    assert spec["ports"] == ["8501:8501"] and spec["healthcheck"]["test"][1] == "python"
+    assert "_stcore/health" in spec["healthcheck"]["test"][-1]

@@ -61,6 +61,18 @@ def build_working_db(path: Path) -> Path:
             "create table metrics.plan_progress (metric_id varchar, measure_code varchar, region_code varchar, "
             "target_value double, deadline date, actual_to_date double, completion_ratio double, as_of_month date)"
         )
+        # the reader tables every publish carries (dbt builds them from the seeds)
+        conn.execute(
+            "create table metrics.regions as select county_code as region_code, county_name as name_zh, "
+            "'county' as level, prefecture_code as parent_code, prefecture_code from reference.hubei_divisions"
+        )
+        conn.execute(
+            "create table metrics.plan_measures as select distinct measure_code, measure_code as title_zh, "
+            "measure_code as title_en, '' as lead_org from reference.metric_definitions"
+        )
+        conn.execute(
+            "create table metrics.publish_context as select 'p-test' as publish_id, date '2021-03-31' as as_of_date"
+        )
         # raw orders: three versions of two orders, the newest updated on 2021-03-30 (Beijing)
         for order_id, updated_at, record_hash in [
             ("o1", "2021-03-01T10:00:00+08:00", "h1"),

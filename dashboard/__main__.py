@@ -1,0 +1,62 @@
+"""`python -m dashboard [--port N] [--address HOST]` (`make dashboard`): serve the dashboard.
+
+It reads `$PLAN_METRICS_DATA_DIR/published/plan_metrics.duckdb` (default `./data`), read-only.
+Streamlit runs with no telemetry and no file watcher: the app never reaches the network, and
+a new publish is picked up by the app itself, not by a restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def streamlit_args(port: int, address: str) -> list[str]:
+    return [
+        "run",
+        str(HERE / "server.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--global.developmentMode",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+        "--theme.base",
+        "light",
+        # Chinese first: CJK text asks for Noto Sans CJK SC (Debian's fonts-noto-cjk), Latin
+        # text keeps Streamlit's bundled Source Sans; nothing is fetched from the network
+        "--theme.font",
+        "'Source Sans', 'Noto Sans CJK SC', sans-serif",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__.split("\n")[0])
+    p.add_argument("--port", type=int, default=int(os.environ.get("DASHBOARD_PORT", "8501")))
+    p.add_argument("--address", default=os.environ.get("DASHBOARD_ADDRESS", "localhost"))
+    args = p.parse_args(argv)
+    from dashboard import data
+
+    db = data.published_path()
+    host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
+    print(f"Dashboard (看板): http://{host}:{args.port}/  — reading {db} (read-only)", flush=True)
+    if not db.exists():
+        print(f"  nothing is published at {db} yet: run `make run` first", flush=True)
+    os.execv(sys.executable, [sys.executable, "-m", "streamlit", *streamlit_args(args.port, args.address)])
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

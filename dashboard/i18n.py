@@ -1,0 +1,202 @@
+"""Chinese first, English on request: the dashboard's labels and how it writes numbers.
+
+Numbers are written the Chinese way in Chinese (万 and 亿 for large counts and person-times,
+¥ for money, 12.3% for ratios) and with thousands separators in English. Values are shown
+as published; these functions only format them.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+ZH, EN = "zh", "en"
+
+LABELS: dict[str, tuple[str, str]] = {
+    "app_title": ("一揽子计划实施监测", "Package plan monitor"),
+    "app_subtitle": (
+        "中国科协支持湖北省和武汉市疫后重振一揽子计划 · 实施情况",
+        "CAST's package plan for Hubei and Wuhan after the epidemic: how it is implemented",
+    ),
+    "english": ("English", "English"),
+    "page_overview": ("总览", "Overview"),
+    "page_explorer": ("指标查询", "Metric explorer"),
+    "page_map": ("地市分布图", "Prefecture map"),
+    "page_progress": ("计划进度", "Plan progress"),
+    "page_quality": ("数据质量", "Data quality"),
+    "page_about": ("数据说明", "About the data"),
+    "nothing_published": (
+        "尚未发布数据：{path} 不存在。先运行 `make run`（或 `make pipeline`）。",
+        "Nothing is published yet: {path} does not exist. Run `make run` (or `make pipeline`) first.",
+    ),
+    "publish": ("发布批次", "Publish"),
+    "published_at": ("发布时间", "Published at"),
+    "as_of": ("数据截至", "Data as of"),
+    "latest_month": ("最新月份", "Latest month"),
+    "watermarks": ("数据源水位（各源已读取到的最新更新时间）", "Source watermarks (newest update read per source)"),
+    "source": ("数据源", "Source"),
+    "watermark": ("水位", "Watermark"),
+    "no_data": ("暂无数据", "No data yet"),
+    "to_date": ("累计", "To date"),
+    "not_additive": ("不可跨月累加", "Not additive over months"),
+    "vs_previous": ("较上月", "vs previous month"),
+    "target": ("目标", "Target"),
+    "completion": ("完成率", "Completion"),
+    "measure": ("措施", "Measure"),
+    "metric": ("指标", "Metric"),
+    "level": ("地区层级", "Region level"),
+    "province": ("全省", "Province"),
+    "prefecture": ("地市", "Prefecture"),
+    "county": ("区县", "County"),
+    "region": ("地区", "Region"),
+    "region_code": ("地区代码", "Region code"),
+    "month": ("月份", "Month"),
+    "period": ("期间", "Period"),
+    "value": ("数值", "Value"),
+    "rank": ("排名", "Rank"),
+    "trend_title": ("按月趋势 · {region}", "By month · {region}"),
+    "ranking_title": ("各地市排名 · {month}", "Prefectures ranked · {month}"),
+    "county_title": ("{prefecture} 各区县 · {month}", "Counties of {prefecture} · {month}"),
+    "county_none": (
+        "该指标在此地市没有区县级数据（数据源只报到地市，或本月无数据）。",
+        "No county rows for this metric here (the source reports prefectures only, or nothing this month).",
+    ),
+    "show_table": ("数据表", "Data table"),
+    "as_published": (
+        "中位数和比率按发布值显示，不在看板中再次汇总。",
+        "Medians and ratios are shown as published, never re-aggregated here.",
+    ),
+    "map_title": ("湖北省 17 个地市州 · {metric} · {month}", "Hubei's 17 prefectures · {metric} · {month}"),
+    "map_note": (
+        "每个方块是一个地级单位，大致按地理位置排列（含省直管的仙桃、潜江、天门、神农架林区）。灰色：无数据。",
+        "One square per prefecture-level unit, placed roughly where it lies (the four province-administered "
+        "units included). Grey: no data.",
+    ),
+    "deadline": ("截止日期", "Deadline"),
+    "days_left": ("剩余天数", "Days left"),
+    "actual": ("累计完成", "Actual to date"),
+    "overdue": ("已过期", "past due"),
+    "progress_note": (
+        "累计完成值为计划开始（2020-07-01）至 {month} 的数值；剩余天数按数据截至日 {as_of} 计算。",
+        "Actual to date counts from the plan's start (2020-07-01) through {month}; days left count from the "
+        "data's as-of day {as_of}.",
+    ),
+    "no_targets": ("账本中还没有目标。", "The ledger has no targets yet."),
+    "last_publishes": ("最近发布", "Last publishes"),
+    "checks_passed": ("通过检查", "Checks passed"),
+    "checks_failed": ("未通过检查", "Checks failed"),
+    "rows": ("指标行数", "Metric rows"),
+    "warnings": ("告警的检查", "Checks that warned"),
+    "no_warnings": ("最近的运行没有告警。", "No check warned in the recent runs."),
+    "quarantine": ("隔离记录（按数据源与原因）", "Quarantined records by source and reason"),
+    "no_quarantine": ("没有被隔离的记录。", "No record was quarantined."),
+    "records": ("记录数", "Records"),
+    "stage": ("环节", "Stage"),
+    "stage_extract": ("接收时", "at extraction"),
+    "stage_staging": ("建模规则", "staging rule"),
+    "files": ("文件数", "Files"),
+    "reason": ("原因", "Reason"),
+    "column": ("字段", "Column"),
+    "endpoint": ("数据集", "Dataset"),
+    "layer": ("层级", "Layer"),
+    "check": ("检查", "Check"),
+    "table": ("表", "Table"),
+    "severity": ("级别", "Severity"),
+    "observed": ("观测结果", "Observed"),
+    "checked_at": ("检查时间", "Checked at"),
+    "last_seen": ("最近一次", "Last seen"),
+    "download_csv": ("下载 CSV", "Download CSV"),
+    "download_xlsx": ("下载 Excel", "Download Excel"),
+    "docs_link": ("数据字典（dbt 文档）", "Data dictionary (dbt docs)"),
+    "docs_missing": (
+        "dbt 文档页尚未生成（下一次发布时生成）。",
+        "The dbt docs page is not generated yet (it is at the next publish).",
+    ),
+    "about_intro": (
+        "已发布的数据库自带说明：每张表、每个字段都有中文和英文注释。分析人员可直接用 DuckDB 只读查询 {path}。",
+        "The published database describes itself: every table and column carries a Chinese and English comment. "
+        "Analysts query {path} read-only with DuckDB.",
+    ),
+    "relation": ("表/视图", "Table / view"),
+    "comment": ("说明", "Description"),
+    "kind": ("类型", "Kind"),
+    "data_type": ("类型", "Type"),
+    "unit": ("单位", "Unit"),
+    "definition": ("定义", "Definition"),
+}
+
+UNIT_SUFFIX = {
+    ZH: {"person_times": "人次", "hours": "小时", "days": "天", "count": "", "cny": "", "ratio": ""},
+    EN: {"person_times": " person-times", "hours": " h", "days": " d", "count": "", "cny": "", "ratio": ""},
+}
+
+
+def label(key: str, lang: str = ZH, **kw) -> str:
+    zh, en = LABELS[key]
+    text = en if lang == EN else zh
+    return text.format(**kw) if kw else text
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _cjk_scale(value: float, decimals: int = 2) -> str:
+    """1234 -> 1,234; 123456 -> 12.35万; 123456789 -> 1.23亿."""
+    a = abs(value)
+    if a >= 1e8:
+        return f"{value / 1e8:,.{decimals}f}亿"
+    if a >= 1e4:
+        return f"{value / 1e4:,.{decimals}f}万"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def number(value, unit: str, lang: str = ZH, with_unit: bool = True) -> str:
+    """A published value written for a reader: 12.35万人次, ¥1.23亿, 84.6%, 36.5小时."""
+    if _is_missing(value):
+        return "—"
+    value = float(value)
+    suffix = UNIT_SUFFIX[lang].get(unit, "") if with_unit else ""
+    if unit == "ratio":
+        return f"{value:.1%}"
+    if unit in ("hours", "days"):
+        return f"{value:,.1f}{suffix}"
+    if unit == "cny":
+        return "¥" + (_cjk_scale(value) if lang == ZH else f"{value:,.2f}")
+    return (_cjk_scale(value) if lang == ZH else f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}") + suffix
+
+
+def delta(change, unit: str, lang: str = ZH) -> str | None:
+    """The change from the previous month, signed (ratios in percentage points)."""
+    if _is_missing(change):
+        return None
+    change = float(change)
+    sign = "+" if change >= 0 else "-"
+    if unit == "ratio":
+        return f"{sign}{abs(change) * 100:.1f} pp" if lang == EN else f"{sign}{abs(change) * 100:.1f} 个百分点"
+    return sign + number(abs(change), unit, lang, with_unit=lang != EN)
+
+
+def month(d: date | None, lang: str = ZH) -> str:
+    if d is None:
+        return "—"
+    return f"{d.year}年{d.month}月" if lang == ZH else f"{d:%Y-%m}"
+
+
+def day(d, lang: str = ZH) -> str:
+    if d is None:
+        return "—"
+    return f"{d.year}年{d.month}月{d.day}日" if lang == ZH else f"{d:%Y-%m-%d}"
+
+
+def vega_number_expr(unit: str, lang: str = ZH) -> str:
+    """A Vega labelExpr writing axis numbers like `number` does (万/亿 in Chinese)."""
+    if unit == "ratio":
+        return "format(datum.value, '.0%')"
+    prefix = "'¥' + " if unit == "cny" else ""
+    if lang == EN:  # 1.2k, 3.4M; small values as they are (',~s' would write 0.5 as 500m)
+        return f"{prefix}(abs(datum.value) >= 1e3 ? format(datum.value, ',~s') : format(datum.value, ',~r'))"
+    return (
+        f"{prefix}(abs(datum.value) >= 1e8 ? format(datum.value / 1e8, ',.1~f') + '亿' : "
+        f"abs(datum.value) >= 1e4 ? format(datum.value / 1e4, ',.1~f') + '万' : format(datum.value, ',~r'))"
+    )

@@ -1,0 +1,96 @@
+"""What the pages share: the reader of the published file, the language, tables with downloads."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+from dashboard.i18n import EN, ZH, label
+
+# the headline metric of each measure's card on the overview
+HEADLINE = {
+    "M01": "roadshows_held",
+    "M02": "orders_placed",
+    "M03": "anxin_aid_person_times",
+    "M04": "online_classroom_views",
+    "M05": "publicity_items",
+    "M06": "mobile_museum_visitors",
+    "M07": "policy_reports",
+    "M08": "think_tank_centres",
+    "M09": "intl_exchange_events",
+}
+
+
+def lang() -> str:
+    return EN if st.session_state.get("lang_en") else ZH
+
+
+def t(key: str, **kw) -> str:
+    return label(key, lang(), **kw)
+
+
+@st.cache_resource
+def _database(path: str) -> data.PublishedDatabase:
+    return data.PublishedDatabase(path)
+
+
+def reader() -> data.Reader:
+    """The published file as it is now (reopened when a publish swapped a new one in)."""
+    path = data.published_path()
+    try:
+        return _database(str(path)).current()
+    except data.NothingPublished:
+        st.warning(t("nothing_published", path=path))
+        st.stop()
+
+
+def name_col(df: pd.DataFrame, zh: str = "name_zh", en: str = "name_en") -> pd.Series:
+    return df[en] if lang() == EN and en in df else df[zh]
+
+
+def _csv(df: pd.DataFrame) -> bytes:
+    # UTF-8 with a BOM: Excel on Chinese Windows opens it with the right encoding
+    return df.to_csv(index=False).encode("utf-8-sig")
+
+
+def _xlsx(df: pd.DataFrame, sheet: str) -> bytes:
+    out = io.BytesIO()
+    with pd.ExcelWriter(out, engine="openpyxl") as writer:
+        df.to_excel(writer, index=False, sheet_name=sheet[:31])
+    return out.getvalue()
+
+
+def downloads(df: pd.DataFrame, name: str, publish_id: str | None) -> None:
+    """CSV and XLSX of a table's values as published (numbers, not the formatted text)."""
+    stem = f"{name}-{publish_id or 'unpublished'}"
+    left, right, _ = st.columns([1, 1, 4])
+    with left:
+        st.download_button(
+            t("download_csv"),
+            data=lambda: _csv(df),
+            file_name=f"{stem}.csv",
+            mime="text/csv",
+            key=f"dl-csv-{name}",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+    with right:
+        st.download_button(
+            t("download_xlsx"),
+            data=lambda: _xlsx(df, name),
+            file_name=f"{stem}.xlsx",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            key=f"dl-xlsx-{name}",
+            on_click="ignore",
+            icon=":material/table_view:",
+        )
+
+
+def table(shown: pd.DataFrame, raw: pd.DataFrame, name: str, publish_id: str | None) -> None:
+    """A table as readers see it (formatted) with its downloads (raw values, same rows)."""
+    with st.container(key=f"table-{name}"):
+        st.table(shown, hide_index=True)
+    downloads(raw, name, publish_id)

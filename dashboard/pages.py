@@ -1,0 +1,443 @@
+"""The dashboard's pages: 总览, 指标查询, 地市分布图, 计划进度, 数据质量, 数据说明.
+
+Every number comes from the published file through `dashboard.data`, as published: the
+pages pick rows and format them, they never recompute a metric (medians and ratios are
+not re-aggregated, totals to date are summed only where the catalog says the metric is
+additive over months).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data
+from dashboard.i18n import EN, day, delta, month, number
+from dashboard.layout import HEADLINE, lang, reader, t, table
+from extract.beijing import BEIJING
+
+
+def _beijing(ts) -> str:
+    if ts is None:
+        return "—"
+    return pd.Timestamp(ts).tz_convert(BEIJING).strftime("%Y-%m-%d %H:%M") + (
+        " (UTC+8)" if lang() == EN else "（北京时间）"
+    )
+
+
+def _metric_name(row) -> str:
+    return row["name_en"] if lang() == EN else row["name_zh"]
+
+
+def _title(row) -> str:
+    return row["title_en"] if lang() == EN else row["title_zh"]
+
+
+def _header(r: data.Reader) -> dict:
+    info = data.publish_info(r)
+    st.title(t("app_title"))
+    st.caption(t("app_subtitle"))
+    lg = lang()
+    with st.container(key="publish-info"):
+        st.markdown(
+            " · ".join(
+                [
+                    f'{t("publish")} <span data-role="publish-id">{info["publish_id"] or "—"}</span>',
+                    f'{t("published_at")} <span data-role="published-at">{_beijing(info.get("published_at"))}</span>',
+                    f'{t("as_of")} <span data-role="as-of">{day(info.get("as_of_date"), lg)}</span>',
+                    f'{t("latest_month")} <span data-role="latest-month">{month(info.get("latest_month"), lg)}</span>',
+                ]
+            ),
+            unsafe_allow_html=True,
+        )
+    return info
+
+
+# --- 总览 Overview -------------------------------------------------------------------------
+def overview() -> None:
+    r = reader()
+    lg = lang()
+    info = _header(r)
+    wm = info.get("watermarks") or {}
+    with st.expander(t("watermarks")):
+        shown = pd.DataFrame({t("source"): list(wm), t("watermark"): list(wm.values())})
+        table(shown, shown, "watermarks", info["publish_id"])
+
+    catalog = data.catalog(r).set_index("metric_id")
+    targets = data.progress(r)
+    cols = st.columns(3)
+    for i, m in data.measures(r).iterrows():
+        code = m["measure_code"]
+        metric_id = HEADLINE.get(code)
+        if metric_id not in catalog.index:  # a measure without its usual headline: its first metric
+            own = catalog[catalog["measure_code"] == code]
+            metric_id = own.index[0] if len(own) else None
+        with cols[i % 3], st.container(border=True, key=f"card-{code}"):
+            st.markdown(f"**{code}** · {_title(m)}")
+            if metric_id is None:
+                st.caption(t("no_data"))
+                continue
+            c = catalog.loc[metric_id]
+            h = data.headline(r, metric_id)
+            if h is None:
+                st.metric(_metric_name(c), t("no_data"), help=c["definition_en" if lg == EN else "definition_zh"])
+                continue
+            change = h["value"] - h["previous"] if h["previous"] is not None else None
+            st.metric(
+                _metric_name(c),
+                # in English the unit stays in the metric's name: "person-times" does not fit the card
+                number(h["value"], h["unit"], lg, with_unit=lg != EN),
+                delta=delta(change, h["unit"], lg),
+                delta_description=t("vs_previous"),
+                chart_data=[v for _, v in h["trend"]],
+                chart_type="area",
+                help=c["definition_en" if lg == EN else "definition_zh"],
+            )
+            parts = [f'{t("latest_month")} <span data-role="month">{month(h["month"], lg)}</span>']
+            if h["additive"]:
+                parts.append(f'{t("to_date")} <span data-role="to-date">{number(h["to_date"], h["unit"], lg)}</span>')
+            else:
+                parts.append(t("not_additive"))
+            goal = (
+                targets[(targets["metric_id"] == metric_id) & (targets["region_code"] == data.PROVINCE)]
+                if len(targets)
+                else []
+            )
+            if len(goal):
+                g = goal.iloc[0]
+                parts.append(
+                    f"{t('target')} {number(g['target_value'], h['unit'], lg)} · {t('completion')} "
+                    f'<span data-role="completion">{number(g["completion_ratio"], "ratio", lg)}</span>'
+                )
+            st.markdown(" · ".join(parts), unsafe_allow_html=True)
+
+
+# --- 指标查询 Metric explorer --------------------------------------------------------------
+def _pick_metric(r: data.Reader, prefix: str) -> tuple[str, pd.Series]:
+    measures = data.measures(r).set_index("measure_code")
+    catalog = data.catalog(r).set_index("metric_id")
+    c1, c2 = st.columns(2)
+    measure = c1.selectbox(
+        t("measure"),
+        list(measures.index),
+        format_func=lambda c: f"{c} {_title(measures.loc[c])}",
+        key=f"{prefix}-measure",
+    )
+    own = catalog[catalog["measure_code"] == measure]
+    default = HEADLINE.get(measure)
+    options = list(own.index)
+    metric_id = c2.selectbox(
+        t("metric"),
+        options,
+        index=options.index(default) if default in options else 0,
+        format_func=lambda m: _metric_name(catalog.loc[m]),
+        key=f"{prefix}-metric",
+    )
+    return metric_id, catalog.loc[metric_id]
+
+
+def explorer() -> None:
+    r = reader()
+    lg = lang()
+    st.title(t("page_explorer"))
+    metric_id, c = _pick_metric(r, "explorer")
+    name, unit = _metric_name(c), c["unit"]
+    st.caption(c["definition_en" if lg == EN else "definition_zh"] + " · " + t("as_published"))
+    regions = data.regions(r).set_index("region_code")
+    prefectures = regions[regions["level"] == "prefecture"]
+    months_ = data.months(r, metric_id)
+    if not months_:
+        st.info(t("no_data"))
+        return
+
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
+    level = c1.radio(
+        t("level"), ["province", "prefecture", "county"], format_func=t, horizontal=True, key="explorer-level"
+    )
+    pref_codes = list(prefectures.index)
+    prefecture = c2.selectbox(
+        t("prefecture"),
+        pref_codes,
+        index=pref_codes.index("420100") if "420100" in pref_codes else 0,
+        format_func=lambda x: regions.loc[x, "name_zh"],
+        key="explorer-prefecture",
+    )
+    region = data.PROVINCE
+    if level == "prefecture":
+        region = prefecture
+    elif level == "county":
+        counties = list(regions[(regions["level"] == "county") & (regions["prefecture_code"] == prefecture)].index)
+        region = c3.selectbox(
+            t("county"),
+            counties or [prefecture],
+            format_func=lambda x: regions.loc[x, "name_zh"],
+            key="explorer-county",
+        )
+    chosen = c4.selectbox(t("month"), list(reversed(months_)), format_func=lambda d: month(d, lg), key="explorer-month")
+    start, end = months_[0], months_[-1]
+    if len(months_) > 1:
+        start, end = st.select_slider(
+            t("period"),
+            options=months_,
+            value=(months_[0], months_[-1]),
+            format_func=lambda d: f"{d:%Y-%m}",
+            key="explorer-period",
+        )
+
+    # line chart by month, the chosen region
+    series = data.series(r, metric_id, region)
+    series = series[(series["period_month"] >= start) & (series["period_month"] <= end)]
+    region_name = regions.loc[region, "name_zh"]
+    st.subheader(t("trend_title", region=region_name))
+    with st.container(key="chart-trend"):
+        if len(series):
+            st.altair_chart(charts.trend(series, unit, name, lg), width="stretch")
+        else:  # the source does not report this metric at this region (e.g. prefecture-only metrics)
+            st.info(t("no_data"))
+    with st.expander(t("show_table"), expanded=False):
+        shown = pd.DataFrame(
+            {
+                t("month"): [f"{d:%Y-%m}" for d in series["period_month"]],
+                t("value"): [number(v, unit, lg) for v in series["value"]],
+            }
+        )
+        raw = pd.DataFrame(
+            {
+                "metric_id": metric_id,
+                "region_code": region,
+                "period_month": series["period_month"],
+                "value": series["value"],
+                "unit": unit,
+            }
+        )
+        table(shown, raw, "trend", r.publish_id)
+
+    # ranking of prefectures in the chosen month
+    st.subheader(t("ranking_title", month=month(chosen, lg)))
+    ranking = data.by_region(r, metric_id, chosen, "prefecture")
+    with st.container(key="chart-ranking"):
+        if len(ranking):
+            st.altair_chart(
+                charts.ranking(ranking.rename(columns={"name_zh": "name"}), unit, name, lg), width="stretch"
+            )
+        else:
+            st.info(t("no_data"))
+    _region_table(ranking, unit, "ranking", metric_id, chosen, r.publish_id, rank=True)
+
+    # counties of the chosen prefecture in the chosen month
+    st.subheader(t("county_title", prefecture=regions.loc[prefecture, "name_zh"], month=month(chosen, lg)))
+    counties = data.by_region(r, metric_id, chosen, "county", prefecture)
+    if len(counties):
+        _region_table(counties, unit, "counties", metric_id, chosen, r.publish_id, rank=True)
+    else:
+        st.caption(t("county_none"))
+
+
+def _region_table(df: pd.DataFrame, unit: str, name: str, metric_id: str, when: date, publish_id, rank: bool) -> None:
+    lg = lang()
+    shown = pd.DataFrame(
+        {
+            t("rank"): range(1, len(df) + 1),
+            t("region"): df["name_zh"],
+            t("region_code"): df["region_code"],
+            t("value"): [number(v, unit, lg) for v in df["value"]],
+        }
+    )
+    if not rank:
+        shown = shown.drop(columns=[t("rank")])
+    raw = pd.DataFrame(
+        {
+            "metric_id": metric_id,
+            "period_month": when,
+            "region_code": df["region_code"],
+            "name_zh": df["name_zh"],
+            "value": df["value"],
+            "unit": unit,
+        }
+    )
+    table(shown, raw, name, publish_id)
+
+
+# --- 地市分布图 Map --------------------------------------------------------------------------
+def prefecture_map() -> None:
+    r = reader()
+    lg = lang()
+    st.title(t("page_map"))
+    metric_id, c = _pick_metric(r, "map")
+    name, unit = _metric_name(c), c["unit"]
+    months_ = data.months(r, metric_id)
+    if not months_:
+        st.info(t("no_data"))
+        return
+    chosen = st.selectbox(t("month"), list(reversed(months_)), format_func=lambda d: month(d, lg), key="map-month")
+    regions = data.regions(r)
+    names = dict(zip(regions["region_code"], regions["name_zh"], strict=True))
+    values = data.by_region(r, metric_id, chosen, "prefecture")
+    st.subheader(t("map_title", metric=name, month=month(chosen, lg)))
+    with st.container(key="chart-map"):
+        st.altair_chart(charts.tile_map(values, names, unit, name, lg), width="content")
+    st.caption(t("map_note"))
+    _region_table(values, unit, "map", metric_id, chosen, r.publish_id, rank=True)
+
+
+# --- 计划进度 Plan progress ------------------------------------------------------------------
+def progress() -> None:
+    r = reader()
+    lg = lang()
+    st.title(t("page_progress"))
+    info = data.publish_info(r)
+    df = data.progress(r)
+    if not len(df):
+        st.info(t("no_targets"))
+        return
+    as_of = info.get("as_of_date") or date.today()
+    st.caption(t("progress_note", month=month(df["as_of_month"].iloc[0], lg), as_of=day(as_of, lg)))
+    name_col = "metric_name_en" if lg == EN else "metric_name_zh"
+    df = df.assign(
+        target_label=[
+            f"{m} {n} · {g or c}"
+            for m, n, g, c in zip(
+                df["measure_code"], df[name_col], df["region_name_zh"], df["region_code"], strict=True
+            )
+        ],
+        days_left=[(d - as_of).days if d is not None and not pd.isna(d) else None for d in df["deadline"]],
+    )
+    with st.container(key="chart-progress"):
+        st.altair_chart(charts.completion(df, lg), width="stretch")
+    shown = pd.DataFrame(
+        {
+            t("measure"): df["measure_code"],
+            t("metric"): df[name_col],
+            t("region"): df["region_name_zh"].fillna(df["region_code"]),
+            t("target"): [number(v, u, lg) for v, u in zip(df["target_value"], df["unit"], strict=True)],
+            t("actual"): [number(v, u, lg) for v, u in zip(df["actual_to_date"], df["unit"], strict=True)],
+            t("completion"): [number(v, "ratio", lg) for v in df["completion_ratio"]],
+            t("deadline"): [day(d, lg) for d in df["deadline"]],
+            t("days_left"): [
+                "—" if v is None else (f"{v}" if v >= 0 else f"{t('overdue')} ({-v})") for v in df["days_left"]
+            ],
+        }
+    )
+    raw = df[
+        [
+            "measure_code",
+            "metric_id",
+            "region_code",
+            "target_value",
+            "actual_to_date",
+            "completion_ratio",
+            "deadline",
+            "as_of_month",
+        ]
+    ].assign(days_left=df["days_left"])
+    table(shown, raw, "progress", r.publish_id)
+
+
+# --- 数据质量 Data quality -------------------------------------------------------------------
+def quality() -> None:
+    r = reader()
+    st.title(t("page_quality"))
+    st.subheader(t("last_publishes"))
+    pubs = data.publishes(r)
+    metric_rows = [json.loads(x).get("plan_metric_values") if isinstance(x, str) else None for x in pubs["row_counts"]]
+    shown = pd.DataFrame(
+        {
+            t("publish"): pubs["publish_id"],
+            t("published_at"): [_beijing(x) for x in pubs["published_at"]],
+            t("checks_passed"): pubs["checks_passed"],
+            t("checks_failed"): pubs["checks_failed"],
+            t("rows"): metric_rows,
+        }
+    )
+    table(shown, pubs.assign(published_at=pubs["published_at"].astype(str)), "publishes", r.publish_id)
+
+    st.subheader(t("warnings"))
+    warnings = data.quality_warnings(r)
+    if not len(warnings):
+        st.success(t("no_warnings"))
+    else:
+        shown = pd.DataFrame(
+            {
+                t("checked_at"): [_beijing(x) for x in warnings["checked_at"]],
+                t("layer"): warnings["layer"],
+                t("table"): warnings["table_name"],
+                t("check"): warnings["check_name"].str.slice(0, 80),
+                t("severity"): warnings["severity"],
+                t("observed"): warnings["observed"],
+            }
+        )
+        table(shown, warnings.assign(checked_at=warnings["checked_at"].astype(str)), "warnings", r.publish_id)
+
+    st.subheader(t("quarantine"))
+    q = data.quarantine(r)
+    if not len(q):
+        st.success(t("no_quarantine"))
+        return
+    per_source = q.groupby("source", as_index=False)["records"].sum()
+    import altair as alt
+
+    with st.container(key="chart-quarantine"):
+        st.altair_chart(
+            alt.Chart(per_source)
+            .mark_bar()
+            .encode(
+                y=alt.Y("source:N", sort="-x", title=t("source")),
+                x=alt.X("records:Q", title=t("records")),
+                tooltip=["source", "records"],
+            )
+            .properties(height=40 * len(per_source) + 40, description="quarantined records per source"),
+            width="stretch",
+        )
+    shown = pd.DataFrame(
+        {
+            **({t("stage"): [t(f"stage_{s}") for s in q["stage"]]} if "stage" in q else {}),
+            t("source"): q["source"],
+            t("endpoint"): q["endpoint"],
+            t("column"): q["column_name"],
+            t("reason"): q["reason"],
+            t("records"): q["records"],
+            t("files"): q["files"],
+            t("last_seen"): [_beijing(x) if not pd.isna(x) else "—" for x in q["last_quarantined_at"]],
+        }
+    )
+    table(
+        shown,
+        q.assign(
+            first_quarantined_at=q["first_quarantined_at"].astype(str),
+            last_quarantined_at=q["last_quarantined_at"].astype(str),
+        ),
+        "quarantine",
+        r.publish_id,
+    )
+
+
+# --- 数据说明 About the data -----------------------------------------------------------------
+def about() -> None:
+    r = reader()
+    st.title(t("page_about"))
+    st.markdown(t("about_intro", path=f"`{r.path}`"))
+    if data.docs_path(r.path).exists():
+        st.link_button(t("docs_link"), "/dbt-docs", icon=":material/menu_book:")
+    else:
+        st.caption(t("docs_missing"))
+    rel = data.table_comments(r)
+    kinds = {"table": "表", "view": "视图"} if lang() != EN else {}
+    shown = pd.DataFrame(
+        {
+            t("relation"): "metrics." + rel["relation"],
+            t("kind"): [kinds.get(k, k) for k in rel["kind"]],
+            t("comment"): rel["comment"],
+        }
+    )
+    table(shown, rel, "relations", r.publish_id)
+    choice = st.selectbox(
+        t("relation"), list(rel["relation"]), format_func=lambda x: f"metrics.{x}", key="about-relation"
+    )
+    cols = data.column_comments(r, choice)
+    shown = pd.DataFrame(
+        {t("column"): cols["column_name"], t("data_type"): cols["data_type"], t("comment"): cols["comment"]}
+    )
+    table(shown, cols, f"columns-{choice}", r.publish_id)
