@@ -105,7 +105,7 @@ def _stamp(item: dict) -> datetime | None:
     try:
         return parse_ts(item["updated_at"])
     except (KeyError, TypeError, ValueError, AttributeError):
-        return None  # quarantined by the normaliser; not part of any ordering
+        return None  # quarantined by the load; not part of any ordering
 
 
 def offset_pages(client: ApiClient, ep: Endpoint, since: str | None, limit: int, bound: datetime) -> Iterator[list]:
@@ -170,11 +170,11 @@ class _OffsetReader:
                 p = self._get(page, self.since, size)
                 total = p.total
                 start_total = p.total if start_total is None else start_total
-                yield p.items
-                for item in p.items:
+                for item in p.items:  # before the yield: the consumer lands the items in place
                     key, content = _identity(self.ep, item), repr(sorted(item.items()))
                     changed += contents.setdefault(key, content) != content
                     received.add(key)
+                yield p.items
                 if (page - 1) * p.size + len(p.items) >= p.total:  # the last row the server holds
                     break
                 if page == 1 and 0 < len(p.items) < p.size:
