@@ -264,7 +264,7 @@ def _part_sql(ep: Endpoint) -> str:
                    case when _problem is not null then {raw_records.record_json_sql(ep)} end as _record
             from checked
         ),
-        hashed as (
+        hashed as materialized (  -- read once, for the versions and the bad rows
             select *, case when _problem is null then {raw_records.record_hash_sql(ep)} end as _record_hash
             from typed
         ),
