@@ -28,6 +28,7 @@ import logging
 
 import duckdb
 
+from extract.landing import failpoint
 from extract.sources import Endpoint, all_endpoints
 from warehouse import meta
 
@@ -111,11 +112,14 @@ def record_hash_sql(ep: Endpoint) -> str:
 
 
 def rehash_raw(conn: duckdb.DuckDBPyConnection) -> None:
-    """The one-time migration: recompute `_record_hash` of every row of every HTTP raw table
-    with `record_hash_sql`, and record it in `meta.migrations` — one transaction, so a crash
-    leaves it to run again, and a database that has it skips it with one query. Versions the
-    old hash told apart but this one does not (a field sent as null in one version and left
-    out in another: the raw row cannot tell them apart either) are counted in the record."""
+    """The one-time migration (after `meta.ensure`): recompute `_record_hash` of every row of
+    every HTTP raw table with `record_hash_sql`, and record it in `meta.migrations` — one
+    transaction, so a crash leaves it to run again, and a database that has it skips it with
+    one query. Each table is rewritten (create as select, then swapped in by name) rather
+    than updated in place: that streams, where an UPDATE of every row holds them in memory.
+    Versions the old hash told apart but this one does not (a field sent as null in one
+    version and left out in another: the raw row cannot tell them apart either) are counted
+    in the record and logged."""
     if meta.migration_applied(conn, REHASH_MIGRATION):
         return
     existing = {
@@ -132,12 +136,19 @@ def rehash_raw(conn: duckdb.DuckDBPyConnection) -> None:
                 continue
             versions = f"select count(*), count(distinct ({', '.join(ep.key)}, _record_hash)) from {ep.raw_table}"
             rows, before = conn.execute(versions).fetchone()
-            conn.execute(f"update {ep.raw_table} set _record_hash = {record_hash_sql(ep)}")
+            name = ep.raw_table.split(".", 1)[1]
+            conn.execute(
+                f"create table raw.{name}__rehashed as "
+                f"select * replace ({record_hash_sql(ep)} as _record_hash) from {ep.raw_table}"
+            )
+            conn.execute(f"drop table {ep.raw_table}")
+            conn.execute(f"alter table raw.{name}__rehashed rename to {name}")
             after = conn.execute(versions).fetchone()[1]
             detail[ep.raw_table] = {"rows": rows, "versions_before": before, "versions_after": after}
             if after != before:
                 log.warning("%s: %d versions now share a content hash with another", ep.raw_table, before - after)
         meta.record_migration(conn, REHASH_MIGRATION, detail)
+        failpoint("rehash_before_commit")
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")

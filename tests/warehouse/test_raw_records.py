@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -437,3 +442,49 @@ def test_runs_landed_in_the_old_formats_load_as_the_old_loader_did_and_rebuild_t
     landed_bad = sum(r.manifest.quarantined for ep in all_endpoints() for r in landed_runs(FIXTURE, ep.source, ep.name))
     assert quarantined == landed_bad == sum(t["quarantined"] for t in totals.values()) > 0
     assert rebuilt == new[ORDERS.raw_table]
+
+
+# A loader in its own process: what the load task runs, so it can be killed mid-way.
+LOAD = """
+import sys, duckdb
+from pathlib import Path
+from extract.sources import all_endpoints
+from warehouse.raw_load import load_endpoint
+with duckdb.connect(sys.argv[1]) as conn:
+    for ep in all_endpoints():
+        load_endpoint(conn, ep, Path(sys.argv[2]))
+"""
+
+
+def test_a_migration_killed_before_its_commit_leaves_the_old_hashes_and_completes_on_the_next_load(tmp_path):
+    # GIVEN two copies of a database built the old way
+    landing = tmp_path / "landing"
+    shutil.copytree(FIXTURE, landing)
+    for name in ("killed", "undisturbed"):
+        build_the_old_way(tmp_path / f"{name}.duckdb", landing)
+    with duckdb.connect(str(tmp_path / "killed.duckdb")) as conn:
+        before = raw_tables(conn)
+    # WHEN a loader is killed (SIGKILL) just before the migration commits
+    marker = tmp_path / "failpoint.reached"
+    env = {**os.environ, "PLAN_METRICS_FAILPOINT": "rehash_before_commit", "PLAN_METRICS_FAILPOINT_FILE": str(marker)}
+    proc = subprocess.Popen([sys.executable, "-c", LOAD, str(tmp_path / "killed.duckdb"), str(landing)], env=env)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the loader never reached the failpoint"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    # THEN nothing of it happened
+    with duckdb.connect(str(tmp_path / "killed.duckdb")) as conn:
+        assert raw_tables(conn) == before
+        assert conn.execute("select count(*) from meta.migrations").fetchone()[0] == 0
+    # WHEN the loader runs again, and on the other copy undisturbed
+    for name in ("killed", "undisturbed"):
+        subprocess.run([sys.executable, "-c", LOAD, str(tmp_path / f"{name}.duckdb"), str(landing)], check=True)
+    # THEN both end in the same migrated tables, the migration recorded once
+    states = []
+    for name in ("killed", "undisturbed"):
+        with duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True) as conn:
+            states.append((raw_tables(conn), conn.execute("select name from meta.migrations").fetchall()))
+    assert states[0] == states[1] and states[0][1] == [(raw_records.REHASH_MIGRATION,)]
+    assert states[0][0] != before
