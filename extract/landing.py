@@ -300,17 +300,18 @@ def verify(run: LandedRun) -> str | None:
     return None
 
 
-def _lines(encode, rows: list[dict]) -> str:
-    """`rows` as JSON lines, encoded in one call rather than one per row (a third cheaper).
+def _lines(encode, rows: list[dict]) -> bytes | memoryview:
+    """`rows` as JSON lines (UTF-8), encoded in one call rather than one per row (a page of
+    visits in half the time).
 
     Compact JSON of a list of objects joins them with "},{". That string cannot overlap
     itself, so each of the len(rows) - 1 joins is one occurrence of it, and when there are
     no more occurrences than that (none inside a value) every one is a join: replacing
     them all cuts the list into lines. Otherwise each row is encoded alone."""
-    text = encode(rows)[1:-1]
-    if text.count("},{") == len(rows) - 1:
-        return text.replace("},{", "}\n{") + "\n"
-    return "".join([encode(row) + "\n" for row in rows])
+    data = encode(rows).encode()
+    if data.count(b"},{") == len(rows) - 1:
+        return memoryview(data.replace(b"},{", b"}\n{"))[1:-1]
+    return "".join([encode(row) + "\n" for row in rows]).encode()[:-1]
 
 
 class _JsonLines:
@@ -327,11 +328,11 @@ class _JsonLines:
     def write(self, rows: list[dict]) -> None:
         if not rows:
             return
-        block = _lines(self._encode, rows).encode()
-        self.fh.write(block)
-        self.sha256.update(block)
+        for block in (_lines(self._encode, rows), b"\n"):
+            self.fh.write(block)
+            self.sha256.update(block)
+            self.bytes += len(block)
         self.rows += len(rows)
-        self.bytes += len(block)
 
     def close(self) -> None:
         if not self.fh.closed:
