@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from extract.beijing import iso, parse_ts
+from extract.beijing import iso, newest_stamp, parse_ts
 from extract.http_client import ApiClient
 from extract.landing import LandingWriter, RunManifest, failpoint
 from extract.pagination import cursor_pages, offset_pages
@@ -64,9 +64,7 @@ def prepare(ep: Endpoint, records: list[dict], first_seq: int, bound: datetime) 
     quarantines its record; it never moves the watermark."""
     personal, named = ep.personal, frozenset(ep.fields)
     out = PageStamps()
-    newest = None
-    seq = first_seq
-    for rec in records:
+    for seq, rec in enumerate(records, first_seq):
         for name in personal:
             rec.pop(name, None)
         if not named.issuperset(rec):  # schema drift: rare, so the common case costs one check
@@ -74,16 +72,8 @@ def prepare(ep: Endpoint, records: list[dict], first_seq: int, bound: datetime) 
             rec["_extra"] = {k: rec.pop(k) for k in unknown}
             out.new_fields.update(unknown)
         rec["_seq"] = seq
-        seq += 1
-        try:
-            ts = parse_ts(rec["updated_at"])
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue
-        if ts > bound:  # a clock running ahead: landed, never the watermark
-            out.skewed.append(rec)
-        elif newest is None or ts > newest:
-            newest = ts
-    out.newest = newest
+    out.newest, ahead = newest_stamp([rec.get("updated_at") for rec in records], bound)
+    out.skewed = [records[i] for i in ahead]  # a clock running ahead: landed, never the watermark
     return out
 
 
@@ -157,7 +147,7 @@ def extract_endpoint(
     A run key that already landed is reused as it is (a retried or backfilled task gets
     exactly what that run received the first time).
     """
-    writer = LandingWriter(landing_root, ep.source, ep.name, run_key)
+    writer = LandingWriter(landing_root, ep.source, ep.name, run_key, decoded=True)
     if (landed := writer.landed()) is not None:
         log.info("%s/%s: run %s already landed (%s rows); reusing it", ep.source, ep.name, run_key, landed.row_count)
         return landed
