@@ -268,9 +268,9 @@ def _part_sql(ep: Endpoint) -> str:
             select *, case when _problem is null then {raw_records.record_hash_sql(ep)} end as _record_hash
             from typed
         ),
-        firsts as (
-            select * from hashed where _problem is null
-            qualify row_number() over (partition by {key}, _record_hash order by _seq) = 1
+        firsts as (  -- _seq numbers a run's records: the first of each version (cheaper than a window)
+            select * from hashed where _problem is null and _seq in (
+                select min(_seq) from hashed where _problem is null group by {key}, _record_hash)
         )
         select f.*, not exists (select 1 from {ep.raw_table} as r where {known}) as _is_new
         from firsts as f anti join {ep.raw_table} as r using ({key}, _record_hash)
