@@ -258,10 +258,10 @@ def _part_sql(ep: Endpoint) -> str:
             select * from read_json(?, format = 'newline_delimited',
                                     columns = {_struct(raw_records.json_columns(ep))})
         ),
-        checked as (select *, {raw_records.problem_sql(ep)} as _problem from landed),
+        checked as (select *, {raw_records.failed_check_sql(ep)} as _fail from landed),
         typed as (
-            select {", ".join(raw_records.typed_sql(ep))}, _extra, _seq, _problem,
-                   case when _problem is not null then {raw_records.record_json_sql(ep)} end as _record
+            select {", ".join(raw_records.typed_sql(ep))}, _extra, _seq, {raw_records.problem_sql(ep)} as _problem,
+                   case when _fail is not null then {raw_records.record_json_sql(ep)} end as _record
             from checked
         ),
         hashed as materialized (  -- read once, for the versions and the bad rows
