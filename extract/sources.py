@@ -67,6 +67,7 @@ class Cadence:
 
     cron: str
     dagrun_timeout: timedelta
+    period: timedelta  # the time between two runs: what a change waits at worst for the next one
 
 
 # - Orders (S3) change all day and feed the service-order dashboards: hourly.
@@ -76,9 +77,9 @@ class Cadence:
 #   load emits the raw Asset only when a new or changed file was loaded, so a quiet folder
 #   costs one short run and never a transform (why not an AssetWatcher: see
 #   dags/plan_dag_lib/schedules.py).
-HOURLY = Cadence("0 * * * *", timedelta(minutes=55))
-DAILY = Cadence("0 2 * * *", timedelta(hours=6))
-DROP_FOLDER = Cadence("*/15 * * * *", timedelta(minutes=30))
+HOURLY = Cadence("0 * * * *", timedelta(minutes=55), timedelta(hours=1))
+DAILY = Cadence("0 2 * * *", timedelta(hours=6), timedelta(days=1))
+DROP_FOLDER = Cadence("*/15 * * * *", timedelta(minutes=30), timedelta(minutes=15))
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,6 @@ mapfile -t EXTRACT_DAGS < <(python -m extract.sources dags)
 LOG_DIR="$PLAN_METRICS_DATA_DIR/logs/pipeline"
 mkdir -p "$LOG_DIR"
 
-airflow db migrate > "$LOG_DIR/airflow-db-migrate.log" 2>&1 || { tail -20 "$LOG_DIR/airflow-db-migrate.log"; exit 1; }
-airflow pools set duckdb_writer 1 "DuckDB allows one writing process: every task that opens the working database" \
-    > /dev/null 2>&1
-
 # PLAN_METRICS_AS_OF (ISO 8601): the instant the published data is as of; default: the run's
 # data interval end. `make run` sets it to the simulator's clock.
 CONF=()

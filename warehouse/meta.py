@@ -11,6 +11,8 @@ applies the column additions older databases need), so any step may run first.
 - `quality_checks`: the quality ledger — every check of every gate run.
 - `publish_log`: one row per publish (its twin travels inside the published file).
 - `run_context`: the one row dbt reads the publish id and the "as of" day from.
+- `dbt_state`: the manifest of the last complete dbt build into this database, so the next
+  build may skip what has not changed (warehouse/transform.py).
 - `migrations`: one-time data migrations already applied (`migration_applied`,
   `record_migration`), e.g. the raw layer's move to the SQL content hash
   (`warehouse/raw_records.py`).
@@ -60,6 +62,7 @@ _DDL = (
     f"create table if not exists meta.publish_log ({PUBLISH_LOG_COLUMNS})",
     """create table if not exists meta.run_context as
         select cast('dev' as varchar) as publish_id, cast(null as date) as as_of_date""",
+    "create table if not exists meta.dbt_state (manifest_sha256 varchar, built_at timestamptz)",
     """create table if not exists meta.migrations (
         name varchar primary key, applied_at timestamptz, detail json)""",
 )
@@ -79,6 +82,7 @@ _COMPLETE = (
     ("quarantine", "quarantined_at"),
     ("publish_log", "dbt_invocation_id"),
     ("run_context", "as_of_date"),
+    ("dbt_state", "built_at"),
     ("migrations", "detail"),
 )
 

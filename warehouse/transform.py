@@ -7,14 +7,16 @@ the quality ledger; raises with the failing nodes named when the build fails.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
 
-from warehouse import duck, paths
+from warehouse import duck, meta, paths
 from warehouse.run_context import RunContext
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
         args += ["--select", select]
     if full_refresh:
         args.append("--full-refresh")
+    else:
+        args += _unchanged_exclusions(working_db, dbt_dir / "state")
     res = dbtRunner().invoke(args)
     nodes = []
     for r in getattr(res.result, "results", None) or []:
@@ -103,8 +107,51 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
             f"dbt build failed ({res.exception or 'see nodes'}); nothing was published.\n{detail}\n"
             f"Logs: {dbt_dir / 'logs' / 'dbt.log'}"
         )
+    if not select:
+        _keep_state(working_db, dbt_dir / "target" / "manifest.json", dbt_dir / "state")
     slowest = sorted(nodes, key=lambda n: -n["seconds"])[:3]
     log.info(
         "dbt build ok: %d nodes; slowest: %s", len(nodes), ", ".join(f"{n['name']} {n['seconds']}s" for n in slowest)
     )
     return {"invocation_id": invocation_id, "nodes": nodes}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _unchanged_exclusions(working_db: Path, state: Path) -> list[str]:
+    """Views and seeds whose definition is what the last complete build into this very
+    database created need no rebuilding (a view reads its tables when queried; a seed's rows
+    change only with its file): dbt's state comparison leaves them out. Tables, incremental
+    models and every test still run. Without a state that this database was built from (a
+    fresh or rebuilt database), nothing is left out."""
+    manifest = state / "manifest.json"
+    if not manifest.exists():
+        return []
+    with duck.connect(working_db, read_only=False) as conn:
+        meta.ensure(conn)
+        row = conn.execute("select manifest_sha256 from meta.dbt_state").fetchone()
+    if row is None or row[0] != _sha256(manifest):
+        return []
+    return [
+        "--state",
+        str(state),
+        "--exclude",
+        "state:unmodified,config.materialized:view",
+        "state:unmodified,resource_type:seed",
+    ]
+
+
+def _keep_state(working_db: Path, manifest: Path, state: Path) -> None:
+    """Remember the manifest of a complete build (and that this database was built from it)."""
+    state.mkdir(parents=True, exist_ok=True)
+    tmp = state / ".manifest.json.tmp"
+    shutil.copyfile(manifest, tmp)
+    os.replace(tmp, state / "manifest.json")
+    with duck.connect(working_db) as conn:
+        meta.ensure(conn)
+        conn.execute("begin transaction")
+        conn.execute("delete from meta.dbt_state")
+        conn.execute("insert into meta.dbt_state values (?, now())", [_sha256(state / "manifest.json")])
+        conn.execute("commit")

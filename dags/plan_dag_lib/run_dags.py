@@ -1,9 +1,12 @@
 """`make pipeline`'s runner: each DAG once, in order, through Airflow, in ONE process.
 
 `airflow dags test <dag>` per DAG pays Airflow's start-up and the DAG folder's parse every
-time (~7 s each, six times: most of what a first `make run` waited for). This does what that
-command does — parse the DAG folder, then `dag.test()` each DAG (tasks run in this process,
-against the metadata database, with the same retries, pools and callbacks) — parsing once.
+time (~7 s each, six times: most of what a first `make run` waited for), and `airflow db
+migrate` / `airflow pools set` before them two more. This does what those commands do —
+bring the metadata database to the current schema when it is not (at once when it is),
+ensure the writer pool, parse the DAG folder, then `dag.test()` each DAG (tasks run in this
+process, against the metadata database, with the same retries, pools and callbacks) — in
+one process.
 
     python dags/plan_dag_lib/run_dags.py --log-dir DIR [--conf DAG=JSON ...] DAG [DAG ...]
 
@@ -37,6 +40,23 @@ def _log_to(path: Path) -> None:
     root.setLevel(logging.INFO)
 
 
+WRITER_POOL_DESCRIPTION = "DuckDB allows one writing process: every task that opens the working database"
+
+
+def _prepare_metadata() -> None:
+    """`airflow db migrate` when the schema is not current, and the writer pool."""
+    from airflow.models.pool import Pool
+    from airflow.utils import db
+
+    try:
+        db.check_migrations(timeout=1)
+    except TimeoutError:  # a new or older metadata database
+        db.upgradedb()
+    from plan_dag_lib import WRITER_POOL
+
+    Pool.create_or_update_pool(WRITER_POOL, 1, WRITER_POOL_DESCRIPTION, include_deferred=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="run_dags", description=__doc__.split("\n")[0])
     p.add_argument("--log-dir", required=True)
@@ -44,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dags", nargs="+")
     args = p.parse_args(argv)
     confs = {k: json.loads(v) for k, v in (c.split("=", 1) for c in args.conf)}
+    dags_folder = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(dags_folder))  # plan_dag_lib, as the DAG files import it
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "pipeline.log"
@@ -53,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         from airflow.dag_processing.dagbag import BundleDagBag
         from airflow.utils.state import DagRunState
 
-        dags_folder = Path(__file__).resolve().parent.parent
+        _prepare_metadata()
+
         bag = BundleDagBag(dag_folder=str(dags_folder), bundle_path=dags_folder)
         if bag.import_errors:
             print(f"the DAG folder does not parse: {bag.import_errors}", file=terminal)

@@ -480,7 +480,7 @@ def test_the_next_publish_reuses_dbts_saved_parse_and_stamps_its_own_publish_id(
     # WHEN the next publish builds with another publish id and "as of" day
     monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp_path))
     next_run = run_context("second-publish", datetime.now(UTC), "2020-12-31T23:59:59+08:00")
-    dbt_build(db, next_run)
+    second_build = dbt_build(db, next_run)
     # THEN dbt did not parse the project again (run-specific values are data, not dbt vars)
     with log.open(encoding="utf-8") as fh:
         fh.seek(before)
@@ -491,3 +491,8 @@ def test_the_next_publish_reuses_dbts_saved_parse_and_stamps_its_own_publish_id(
     with duckdb.connect(str(db)) as conn:
         ids = conn.execute("select distinct publish_id from metrics.plan_metric_values").fetchall()
     assert ids == [(next_run.publish_id,)]
+    # AND it left out the views and seeds the first build created unchanged, and nothing else
+    built = {n["name"] for n in second_build["nodes"]}
+    assert "stg_reference__regions" not in built and "hubei_divisions" not in built
+    assert {"plan_metric_values", "int_metric_events", "stg_kechuang_orders__orders"} <= built
+    assert any(n["resource_type"] == "test" for n in second_build["nodes"])

@@ -43,7 +43,7 @@ WIDGETS = Endpoint(
     required=("widget_id", "updated_at"),
 )
 SOURCES["toy_widgets"] = Source(
-    name="toy_widgets", code="S6", title="玩具 toy widgets", kind="http", cadence=Cadence("0 3 * * *", timedelta(hours=1)),
+    name="toy_widgets", code="S6", title="玩具 toy widgets", kind="http", cadence=Cadence("0 3 * * *", timedelta(hours=1), timedelta(days=1)),
     freshness_hours=24, measures=("M09",), endpoints=(WIDGETS,), about="A toy source for the registry test.",
 )
 """

@@ -27,8 +27,8 @@ target_regions as (
     from targets
 ),
 
+-- only the targets' metrics and regions, over the window plan_start … as_of_month
 actuals as (
-    -- only the targets' metrics and regions, over the window plan_start … as_of_month
     {{ aggregate_events(
         'e.metric_id, r.rollup_region_code as region_code',
         'e.metric_id, r.rollup_region_code',
