@@ -2,10 +2,14 @@
 
 The run asks for everything updated since the stored watermark minus an overlap window
 (so versions that share a timestamp with the watermark, or arrive late, are seen again;
-the load drops exact repeats), reads every page to the proven end (`extract/pagination.py`),
-normalises every record (personal data dropped, unknown fields kept in `_extra`, records
-missing a required field quarantined with a reason) and lands it. It never touches the
-warehouse.
+the load drops exact repeats), reads every page to the proven end (`extract/pagination.py`)
+and lands each page as it came, doing in Python only what must happen before anything is
+written or what the reader needs: personal data is dropped, fields the contract does not
+name are moved into `_extra` (and reported as schema drift), each record gets its `_seq`,
+and `updated_at` is parsed for the watermark. Everything else — required fields, exact
+types, a parseable `updated_at`, the content hash that makes a version new — is decided by
+the load in DuckDB (`warehouse/raw_load.py`), which quarantines a bad record with its
+column, value and reason. It never touches the warehouse.
 
 Watermarks never run ahead of the present. A record stamped after the run's present —
 the later of its data interval end and the moment it asks the source — plus
@@ -13,22 +17,23 @@ CLOCK_SKEW_TOLERANCE comes from a clock running ahead: it is landed and loaded l
 other, counted in the manifest as clock skew (the gate reports it), and left out of the
 new watermark, so the next run still asks for everything changed since the last stamp it
 can trust. A stored watermark that is itself in the future (written before this rule) is
-not trusted either: the run reads from the start and the load repairs it.
+not trusted either: the run reads from the start and the load repairs it. The watermark is
+the newest trusted stamp received, whether or not the load then quarantines that record:
+it was received and set aside with a reason, and asking for it again brings the same record.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from extract.beijing import iso, parse_ts
+from extract.beijing import iso, newest_stamp, parse_ts
 from extract.http_client import ApiClient
 from extract.landing import LandingWriter, RunManifest, failpoint
 from extract.pagination import cursor_pages, offset_pages
@@ -39,45 +44,37 @@ DEFAULT_OVERLAP = timedelta(hours=1)
 CLOCK_SKEW_TOLERANCE = timedelta(minutes=10)
 PAGE_LIMIT = 500
 SKEW_EXAMPLES = 5
-
-# exact types: JSON numbers decode to int, strings to str; a bool is not a bigint
-_PY_TYPES = {"bigint": int, "varchar": str}
-# one encoder each, built once (json.dumps with options builds a new encoder per call)
-_canonical = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
 PREFETCH_PAGES = 2
 
 
-def normalise(ep: Endpoint, record: dict) -> tuple[dict | None, dict | None]:
-    """(row for the raw layer, None) or (None, quarantine entry)."""
-    row, quarantined, _ = _normalise(ep, record)
-    return row, quarantined
+@dataclass
+class PageStamps:
+    """What a prepared page tells the watermark: its newest trusted `updated_at`, the
+    records stamped beyond the run's present (clock skew), the unknown fields it carried."""
+
+    newest: datetime | None = None
+    skewed: list[dict] = field(default_factory=list)
+    new_fields: set[str] = field(default_factory=set)
 
 
-def _normalise(ep: Endpoint, record: dict) -> tuple[dict | None, dict | None, datetime | None]:
-    """normalise() plus the record's parsed `updated_at` (the watermark needs it)."""
-    personal = ep.personal
-    rec = {k: v for k, v in record.items() if k not in personal} if personal else dict(record)
-    for name in ep.required:
-        if rec.get(name) in (None, ""):
-            return None, _quarantined(ep, rec, name, None, "missing required field"), None
-    for name, typ in ep.fields.items():
-        value = rec.get(name)
-        if value is not None and type(value) is not _PY_TYPES[typ]:
-            return None, _quarantined(ep, rec, name, repr(value)[:200], f"expected {typ}"), None
-    try:
-        ts = parse_ts(rec["updated_at"])
-    except (TypeError, ValueError, AttributeError):
-        value = str(rec["updated_at"])[:200]
-        return None, _quarantined(ep, rec, "updated_at", value, "unparseable timestamp"), None
-    row = {name: rec.get(name) for name in ep.fields}
-    extra = {k: v for k, v in rec.items() if k not in ep.fields}
-    row["_extra"] = extra or None
-    row["_record_hash"] = hashlib.sha256(_canonical(rec).encode()).hexdigest()
-    return row, None, ts
-
-
-def _quarantined(ep: Endpoint, record: dict, column: str, value: str | None, reason: str) -> dict:
-    return {"table": ep.name, "column": column, "value": value, "reason": reason, "record": record}
+def prepare(ep: Endpoint, records: list[dict], first_seq: int, bound: datetime) -> PageStamps:
+    """Turn a page of records into landing rows, in place (no second dict per record):
+    personal fields dropped, fields the contract does not name moved into `_extra`, `_seq`
+    numbered from `first_seq`. A stamp that does not parse is left to the load, which
+    quarantines its record; it never moves the watermark."""
+    personal, named = ep.personal, frozenset(ep.fields)
+    out = PageStamps()
+    for seq, rec in enumerate(records, first_seq):
+        for name in personal:
+            rec.pop(name, None)
+        if not named.issuperset(rec):  # schema drift: rare, so the common case costs one check
+            unknown = [k for k in rec if k not in named]
+            rec["_extra"] = {k: rec.pop(k) for k in unknown}
+            out.new_fields.update(unknown)
+        rec["_seq"] = seq
+    out.newest, ahead = newest_stamp([rec.get("updated_at") for rec in records], bound)
+    out.skewed = [records[i] for i in ahead]  # a clock running ahead: landed, never the watermark
+    return out
 
 
 def _prefetched(pages: Iterator[list[dict]], depth: int = PREFETCH_PAGES) -> Iterator[list[dict]]:
@@ -150,7 +147,7 @@ def extract_endpoint(
     A run key that already landed is reused as it is (a retried or backfilled task gets
     exactly what that run received the first time).
     """
-    writer = LandingWriter(landing_root, ep.source, ep.name, run_key)
+    writer = LandingWriter(landing_root, ep.source, ep.name, run_key, decoded=True)
     if (landed := writer.landed()) is not None:
         log.info("%s/%s: run %s already landed (%s rows); reusing it", ep.source, ep.name, run_key, landed.row_count)
         return landed
@@ -171,34 +168,20 @@ def extract_endpoint(
     max_seen: datetime | None = parse_ts(watermark) if watermark else None
     pages = records = 0
     drift: set[str] = set()
-    bad_seen: set[str] = set()  # a bad record read twice in one run (pages re-read) is set aside once
     with writer:
         for items in _prefetched(PAGERS[ep.pagination](client, ep, since, limit, bound)):
             pages += 1
-            rows, bad = [], []
-            for record in items:
-                records += 1
-                row, q, ts = _normalise(ep, record)
-                if q is not None:
-                    fingerprint = _canonical(q["record"])
-                    if fingerprint not in bad_seen:
-                        bad_seen.add(fingerprint)
-                        bad.append(q)
-                    continue
-                row["_seq"] = records
-                rows.append(row)
-                if row["_extra"]:
-                    drift.update(row["_extra"])
-                if ts > bound:  # a clock running ahead: landed, never the watermark
-                    manifest.clock_skewed += 1
-                    if len(manifest.clock_skew_examples) < SKEW_EXAMPLES:
-                        manifest.clock_skew_examples.append(
-                            {**{k: row[k] for k in ep.key}, "updated_at": row["updated_at"]}
-                        )
-                elif max_seen is None or ts > max_seen:
-                    max_seen = ts
-            writer.write_rows(ep.name, rows)
-            writer.write_quarantine(bad)
+            stamps = prepare(ep, items, records + 1, bound)
+            records += len(items)
+            drift |= stamps.new_fields
+            if stamps.newest is not None and (max_seen is None or stamps.newest > max_seen):
+                max_seen = stamps.newest
+            manifest.clock_skewed += len(stamps.skewed)
+            for rec in stamps.skewed[: SKEW_EXAMPLES - len(manifest.clock_skew_examples)]:
+                manifest.clock_skew_examples.append(
+                    {**{k: rec.get(k) for k in ep.key}, "updated_at": rec["updated_at"]}
+                )
+            writer.write_rows(ep.name, items)
             failpoint("mid_extract")
         manifest.watermark_after = iso(max_seen) if max_seen else None
         manifest.pages, manifest.records_received, manifest.new_fields = pages, records, sorted(drift)
@@ -211,13 +194,12 @@ def extract_endpoint(
 
 def _log_landed(m: RunManifest) -> None:
     log.info(
-        "%s/%s: %d pages, %d records, %d landed, %d quarantined, %d retries, %d bytes, %.1fs; new fields: %s",
+        "%s/%s: %d pages, %d records, %d landed, %d retries, %d bytes, %.1fs; new fields: %s",
         m.source,
         m.endpoint,
         m.pages,
         m.records_received,
         m.row_count,
-        m.quarantined,
         m.retries,
         m.bytes,
         m.duration_s,
@@ -225,8 +207,6 @@ def _log_landed(m: RunManifest) -> None:
     )
     if m.new_fields:
         log.warning("%s/%s: schema drift, new fields kept in _extra: %s", m.source, m.endpoint, m.new_fields)
-    if m.quarantined:
-        log.warning("%s/%s: %d records quarantined (see meta.quarantine)", m.source, m.endpoint, m.quarantined)
     if m.clock_skewed:
         log.warning(
             "%s/%s: %d records stamped after the run's present (%s), e.g. %s: the source's clock runs ahead; "

@@ -9,6 +9,10 @@ What retrying cannot fix fails at once, with the URL (the token travels in a hea
 in it), the status, the content type and the first bytes of the body: a refused token, a
 4xx, an HTML error page or any other body that is not JSON, and a complete body that is
 not valid JSON (a 200 HTML page is not a "broken" body to try eight times).
+
+A body is read by msgspec (strict JSON, twice as fast as the json module); one it refuses
+is read as the json module reads it, so what a source may send is the same: NaN and
+±Infinity (marked `NonFinite`, landed as sent), a UTF-16 body.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ import json
 import time
 from dataclasses import dataclass, field
 
+import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+_strict_json = msgspec.json.Decoder().decode  # strict JSON, in half the time of the json module
 DEFAULT_TIMEOUT = (5.0, 60.0)  # connect, read (seconds)
 
 
@@ -95,6 +101,11 @@ class ApiClient:
         self.session.close()
 
 
+class NonFinite(float):
+    """NaN or ±Infinity as a source sent it: not JSON (RFC 8259), though Python's reader takes
+    it. Marked, so the landing writes it back as it came instead of as null."""
+
+
 class _Truncated(ValueError):
     """A body shorter than the server said it would be: the connection broke off."""
 
@@ -110,12 +121,21 @@ def _decode(resp: requests.Response, body: bytes) -> dict:
     if "json" not in ctype:
         raise SourceError(_describe(resp, body, "expected a JSON body"))
     try:
-        data = json.loads(body)
+        data = _strict_json(body)
+    except msgspec.DecodeError:  # not strict JSON: read it as the json module does, or say why not
+        data = _lenient_json(resp, body)
+    if not isinstance(data, dict):
+        raise SourceError(_describe(resp, body, f"expected a JSON object, got {type(data).__name__}"))
+    return data
+
+
+def _lenient_json(resp: requests.Response, body: bytes):
+    """What Python's reader makes of a body strict JSON refuses (NaN and ±Infinity marked as
+    `NonFinite`, a UTF-16 body...), or the error: cut short (retried) or invalid (not)."""
+    try:
+        return json.loads(body, parse_constant=NonFinite)
     except ValueError as exc:
         promised = resp.headers.get("Content-Length")
         if promised is None or int(promised) != len(body):
             raise _Truncated(f"{len(body)} of {promised or 'unknown'} bytes") from exc
         raise SourceError(_describe(resp, body, f"invalid JSON ({exc})")) from exc
-    if not isinstance(data, dict):
-        raise SourceError(_describe(resp, body, f"expected a JSON object, got {type(data).__name__}"))
-    return data

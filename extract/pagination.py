@@ -31,7 +31,7 @@ import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from extract.beijing import iso, parse_ts
+from extract.beijing import iso, newest_stamp, parse_ts
 from extract.http_client import ApiClient, SourceError
 from extract.sources import Endpoint
 
@@ -94,18 +94,13 @@ class _Page:
         if len(self.items) > size:
             raise SourceError(f"{ep.source}{ep.path} {params}: {len(self.items)} items on a page of {size}")
         self.size, self.total = size, total
-        self.stamps = [s for s in map(_stamp, self.items) if s is not None and s <= bound]
+        # the newest trusted stamp (a record whose stamp does not parse is quarantined by the
+        # load and is not part of any ordering)
+        self.newest = newest_stamp([i.get("updated_at") if type(i) is dict else None for i in self.items], bound)[0]
 
     @property
     def full(self) -> bool:
         return len(self.items) == self.size
-
-
-def _stamp(item: dict) -> datetime | None:
-    try:
-        return parse_ts(item["updated_at"])
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None  # quarantined by the normaliser; not part of any ordering
 
 
 def offset_pages(client: ApiClient, ep: Endpoint, since: str | None, limit: int, bound: datetime) -> Iterator[list]:
@@ -151,7 +146,7 @@ class _OffsetReader:
                 if (page - 1) * p.size + len(p.items) < p.total:
                     raise NotInOrder(f"page {page} ended the list at {len(p.items)} rows, but total is {p.total}")
                 return
-            newest = max(p.stamps, default=None)
+            newest = p.newest
             if newest is not None and (floor is None or newest - timedelta(seconds=1) > floor):
                 before, read = (p.total, read), 0
                 lower, page = iso(newest - timedelta(seconds=1)), 1
@@ -170,11 +165,11 @@ class _OffsetReader:
                 p = self._get(page, self.since, size)
                 total = p.total
                 start_total = p.total if start_total is None else start_total
-                yield p.items
-                for item in p.items:
+                for item in p.items:  # before the yield: the consumer lands the items in place
                     key, content = _identity(self.ep, item), repr(sorted(item.items()))
                     changed += contents.setdefault(key, content) != content
                     received.add(key)
+                yield p.items
                 if (page - 1) * p.size + len(p.items) >= p.total:  # the last row the server holds
                     break
                 if page == 1 and 0 < len(p.items) < p.size:

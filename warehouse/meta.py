@@ -13,9 +13,14 @@ applies the column additions older databases need), so any step may run first.
 - `run_context`: the one row dbt reads the publish id and the "as of" day from.
 - `dbt_state`: the manifest of the last complete dbt build into this database, so the next
   build may skip what has not changed (warehouse/transform.py).
+- `migrations`: one-time data migrations already applied (`migration_applied`,
+  `record_migration`), e.g. the raw layer's move to the SQL content hash
+  (`warehouse/raw_records.py`).
 """
 
 from __future__ import annotations
+
+import json
 
 import duckdb
 
@@ -58,6 +63,8 @@ _DDL = (
     """create table if not exists meta.run_context as
         select cast('dev' as varchar) as publish_id, cast(null as date) as as_of_date""",
     "create table if not exists meta.dbt_state (manifest_sha256 varchar, built_at timestamptz)",
+    """create table if not exists meta.migrations (
+        name varchar primary key, applied_at timestamptz, detail json)""",
 )
 
 QUALITY_COLUMNS = (
@@ -76,6 +83,7 @@ _COMPLETE = (
     ("publish_log", "dbt_invocation_id"),
     ("run_context", "as_of_date"),
     ("dbt_state", "built_at"),
+    ("migrations", "detail"),
 )
 
 
@@ -91,6 +99,17 @@ def ensure(conn: duckdb.DuckDBPyConnection) -> None:
         return
     for statement in _DDL:
         conn.execute(statement)
+
+
+def migration_applied(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the one-time migration `name` already ran on this database."""
+    return conn.execute("select count(*) from meta.migrations where name = ?", [name]).fetchone()[0] > 0
+
+
+def record_migration(conn: duckdb.DuckDBPyConnection, name: str, detail: dict) -> None:
+    """Record that `name` ran (inside the migration's own transaction, so it counts only if
+    the migration committed)."""
+    conn.execute("insert into meta.migrations values (?, now(), ?)", [name, json.dumps(detail, ensure_ascii=False)])
 
 
 def create_publish_log(conn: duckdb.DuckDBPyConnection, schema: str) -> None:

@@ -3,15 +3,19 @@
 Every pending run of an endpoint (or of a drop folder) is read by DuckDB's own JSON reader
 and inserted in one transaction together with what `record_run()` writes about it
 (`meta.loaded_manifests`, `meta.extract_runs`, `meta.quarantine`, `meta.received_files`)
-and, for HTTP endpoints, the advanced watermark. An HTTP version already in the raw table
-(same key and same content hash) is never inserted twice, so re-loading, overlapping
-extracts and a crash at any point all end in the same table.
+and, for HTTP endpoints, the advanced watermark. An HTTP record is checked and hashed here,
+part file by part file, in DuckDB (`warehouse/raw_records.py`): one that fails a check goes
+to `meta.quarantine`; a version already in the raw table (same key and same content hash)
+is never inserted twice, so re-loading, overlapping extracts and a crash at any point all
+end in the same table. Before its first insert into a database the loader moves rows an
+older loader hashed onto the current hash (`raw_records.rehash_raw`, once).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +23,7 @@ import duckdb
 
 from extract.landing import FILES_ENDPOINT, QUARANTINE, LandedRun, SetAside, failpoint, pending_runs
 from extract.sources import FILE_LINEAGE, SOURCES, Endpoint, FileTable
-from warehouse import duck, meta
+from warehouse import duck, meta, raw_records
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,9 @@ def raw_columns(spec: Endpoint | FileTable) -> dict[str, str]:
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection, specs: list[Endpoint | FileTable]) -> None:
+    """The meta schema and these raw tables, and the raw layer on the current content hash."""
     meta.ensure(conn)
+    raw_records.rehash_raw(conn)
     for spec in specs:
         cols = ", ".join(f"{name} {typ}" for name, typ in raw_columns(spec).items())
         conn.execute(f"create table if not exists {spec.raw_table} ({cols}, {_LOADER_COLUMNS})")
@@ -103,9 +109,13 @@ _RECEIVED_FILE_FIELDS = {
 _RECEIVED_FILE_STRUCT = ", ".join(f'"{k}" {v}' for k, v in _RECEIVED_FILE_FIELDS.items())
 
 
-def record_run(conn: duckdb.DuckDBPyConnection, run: LandedRun, counts: tuple[int, int, int] | None) -> None:
+def record_run(
+    conn: duckdb.DuckDBPyConnection, run: LandedRun, counts: tuple[int, int, int] | None, quarantined: int = 0
+) -> None:
     """Everything the working database keeps about one loaded run, inside the caller's
-    transaction. counts: (new records, versions inserted, duplicate versions) of an HTTP run."""
+    transaction. counts: (new records, versions inserted, duplicate versions) of an HTTP run;
+    quarantined: its records the load set aside (those set aside at extraction are in its
+    quarantine file, copied here)."""
     m = run.manifest
     if m.quarantined:
         conn.execute(
@@ -146,7 +156,7 @@ def record_run(conn: duckdb.DuckDBPyConnection, run: LandedRun, counts: tuple[in
             new,
             None if inserted is None else inserted - new,
             duplicates,
-            m.quarantined,
+            m.quarantined + quarantined,
             m.retries,
             size,
             m.duration_s,
@@ -204,9 +214,11 @@ def load_endpoint(conn: duckdb.DuckDBPyConnection, ep: Endpoint, landing_root: P
 
     def work() -> None:
         counts = _insert_new_versions(conn, ep, runs)
-        totals["inserted"] = sum(c[1] for c in counts.values())
+        totals["inserted"] = sum(c.inserted for c in counts.values())
+        totals["quarantined"] += sum(c.quarantined for c in counts.values())
         for run in runs:
-            record_run(conn, run, counts.get(run.id, (0, 0, 0)))
+            c = counts.get(run.id, _RunCounts())
+            record_run(conn, run, (c.new, c.inserted, c.valid - c.inserted), c.quarantined)
         _advance_watermark(conn, ep, runs)
 
     _in_transaction(conn, work)
@@ -217,46 +229,105 @@ def load_endpoint(conn: duckdb.DuckDBPyConnection, ep: Endpoint, landing_root: P
         totals["inserted"],
         totals["quarantined"],
     )
+    if totals["quarantined"]:
+        log.warning("%s: %d records quarantined (see meta.quarantine)", ep.raw_table, totals["quarantined"])
     return totals
 
 
-def _insert_new_versions(conn, ep: Endpoint, runs: list[LandedRun]) -> dict[str, tuple[int, int, int]]:
-    """Insert the versions of these runs the raw table does not hold yet (the first occurrence
-    of each key + content hash, oldest run first); per run: (new records, inserted, duplicates).
+@dataclass
+class _RunCounts:
+    """One HTTP run's rows: valid, of which inserted (new versions) and of new records; and
+    its distinct records quarantined by the load."""
+
+    valid: int = 0
+    inserted: int = 0
+    new: int = 0
+    quarantined: int = 0
+
+
+def _part_sql(ep: Endpoint) -> str:
+    """One landed part, checked, typed and hashed, reduced to what the load writes: the
+    versions the raw table does not hold yet (the first of each key + hash in the part, with
+    `_is_new` when the key itself is new), and every row that failed a check (`_problem`,
+    `_record`). Inside `checked` and `typed`, a field's name is still its JSON column."""
+    key = ", ".join(ep.key)
+    known = " and ".join(f"r.{k} = f.{k}" for k in ep.key)
+    return f"""
+        create or replace temp table _fresh as
+        with landed as (
+            select * from read_json(?, format = 'newline_delimited',
+                                    columns = {_struct(raw_records.json_columns(ep))})
+        ),
+        checked as (select *, {raw_records.failed_check_sql(ep)} as _fail from landed),
+        typed as (
+            select {", ".join(raw_records.typed_sql(ep))}, _extra, _seq, {raw_records.problem_sql(ep)} as _problem,
+                   case when _fail is not null then {raw_records.record_json_sql(ep)} end as _record
+            from checked
+        ),
+        hashed as materialized (  -- read once, for the versions and the bad rows
+            select *, case when _problem is null then {raw_records.record_hash_sql(ep)} end as _record_hash
+            from typed
+        ),
+        firsts as (  -- _seq numbers a run's records: the first of each version (cheaper than a window)
+            select * from hashed where _problem is null and _seq in (
+                select min(_seq) from hashed where _problem is null group by {key}, _record_hash)
+        )
+        select f.*, not exists (select 1 from {ep.raw_table} as r where {known}) as _is_new
+        from firsts as f anti join {ep.raw_table} as r using ({key}, _record_hash)
+        union all by name
+        select * from hashed where _problem is not null
+    """
+
+
+def _insert_new_versions(conn, ep: Endpoint, runs: list[LandedRun]) -> dict[str, _RunCounts]:
+    """Check, hash and insert the versions of these runs the raw table does not hold yet (the
+    first occurrence of each key + content hash, oldest run first); quarantine the records
+    that fail a check, each distinct one once per run.
 
     Part file by part file, inside the caller's one transaction: memory holds one part
     (at most ROWS_PER_PART rows) whatever the size of the run or the backlog."""
-    key, cols = ", ".join(ep.key), raw_columns(ep)
-    known = " and ".join(f"r.{k} = f.{k}" for k in ep.key)
+    key, cols, sql = ", ".join(ep.key), raw_columns(ep), _part_sql(ep)
     out = {}
     for run in runs:
-        new = inserted = 0
+        c = out[run.id] = _RunCounts()
         for part in run.manifest.parts:
-            conn.execute(
-                f"""
-                create or replace temp table _fresh as
-                with firsts as (
-                    select * from read_json(?, format = 'newline_delimited', columns = {_struct(cols)})
-                    qualify row_number() over (partition by {key}, _record_hash order by _seq) = 1
-                )
-                select f.*, not exists (select 1 from {ep.raw_table} as r where {known}) as _is_new
-                from firsts as f anti join {ep.raw_table} as r using ({key}, _record_hash)
-                """,
-                [str(run.path(part.name))],
-            )
-            n, fresh_keys = conn.execute(
-                f"select count(*), count(distinct ({key})) filter (where _is_new) from _fresh"
+            conn.execute(sql, [str(run.path(part.name))])
+            inserted, fresh_keys, bad = conn.execute(
+                f"select count(*) filter (where _problem is null), "
+                f"count(distinct ({key})) filter (where _is_new), count(*) filter (where _problem is not null) "
+                "from _fresh"
             ).fetchone()
             conn.execute(
                 f"insert into {ep.raw_table} by name select {', '.join(cols)}, ? as _manifest_id, "
-                "?::timestamptz as _landed_at, now() as _loaded_at from _fresh",
+                "?::timestamptz as _landed_at, now() as _loaded_at from _fresh where _problem is null",
                 [run.id, run.manifest.landed_at],
             )
-            new, inserted = new + fresh_keys, inserted + n
-        out[run.id] = (new, inserted, run.manifest.row_count - inserted)
+            if bad:
+                c.quarantined += _quarantine(conn, ep, run.id)
+            c.valid += part.rows - bad
+            c.inserted += inserted
+            c.new += fresh_keys
     conn.execute("drop table if exists _fresh")
     failpoint("raw_inserted")
     return out
+
+
+def _quarantine(conn, ep: Endpoint, run_id: str) -> int:
+    """The part's bad records into meta.quarantine: each distinct record once per run (a
+    page read twice lands it twice), in the order received."""
+    return conn.execute(
+        """
+        insert into meta.quarantine (manifest_id, source, endpoint, column_name, value, reason, record, quarantined_at)
+        select ?, ?, ?, _problem.column_name, _problem.value, _problem.reason, _record, now()
+        from _fresh as f
+        where _problem is not null
+          and not exists (select 1 from meta.quarantine as q
+                          where q.manifest_id = ? and q.record::varchar = f._record::varchar)
+        qualify row_number() over (partition by _record::varchar order by _seq) = 1
+        order by _seq
+        """,
+        [run_id, ep.source, ep.name, run_id],
+    ).fetchone()[0]
 
 
 def _advance_watermark(conn, ep: Endpoint, runs: list[LandedRun]) -> None:

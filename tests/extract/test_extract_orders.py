@@ -8,7 +8,8 @@ import json
 import duckdb
 import pytest
 
-from extract.api import extract_endpoint, normalise
+from extract.api import extract_endpoint, prepare
+from extract.beijing import parse_ts as instant
 from extract.http_client import ApiClient, SourceError
 from extract.landing import landed_runs
 from extract.sources import ORDERS, SERVICE_TEAMS
@@ -175,58 +176,8 @@ def test_a_source_that_keeps_failing_gives_up_after_bounded_retries(tmp_path):
             client.get_json("/v1/orders", {"limit": 1})
 
 
-@pytest.mark.parametrize(
-    "record, column, reason",
-    [
-        pytest.param(
-            {
-                "order_id": "O1",
-                "status": "placed",
-                "updated_at": "2020-08-01T10:00:00+08:00",
-                "county_code": "420102",
-                "placed_at": "2020-08-01T10:00:00+08:00",
-            },
-            "enterprise_size",
-            "missing required field",
-            id="missing-field",
-        ),
-        pytest.param(
-            {
-                "order_id": "O1",
-                "status": "placed",
-                "updated_at": "2020-08-01T10:00:00+08:00",
-                "county_code": "420102",
-                "placed_at": "2020-08-01T10:00:00+08:00",
-                "enterprise_size": "small",
-                "satisfaction": "five",
-            },
-            "satisfaction",
-            "expected bigint",
-            id="wrong-type",
-        ),
-        pytest.param(
-            {
-                "order_id": "O1",
-                "status": "placed",
-                "updated_at": "yesterday",
-                "county_code": "420102",
-                "placed_at": "2020-08-01T10:00:00+08:00",
-                "enterprise_size": "small",
-            },
-            "updated_at",
-            "unparseable timestamp",
-            id="bad-timestamp",
-        ),
-    ],
-)
-def test_a_bad_record_is_quarantined_with_its_column_and_reason(record, column, reason):
-    row, quarantined = normalise(ORDERS, {**record, "contact_phone": "13800000000"})
-    assert row is None
-    assert quarantined["column"] == column and quarantined["reason"] == reason
-    assert "contact_phone" not in quarantined["record"]
-
-
-def test_unknown_fields_are_kept_not_dropped():
+def test_unknown_fields_are_kept_in_extra_and_personal_fields_dropped_before_landing():
+    # GIVEN a page with a field the contract does not name and a phone number
     record = {
         "order_id": "O1",
         "status": "placed",
@@ -235,10 +186,15 @@ def test_unknown_fields_are_kept_not_dropped():
         "placed_at": "2020-08-01T10:00:00Z",
         "enterprise_size": "small",
         "channel": "wechat",
+        "contact_phone": "13800000000",
     }
-    row, quarantined = normalise(ORDERS, record)
-    assert quarantined is None
-    assert row["_extra"] == {"channel": "wechat"}
+    page = [record]
+    # WHEN the extractor prepares it for landing
+    stamps = prepare(ORDERS, page, 7, instant(END))
+    # THEN the unknown field is kept in _extra and reported, the phone is gone, the row is numbered
+    assert page[0]["_extra"] == {"channel": "wechat"} and "channel" not in page[0]
+    assert "contact_phone" not in page[0] and page[0]["_seq"] == 7
+    assert stamps.new_fields == {"channel"} and stamps.newest == instant("2020-08-01T10:00:00+08:00")
 
 
 def test_a_source_clock_running_ahead_never_moves_the_watermark_and_later_changes_still_arrive(tmp_path):

@@ -11,11 +11,13 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+import duckdb
 import pytest
 
 from extract.api import extract_endpoint
 from extract.http_client import ApiClient, SourceError
 from extract.sources import ORDERS, STOP_VISITS
+from warehouse.raw_load import load_endpoint
 
 TOKEN = "secret-token-never-in-messages"
 
@@ -191,11 +193,15 @@ def test_a_record_with_an_unparseable_updated_at_on_a_full_page_is_quarantined_a
     rows = [visit(i, f"2020-08-0{1 + i}T10:00:00+08:00") for i in range(7)]
     rows[1]["updated_at"] = "yesterday"
     src = serve(offset_source(rows, cap=3, echo=True))
-    # WHEN the extractor reads it
+    # WHEN the extractor reads it and the load checks what landed
     m = extract_endpoint(src.client(), STOP_VISITS, tmp_path / "landing", "run1", None)
-    # THEN the other six landed and the bad one is quarantined with its column and reason
-    landed = {json.loads(line)["stop_id"] for p in (tmp_path / "landing").rglob("*.part-*.jsonl") for line in p.open()}
-    assert landed == {r["stop_id"] for r in rows} - {"s0001"}
-    (entry,) = [json.loads(line) for line in next((tmp_path / "landing").rglob("quarantine.jsonl")).open()]
-    assert (entry["column"], entry["value"], entry["reason"]) == ("updated_at", "yesterday", "unparseable timestamp")
-    assert m.quarantined == 1
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        loaded = load_endpoint(conn, STOP_VISITS, tmp_path / "landing")
+        raw = {r[0] for r in conn.execute(f"select stop_id from {STOP_VISITS.raw_table}").fetchall()}
+        entries = conn.execute("select column_name, value, reason, record->>'stop_id' from meta.quarantine").fetchall()
+        counted = conn.execute("select quarantined from meta.extract_runs").fetchone()[0]
+    # THEN the other six were read to the end and loaded, the bad one is quarantined with its column and reason
+    assert m.records_received >= 7 and m.watermark_after == "2020-08-07T10:00:00+08:00"
+    assert raw == {r["stop_id"] for r in rows} - {"s0001"}
+    assert entries == [("updated_at", "yesterday", "unparseable timestamp", "s0001")]
+    assert loaded["quarantined"] == counted == 1
