@@ -1,5 +1,9 @@
 """`make run`: start the simulated sources, point the pipeline at them, run it, show the result.
 
+The simulated world (SIM_SEED, SIM_SCALE; clock SIM_CLOCK) keeps its state in its own folder,
+`data/demo/seed<seed>-scale<scale>/` (simulator/demo.py): a later `make run` or `make airflow`
+at another scale never mixes its raw versions or drops into this one.
+
 The simulator gets its own process group and is always stopped at the end. Its tokens are
 random per start and reach Airflow only through AIRFLOW_CONN_* in this process's environment.
 """
@@ -14,18 +18,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from simulator import demo  # noqa: E402
 from simulator.process import SimulatorProcess  # noqa: E402
 
 
 def main() -> int:
-    data_dir = Path(os.environ.get("PLAN_METRICS_DATA_DIR") or REPO / "data")
     seed = int(os.environ.get("SIM_SEED", "42"))
     scale = float(os.environ.get("SIM_SCALE", "1"))
-    clock = os.environ.get("SIM_CLOCK", "2021-12-31T23:59:59+08:00")
-    incoming = Path(os.environ.get("PLAN_METRICS_INCOMING_DIR") or REPO / "incoming")
+    clock = os.environ.get("SIM_CLOCK", demo.DEFAULT_CLOCK)
+    try:
+        folders = demo.prepare(demo.World.of(seed, scale), clock)
+    except demo.WorldConflict as exc:
+        print(f"make run: nothing started.\n{exc}", file=sys.stderr)
+        return 2
+    data_dir, incoming = folders.data_dir, folders.incoming
     # the simulator also plays the schools and Hubei CAST: it writes the S4/S5 drops
     sim = SimulatorProcess(data_dir / "sim", seed=seed, scale=scale, clock=clock, incoming=incoming)
     print(f"Starting the simulated sources (seed {seed}, scale {scale:g}, clock {clock}) …", flush=True)
+    print(f"  this world's folder  {data_dir}", flush=True)
     with sim:
         for name, src in sim.info["sources"].items():
             print(f"  {name:18s} {src['base_url']}")
