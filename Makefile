@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run pipeline test bench venv simulator rollback lint docs lock clean secrets prod-local bench-workers dashboard
+.PHONY: run pipeline test bench venv simulator rollback lint lock clean secrets prod-local bench-workers dashboard help
 
 run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result (SIM_SCALE, SIM_SEED, SIM_CLOCK)
 	$(PY) scripts/run_local.py
@@ -28,7 +28,7 @@ bench: venv  ## benchmark the pipeline at SF1, SF10, SF100 against its physical 
 bench-workers: venv  ## one extract worker against two on the production deployment (make prod-local's stack)
 	$(PY) -m bench.workers $(if $(SCALE),--scale $(SCALE))
 
-venv: $(STAMP)
+venv: $(STAMP)  ## create .venv from requirements-dev.lock (every target that needs it runs this first)
 
 # Development installs the development lock (production's packages at the same versions plus
 # the test and lint tools), hash-checked; --clear so the venv holds exactly the lock.
@@ -79,5 +79,9 @@ lock:  ## re-resolve requirements.in / requirements-dev.in into the hashed locks
 	$(UV_COMPILE) requirements.in -o requirements.lock
 	$(UV_COMPILE) requirements-dev.in -o requirements-dev.lock
 
-clean:  ## remove everything the pipeline wrote (keeps the virtualenv)
-	rm -rf data incoming dbt_project/target dbt_project/logs
+clean:  ## remove everything the pipeline and the demos wrote, listing each path and its size (keeps the virtualenv)
+	@$(or $(PYTHON),python3) scripts/clean.py
+
+help:  ## list the targets with what each does (`make` alone is `make run`)
+	@echo "make <target>   (\`make\` alone runs \`make run\`)"
+	@awk -F ':.*## ' '/^[a-zA-Z][a-zA-Z_-]*:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))
