@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run pipeline test bench venv simulator rollback lint lock clean secrets prod-local bench-workers dashboard help
 
-run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result (SIM_SCALE, SIM_SEED, SIM_CLOCK)
+run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result and next steps (SIM_SCALE, SIM_SEED, SIM_CLOCK)
 	$(PY) scripts/run_local.py
 
 # make dashboard / make rollback: with PLAN_METRICS_DATA_DIR unset, the demo world started last

@@ -5,6 +5,7 @@ demo commands refusing before they start anything."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from simulator import demo
@@ -217,6 +219,38 @@ def test_a_demo_refuses_an_explicit_drop_folder_holding_another_worlds_files(tmp
     assert "the drops of the simulated world seed7-scale0.1" in err and "seed42-scale0.05" in err
     assert f"rm -rf {theirs.incoming}" in err
     assert not (root / "seed42-scale0.05").exists() and not (root / "latest").exists()
+
+
+# --- make run's query line works wherever the world's folder is ----------------------------
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("folder", ["plain", 'it\'s "odd" $HOME `x` !'], ids=["plain", "needs-quoting"])
+def test_the_query_line_make_run_prints_works_in_a_shell_for_any_folder_name(tmp_path, folder):
+    # GIVEN a published file with the labeled view's columns, in a folder named `folder`
+    db = tmp_path / folder / "published" / "plan_metrics.duckdb"
+    db.parent.mkdir(parents=True)
+    with duckdb.connect(str(db)) as conn:
+        conn.execute(
+            """begin; create schema metrics;
+            create table metrics.plan_metric_values as select * from (values
+                ('orders_placed', 'prefecture', '420100', '武汉市', date '2021-12-01', 34.0),
+                ('orders_placed', 'prefecture', '420500', '宜昌市', date '2021-11-01', 9.0),
+                ('orders_placed', 'county', '420102', '江岸区', date '2021-12-01', 5.0))
+                t(metric_id, region_level, region_code, region_name_zh, period_month, value);
+            create view metrics.plan_metric_values_labeled as select * from metrics.plan_metric_values; commit"""
+        )
+    # WHEN the line `make run` prints is run by a shell in the checkout
+    line = load_script("run_local").query_command(db)
+    result = subprocess.run(["bash", "-c", line], cwd=REPO, capture_output=True, text=True, timeout=60)
+    # THEN it prints last month's prefectures (not the county, not the older month)
+    assert result.returncode == 0, result.stderr
+    assert "武汉市" in result.stdout and "34.0" in result.stdout
+    assert "宜昌市" not in result.stdout and "江岸区" not in result.stdout
 
 
 # --- make dashboard / make rollback follow `latest` ------------------------------------------
