@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -134,12 +135,12 @@ def _entries(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
-def _reset_hint(var: str, folder: Path) -> str:
-    default = "each world then gets its own folder under the demo root"
-    return f"Unset {var} ({default}), or, if nothing in it is needed, start afresh with:  rm -rf {folder}"
+def _reset_hint(var: str, folder: Path, env: Mapping[str, str]) -> str:
+    default = f"each world then gets its own folder under {demo_root(env)}/"
+    return f"Unset {var} ({default}), or, if nothing in it is needed, start afresh with:  rm -rf {shlex.quote(str(folder))}"
 
 
-def _conflict_in_data_dir(folders: Folders) -> str | None:
+def _conflict_in_data_dir(folders: Folders, env: Mapping[str, str]) -> str | None:
     """Why the (explicit) data folder cannot hold this world, or None."""
     marker, entries = read_marker(folders.data_dir), _entries(folders.data_dir)
     world, where = folders.world, f"PLAN_METRICS_DATA_DIR={folders.data_dir}"
@@ -149,7 +150,7 @@ def _conflict_in_data_dir(folders: Folders) -> str | None:
         return (
             f"{where} holds the simulated world {marker.get('world')} ({MARKER}), but this command serves "
             f"{world.describe()}: running it there would publish a mix of the two worlds. "
-            + _reset_hint("PLAN_METRICS_DATA_DIR", folders.data_dir)
+            + _reset_hint("PLAN_METRICS_DATA_DIR", folders.data_dir, env)
         )
     state = [e for e in entries if e in PIPELINE_STATE]
     if state:
@@ -157,7 +158,7 @@ def _conflict_in_data_dir(folders: Folders) -> str | None:
             f"{where} holds pipeline state ({', '.join(state)}) that no {MARKER} marker names (real sources' "
             f"data, or a demo from before each world kept its own folder), and this command serves "
             f"{world.describe()}: running it there would publish a mix of the two. "
-            + _reset_hint("PLAN_METRICS_DATA_DIR", folders.data_dir)
+            + _reset_hint("PLAN_METRICS_DATA_DIR", folders.data_dir, env)
         )
     if entries:
         return (
@@ -187,7 +188,7 @@ def _conflict_in_incoming(folders: Folders, env: Mapping[str, str]) -> str | Non
         f"PLAN_METRICS_INCOMING_DIR={folders.incoming} holds {len(files)} file{'' if len(files) == 1 else 's'} — "
         f"{_world_of_drops(folders.incoming, env)} — but this command writes the drops of "
         f"{folders.world.describe()} there: the pipeline would load both. "
-        + _reset_hint("PLAN_METRICS_INCOMING_DIR", folders.incoming)
+        + _reset_hint("PLAN_METRICS_INCOMING_DIR", folders.incoming, env)
     )
 
 
@@ -197,7 +198,7 @@ def check(folders: Folders, env: Mapping[str, str] | None = None) -> None:
     reasons = [
         r
         for r in (
-            _conflict_in_data_dir(folders) if folders.explicit_data else None,
+            _conflict_in_data_dir(folders, env) if folders.explicit_data else None,
             _conflict_in_incoming(folders, env) if folders.explicit_incoming else None,
         )
         if r

@@ -198,7 +198,11 @@ def test_a_demo_refuses_an_explicit_data_dir_of_another_world_before_starting_an
     # THEN it refuses, naming both worlds and what to do
     assert rc == 2, out + err
     assert "nothing started" in err and names in err and "seed42-scale0.05" in err
-    assert "Unset PLAN_METRICS_DATA_DIR" in err and f"rm -rf {folder.resolve()}" in err
+    assert (
+        f"Unset PLAN_METRICS_DATA_DIR (each world then gets its own folder under {(tmp_path / 'demo').resolve()}/)"
+        in err
+    )
+    assert f"rm -rf {folder.resolve()}" in err
     # AND it started nothing and wrote nothing: no simulator, no marker, no `latest`
     assert "Starting" not in out
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
