@@ -279,7 +279,7 @@ def run(tmp_path_factory):
             conn.execute(
                 """insert into raw.kechuang_orders__orders
                    select * replace ('-99999999.00' as tech_transaction_cny, '2021-09-30T23:59:59+08:00' as updated_at,
-                                     'planted-defect' as _record_hash)
+                                     'planted-defect' as _record_hash, now() as _landed_at)
                    from raw.kechuang_orders__orders where status = 'closed' limit 1"""
             )
         transform_runs = len(admin.runs(TRANSFORM))
