@@ -6,13 +6,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run pipeline test bench venv simulator rollback lint docs lock clean secrets prod-local bench-workers dashboard
+.PHONY: run pipeline test bench venv simulator rollback lint lock clean secrets prod-local bench-workers dashboard help
 
-run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result
+run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result and next steps (SIM_SCALE, SIM_SEED, SIM_CLOCK)
 	$(PY) scripts/run_local.py
 
-dashboard: venv  ## the dashboard (看板) on the published file, read-only; prints its URL (DASHBOARD_PORT, default 8501)
-	$(PY) -m dashboard $(if $(DASHBOARD_PORT),--port $(DASHBOARD_PORT))
+# make dashboard / make rollback: with PLAN_METRICS_DATA_DIR unset, the demo world started last
+# (data/demo/latest) if there is one, else data/; scripts/demo_latest.py says which file
+dashboard: venv  ## the dashboard (看板) on the published file (the demo world started last, or PLAN_METRICS_DATA_DIR), read-only; prints its URL (DASHBOARD_PORT, default 8501)
+	$(PY) scripts/demo_latest.py $(PY) -m dashboard $(if $(DASHBOARD_PORT),--port $(DASHBOARD_PORT))
 
 pipeline: venv  ## run the DAGs once against the configured sources (Airflow connections, PLAN_METRICS_*)
 	bash scripts/pipeline.sh
@@ -26,7 +28,7 @@ bench: venv  ## benchmark the pipeline at SF1, SF10, SF100 against its physical 
 bench-workers: venv  ## one extract worker against two on the production deployment (make prod-local's stack)
 	$(PY) -m bench.workers $(if $(SCALE),--scale $(SCALE))
 
-venv: $(STAMP)
+venv: $(STAMP)  ## create .venv from requirements-dev.lock (every target that needs it runs this first)
 
 # Development installs the development lock (production's packages at the same versions plus
 # the test and lint tools), hash-checked; --clear so the venv holds exactly the lock.
@@ -43,11 +45,11 @@ $(STAMP): requirements-dev.lock
 	touch $(STAMP)
 
 .PHONY: airflow
-airflow: venv  ## the Airflow UI + scheduler on this machine against the simulator (AIRFLOW_PORT, SIM_SCALE, SIM_CLOCK)
+airflow: venv  ## the Airflow UI + scheduler on this machine against the simulator (AIRFLOW_PORT, SIM_SCALE default 0.2, SIM_SEED, SIM_CLOCK)
 	$(PY) scripts/airflow_local.py
 
-simulator: venv  ## serve the simulated sources in the foreground (SEED, SCALE, PORT, CLOCK, FAULTS)
-	$(PY) -m simulator serve --seed $(or $(SEED),42) --scale $(or $(SCALE),1) --port $(or $(PORT),8700) \
+simulator: venv  ## serve the simulated sources in the foreground (SEED, SCALE, PORT, CLOCK, FAULTS; INCOMING=1: also the S4/S5 drops, in the world's own folder)
+	$(PY) $(if $(INCOMING),scripts/simulator_local.py,-m simulator serve) --seed $(or $(SEED),42) --scale $(or $(SCALE),1) --port $(or $(PORT),8700) \
 	    --clock $(or $(CLOCK),2021-12-31T23:59:59+08:00) $(foreach f,$(FAULTS),--faults $(f))
 
 prod-local: venv  ## docker-compose.yml as processes: PostgreSQL, Redis, Celery workers (SIM_SCALE, SIM_CLOCK)
@@ -56,8 +58,8 @@ prod-local: venv  ## docker-compose.yml as processes: PostgreSQL, Redis, Celery 
 secrets: venv  ## write .env from .env.example with fresh secrets (keeps secrets already set)
 	$(PY) -m deploy.env_secrets write .env
 
-rollback: venv  ## re-publish the previous publish (or TO=<publish_id>)
-	$(PY) -m warehouse.publish rollback $(if $(TO),--to $(TO))
+rollback: venv  ## re-publish the previous publish (or TO=<publish_id>) of the demo world started last, or of PLAN_METRICS_DATA_DIR
+	$(PY) scripts/demo_latest.py $(PY) -m warehouse.publish rollback $(if $(TO),--to $(TO))
 
 lint: venv  ## ruff on the Python, sqlfluff (dbt templater, DuckDB dialect) on the dbt models
 	$(VENV)/bin/ruff check .
@@ -77,5 +79,9 @@ lock:  ## re-resolve requirements.in / requirements-dev.in into the hashed locks
 	$(UV_COMPILE) requirements.in -o requirements.lock
 	$(UV_COMPILE) requirements-dev.in -o requirements-dev.lock
 
-clean:  ## remove everything the pipeline wrote (keeps the virtualenv)
-	rm -rf data incoming dbt_project/target dbt_project/logs
+clean:  ## remove everything the pipeline and the demos wrote, listing each path and its size (keeps the virtualenv)
+	@$(or $(PYTHON),python3) scripts/clean.py
+
+help:  ## list the targets with what each does (`make` alone is `make run`)
+	@echo "make <target>   (\`make\` alone runs \`make run\`)"
+	@awk -F ':.*## ' '/^[a-zA-Z][a-zA-Z_-]*:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))

@@ -17,7 +17,7 @@ tables changed (an extract DAG whose load found nothing new emits no event).
   clear the run.
 - `publish`: the previous published file stays in place; clear the task to retry. A retry
   after the swap succeeded finishes the publish without a second log row.
-- To go back to an earlier publish: `make rollback` (see README).
+- To go back to an earlier publish: `make rollback` (see docs/pipeline.md).
 """
 
 from __future__ import annotations

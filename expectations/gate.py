@@ -1,7 +1,7 @@
 """The quality gate between the working database and the published one: it runs, records, reports.
 
 Great Expectations validates DataFrames fetched from DuckDB (GX's SQL path on DuckDB
-fails with `MetricResolutionError` in GX 1.24, see README); the suites and the queries that
+fails with `MetricResolutionError` in GX 1.24, see docs/pipeline.md); the suites and the queries that
 make their frames live in `raw.py` and `published.py`. All suites run in one ephemeral GX
 context (a Checkpoint would pass the same batch to every validation, and each suite here
 has its own DataFrame).

@@ -5,7 +5,7 @@ One `Source` record per source system (shared/design/sources.md): its contract c
 cadence, how old its newest record may be, its endpoints or file tables, and its personal
 fields. The extract DAGs, the raw Assets, the gate's coverage and freshness checks,
 `.env.example`'s connection list and `make pipeline`'s DAG order are all derived from
-`SOURCES`; adding a source is one entry here plus its dbt models (README, "Add a source").
+`SOURCES`; adding a source is one entry here plus its dbt models (docs/add-a-source.md).
 
 For every HTTP endpoint: its path, pagination style, key, the fields the contract names
 (with the raw column type they land as), the required ones, and personal-data fields that

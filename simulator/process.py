@@ -96,6 +96,14 @@ class SimulatorProcess:
         resp.raise_for_status()
         self.info["clock"] = resp.json()["clock"]
 
+    def current_clock(self) -> str:
+        """Ask the running simulator for its clock (a user may have moved it through /_sim/clock)."""
+        url = next(iter(self.info["sources"].values()))["base_url"]
+        resp = requests.get(f"{url}/_sim/clock", timeout=30)
+        resp.raise_for_status()
+        self.info["clock"] = resp.json()["clock"]
+        return self.info["clock"]
+
     @property
     def clock(self) -> str:
         """The simulated now (ISO 8601, Beijing time)."""

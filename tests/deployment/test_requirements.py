@@ -58,7 +58,7 @@ def test_every_locked_package_is_pinned_with_hashes(lock):
 def test_the_production_lock_holds_no_test_or_lint_tool():
     tools = sorted(name for name in PROD if DEV_TOOLS.match(name))
     assert not tools, f"requirements.lock holds development tools: {tools}"
-    assert "astronomer-cosmos" not in PROD  # measured, never imported (README: why dbt is one task)
+    assert "astronomer-cosmos" not in PROD  # measured, never imported (docs/pipeline.md: why dbt is one task)
     # what development adds may be in production only because a production package needs it
     for req in top_level("requirements-dev.in"):
         name = canonicalize_name(req.name)

@@ -21,7 +21,7 @@ from tests.conftest import REPO, PublishedWorld
 
 SEEDS = REPO / "dbt_project" / "seeds"
 CJK = re.compile(r"[\u4e00-\u9fff]")
-# the example of README.md's "For readers": one query on the published file alone
+# the example of docs/readers.md: one query on the published file alone
 FEWEST_VISITORS_SQL = """
 with last_quarter as (  -- the last calendar quarter that ended on or before the data's "as of" day
     select cast(date_trunc('quarter', as_of_date + interval 1 day) - interval 3 month as date) as q_start
@@ -140,13 +140,13 @@ def test_the_readme_query_answers_which_prefectures_had_the_fewest_mobile_museum
             per_prefecture[region] += value
     names = {d["prefecture_code"]: d["prefecture_name"] for d in reference("hubei_divisions.csv")}
     expected = sorted(per_prefecture.items(), key=lambda kv: (kv[1], kv[0]))[:5]
-    # WHEN the README's query runs on the published file alone
+    # WHEN the readers' guide's query runs on the published file alone
     rows = db.execute(FEWEST_VISITORS_SQL).fetchall()
     # THEN it names the same five prefectures with the same totals
     assert [(code, name) for code, name, _ in rows] == [(code, names[code]) for code, _ in expected]
     assert [v for *_, v in rows] == pytest.approx([v for _, v in expected])
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert " ".join(FEWEST_VISITORS_SQL.split()) in " ".join(readme.split()), "README shows this query"
+    readme = (REPO / "docs" / "readers.md").read_text(encoding="utf-8")
+    assert " ".join(FEWEST_VISITORS_SQL.split()) in " ".join(readme.split()), "docs/readers.md shows this query"
 
 
 def test_the_quality_summary_counts_every_quarantined_record_and_carries_no_values(db, published_world):

@@ -1,0 +1,110 @@
+"""A newcomer's first hour (issue 17): the scale-0.2 demo (what `make airflow` serves), then
+the scale-1 demo (`make run`), in one checkout, through scripts/run_local.py exactly as `make
+run` runs it. The second publish must be the scale-1 world's truth row for row — before each
+world kept its own folder it held 2,718 wrong rows of a mix of both — and `make run` must end
+with next steps that work. One run of both demos serves every assertion (~6 min here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator import truth
+from simulator.demo import DEFAULT_CLOCK
+from simulator.world import WorldConfig, parse_ts
+from tests.conftest import Pipeline, assert_matches_truth
+
+pytestmark = pytest.mark.airflow
+
+REPO = Path(__file__).resolve().parents[2]
+SCALES = ("0.2", "1")  # in this order: the sequence of the issue
+
+
+def expected(scale: str) -> dict:
+    return truth.metric_values(WorldConfig(42, float(scale)), parse_ts(DEFAULT_CLOCK), sources=truth.ALL_SOURCES)
+
+
+def published(world_dir: Path) -> dict:
+    return Pipeline(world_dir, sim=None).published_values()
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory):
+    """Both demos, one after the other, in one demo root; their output by scale."""
+    root = tmp_path_factory.mktemp("demo-root")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PLAN_METRICS", "SIM_"))}
+    env["PLAN_METRICS_DEMO_ROOT"] = str(root)
+    runs = {}
+    for scale in SCALES:
+        runs[scale] = subprocess.run(
+            [sys.executable, "scripts/run_local.py"],
+            env={**env, "SIM_SCALE": scale},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=2400,
+        )
+        assert runs[scale].returncode == 0, f"make run at scale {scale} failed:\n{runs[scale].stdout[-4000:]}"
+    return root, runs
+
+
+def test_the_scale_1_demo_after_the_scale_0_2_demo_publishes_exactly_the_scale_1_truth(demos):
+    root, _ = demos
+    assert_matches_truth(published(root / "seed42-scale1"), expected("1"))
+
+
+def test_the_scale_0_2_world_still_holds_its_own_truth(demos):
+    root, _ = demos
+    assert_matches_truth(published(root / "seed42-scale0.2"), expected("0.2"))
+
+
+def test_each_world_is_marked_and_latest_points_at_the_one_run_last(demos):
+    root, _ = demos
+    for scale in SCALES:
+        marker = json.loads((root / f"seed42-scale{scale}" / "world.json").read_text())
+        assert (marker["seed"], marker["scale"], marker["clock"]) == (42, float(scale), DEFAULT_CLOCK)
+        assert marker["incoming"] == str(root / f"seed42-scale{scale}" / "incoming")
+    assert os.readlink(root / "latest") == "seed42-scale1"
+
+
+def next_steps(stdout: str) -> dict[str, str]:
+    """The lines after the table and the published file's path, by their label."""
+    tail = stdout[stdout.rindex("Published database:") :].splitlines()
+    start = next(i for i, line in enumerate(tail) if line.startswith("Next:"))
+    lines = tail[start:]
+    assert len(lines) == 4, f"make run ends with four lines of next steps, got:\n{lines}"
+    return {
+        label: line.split(label, 1)[1].strip()
+        for label in ("query the file", "watch it in Airflow", "this run's quality report", "the dashboard (看板)")
+        for line in lines
+        if label in line
+    }
+
+
+def test_make_run_ends_with_next_steps_that_name_paths_that_exist_and_a_query_that_works(demos):
+    root, runs = demos
+    steps = next_steps(runs["1"].stdout)
+    world = root / "seed42-scale1"
+    # the query: names this world's published file, and prints last month's orders by prefecture
+    query = steps["query the file"]
+    assert str(world / "published" / "plan_metrics.duckdb") in query
+    result = subprocess.run(["bash", "-c", query], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "orders_placed" in result.stdout and "武汉市" in result.stdout  # Wuhan, a prefecture, by its name
+    # the scheduler: the same scale, so `make airflow` reuses this world's folder
+    watch = steps["watch it in Airflow"]
+    assert watch.startswith("make airflow SIM_SCALE=1 ")
+    folder = re.search(r"same world: (\S+)/\)", watch).group(1)
+    assert (REPO / folder).resolve() == world.resolve()
+    # the quality report: this run's (the newest of this world), a file that exists
+    report = Path(steps["this run's quality report"])
+    newest = max((world / "quality").glob("*/index.html"), key=lambda p: p.stat().st_mtime)
+    assert report == newest and report.is_file()
+    assert "Quality gate" in report.read_text(encoding="utf-8")
+    assert steps["the dashboard (看板)"].startswith("make dashboard")
