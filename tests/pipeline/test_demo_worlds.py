@@ -19,6 +19,7 @@ from simulator import truth
 from simulator.demo import DEFAULT_CLOCK
 from simulator.world import WorldConfig, parse_ts
 from tests.conftest import Pipeline, assert_matches_truth
+from tests.pipeline.published_digest import table_digests
 
 pytestmark = pytest.mark.airflow
 
@@ -108,3 +109,16 @@ def test_make_run_ends_with_next_steps_that_name_paths_that_exist_and_a_query_th
     assert report == newest and report.is_file()
     assert "Quality gate" in report.read_text(encoding="utf-8")
     assert steps["the dashboard (看板)"].startswith("make dashboard")
+
+
+def test_the_scale_1_demo_publishes_the_same_bytes_as_the_pipeline_before_issue_14(demos):
+    # GIVEN the digest of what the pipeline before issue 14's rewrite (the load's checks and
+    # hashes in DuckDB, marts by kind, one dbt test per model, memory limits) published on
+    # this seed, scale and clock, made once from that commit's `make run`
+    before = json.loads((Path(__file__).parent / "published_digest_before_issue_14.json").read_text(encoding="utf-8"))
+    assert (before["seed"], str(before["scale"]), before["clock"]) == (42, "1", DEFAULT_CLOCK)
+    root, _ = demos
+    # WHEN today's pipeline has published the same world
+    now = table_digests(root / "seed42-scale1" / "published" / "plan_metrics.duckdb")
+    # THEN every table holds the same bytes, publish ids and times aside
+    assert now == before["tables"], [table for table in before["tables"] if now.get(table) != before["tables"][table]]
