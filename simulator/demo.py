@@ -38,8 +38,21 @@ DEFAULT_CLOCK = "2021-12-31T23:59:59+08:00"
 MARKER = "world.json"
 LATEST = "latest"
 # what a pipeline run leaves in PLAN_METRICS_DATA_DIR (warehouse/paths.py, expectations/gate.py,
-# scripts/airflow_env.sh, scripts/pipeline.sh) and what the demos add (the simulator's store)
-PIPELINE_STATE = ("landing", "warehouse", "published", "quality", "airflow", "logs", "sim", "incoming")
+# scripts/airflow_env.sh, scripts/pipeline.sh, warehouse/duck.py, warehouse/transform.py, extract/drops.py)
+# and what the demos add (the simulator's store); tests/pipeline/test_demo_worlds.py checks a real run
+PIPELINE_STATE = (
+    "landing",
+    "warehouse",
+    "published",
+    "quality",
+    "airflow",
+    "logs",
+    "sim",
+    "incoming",
+    "restricted",
+    "dbt",
+    "tmp",
+)
 
 
 @dataclass(frozen=True)

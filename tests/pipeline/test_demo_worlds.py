@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from simulator import truth
-from simulator.demo import DEFAULT_CLOCK
+from simulator.demo import DEFAULT_CLOCK, PIPELINE_STATE
 from simulator.world import WorldConfig, parse_ts
 from tests.conftest import Pipeline, assert_matches_truth
 from tests.pipeline.published_digest import table_digests
@@ -122,3 +122,12 @@ def test_the_scale_1_demo_publishes_the_same_bytes_as_the_pipeline_before_issue_
     now = table_digests(root / "seed42-scale1" / "published" / "plan_metrics.duckdb")
     # THEN every table holds the same bytes, publish ids and times aside
     assert now == before["tables"], [table for table in before["tables"] if now.get(table) != before["tables"][table]]
+
+
+def test_every_folder_a_demo_run_writes_counts_as_pipeline_state(demos):
+    # GIVEN the folder of a world after a real `make run`
+    root, _ = demos
+    written = {p.name for p in (root / "seed42-scale1").iterdir()} - {"world.json"}
+    # THEN each top-level folder is one the world check knows as pipeline state, so a folder
+    # holding it without a marker is never taken for an empty one
+    assert written <= set(PIPELINE_STATE), written - set(PIPELINE_STATE)
