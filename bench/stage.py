@@ -18,6 +18,16 @@ from pathlib import Path
 
 
 def _peak_rss_mb() -> float:
+    """This process's own high-water mark (VmHWM). Not getrusage's ru_maxrss: Linux keeps that
+    across exec and records into it the peak of the address space exec replaced — with
+    subprocess's vfork, the parent's (the bench's own, ~190 MB at SF10) — so every stage
+    smaller than the bench read as the bench's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)  # kB
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
