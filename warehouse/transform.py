@@ -76,7 +76,7 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
     if full_refresh:
         args.append("--full-refresh")
     else:
-        args += _unchanged_exclusions(working_db, dbt_dir / "state")
+        args += _unchanged_exclusions(working_db, dbt_dir / "state", whole_project=not select)
     res = dbtRunner().invoke(args)
     nodes = []
     for r in getattr(res.result, "results", None) or []:
@@ -121,12 +121,14 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _unchanged_exclusions(working_db: Path, state: Path) -> list[str]:
+def _unchanged_exclusions(working_db: Path, state: Path, whole_project: bool = True) -> list[str]:
     """Views and seeds whose definition is what the last complete build into this very
     database created need no rebuilding (a view reads its tables when queried; a seed's rows
     change only with its file): dbt's state comparison leaves them out. Tables, incremental
-    models and every test still run. Without a state that this database was built from (a
-    fresh or rebuilt database), nothing is left out."""
+    models and every data test still run — the tests of a view most of all, since the data
+    under it changed: every node is selected by name (`fqn:*`) with indirect selection off,
+    because dbt's default (eager) would drop the tests of each view it leaves out. Without a
+    state that this database was built from (a fresh or rebuilt database), nothing is left out."""
     manifest = state / "manifest.json"
     if not manifest.exists():
         return []
@@ -135,9 +137,11 @@ def _unchanged_exclusions(working_db: Path, state: Path) -> list[str]:
         row = conn.execute("select manifest_sha256 from meta.dbt_state").fetchone()
     if row is None or row[0] != _sha256(manifest):
         return []
+    everything = ["--select", "fqn:*", "--indirect-selection", "empty"] if whole_project else []
     return [
         "--state",
         str(state),
+        *everything,
         "--exclude",
         "state:unmodified,config.materialized:view",
         "state:unmodified,resource_type:seed",
