@@ -2,9 +2,10 @@
 
 DuckDB takes up to 80 % of the machine's memory by default — fine alone on a laptop, not on
 a worker it shares with other tasks. Each connection the pipeline opens (and dbt's, through
-`profiles.yml`, which reads the same two variables that `warehouse.transform` sets) is held
-to PLAN_METRICS_DUCKDB_MEMORY_LIMIT (any DuckDB size, default DEFAULT_MEMORY_LIMIT) and spills
-what does not fit to `$PLAN_METRICS_DATA_DIR/tmp/duckdb`. The limit is set with `SET` after
+`profiles.yml`, which reads the variable `warehouse.transform` sets) is held to
+PLAN_METRICS_DUCKDB_MEMORY_LIMIT (any DuckDB size, default DEFAULT_MEMORY_LIMIT) and spills
+what does not fit to `$PLAN_METRICS_DATA_DIR/tmp/duckdb` (dbt's to DuckDB's default,
+`<working database>.tmp`, beside the file: see profiles.yml). The limit is set with `SET` after
 opening rather than as an open-time config, because DuckDB refuses a second handle on a
 file with a different open-time config in one process (`airflow dags test` runs dbt, the
 gate and the publish in one).
@@ -39,8 +40,18 @@ def settings() -> dict[str, str]:
 
 
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """duckdb.connect with the pipeline's memory limit and spill folder."""
+    """duckdb.connect with the pipeline's memory limit and spill folder.
+
+    A second connection to a file already open in this process shares its database instance,
+    and DuckDB refuses to set the spill folder again (even to the same value) once that
+    instance has spilled: the folder is set only when it differs, and an instance that already
+    spilled elsewhere (dbt's, beside its file) keeps its own."""
     conn = duckdb.connect(str(path), read_only=read_only)
-    for name, value in settings().items():
-        conn.execute(f"set {name} = '{value}'")
+    bounds = settings()
+    conn.execute(f"set memory_limit = '{bounds['memory_limit']}'")
+    if conn.execute("select current_setting('temp_directory')").fetchone()[0] != bounds["temp_directory"]:
+        try:
+            conn.execute(f"set temp_directory = '{bounds['temp_directory']}'")
+        except duckdb.NotImplementedException:  # "cannot switch ... after the current one has been used"
+            pass
     return conn

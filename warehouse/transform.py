@@ -50,10 +50,9 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
     except duckdb.IOException as exc:  # another process holds the file, or the disk failed
         raise DbtTransientError(f"could not open the working database {working_db}: {exc}") from exc
     os.environ["PLAN_METRICS_WORKING_DB"] = str(working_db)
-    # dbt's connection gets the same memory limit and spill folder as every other (profiles.yml)
-    bounds = duck.settings()
-    os.environ[duck.MEMORY_ENV] = bounds["memory_limit"]
-    os.environ["PLAN_METRICS_DUCKDB_TEMP_DIR"] = bounds["temp_directory"]
+    # dbt's connection gets the same memory limit as every other (profiles.yml); it spills to
+    # DuckDB's default, `<working database>.tmp` beside the file (see warehouse/duck.py)
+    os.environ[duck.MEMORY_ENV] = duck.memory_limit()
     project = paths.dbt_project_dir()
     dbt_dir = paths.data_dir() / "dbt"
     args = [
