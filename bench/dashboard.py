@@ -23,6 +23,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 METRIC = "mobile_museum_visitors"  # the largest metric by rows: visits at every county, every month
+# without these Chromium tries the (closed) network and stalls; Playwright gives every
+# launch a fresh --user-data-dir of its own (tests/dashboard/conftest.py uses the same)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -20,18 +20,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.dashboard import CHROMIUM_ARGS
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-# without these Chromium tries the (closed) network and stalls; Playwright gives every
-# launch a fresh --user-data-dir of its own
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def free_port() -> int:
