@@ -24,8 +24,13 @@ def rule_targets() -> set[str]:
     return set(re.findall(r"^([A-Za-z][A-Za-z_-]*):(?!=)", text, re.MULTILINE))
 
 
+# run as a make of its own, not a sub-make of `make test` (which would add "make[1]: Entering
+# directory" lines and pass its flags on)
+MAKE_ENV = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
+
 def make(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "-s", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    return subprocess.run(["make", *args], cwd=REPO, capture_output=True, text=True, timeout=60, env=MAKE_ENV)
 
 
 def test_make_help_lists_every_target_of_the_makefile_with_a_description():
@@ -34,7 +39,7 @@ def test_make_help_lists_every_target_of_the_makefile_with_a_description():
     assert len(phony) == len(set(phony)), "a target is declared .PHONY twice"
     assert set(phony) <= rule_targets(), f".PHONY names targets without a rule: {set(phony) - rule_targets()}"
     # WHEN `make help` runs
-    result = make("help")
+    result = make("-s", "help")
     assert result.returncode == 0, result.stderr
     listed = dict(re.findall(r"^  (\S+)\s+(\S.*)$", result.stdout, re.MULTILINE))
     # THEN it lists each target once, with a description, and nothing else
@@ -44,7 +49,7 @@ def test_make_help_lists_every_target_of_the_makefile_with_a_description():
 
 def test_make_with_no_target_still_runs_make_run():
     # `make -n` prints what it would do, without doing it
-    result = subprocess.run(["make", "-n"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = make("-n")
     assert result.returncode == 0, result.stderr
     assert "scripts/run_local.py" in result.stdout.splitlines()[-1]
 
