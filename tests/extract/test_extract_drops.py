@@ -10,7 +10,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from extract import spreadsheets
+from extract import cells, spreadsheets
 from extract.drops import candidate_files, extract_drop_folder
 from warehouse.raw_load import load_drop_source
 
@@ -97,7 +97,7 @@ def test_csv_in_every_encoding_reads_the_same_values(tmp_path, encoding):
     ],
 )
 def test_the_month_is_read_in_every_form(cell, expected):
-    assert spreadsheets.parse_month(cell) == expected
+    assert cells.parse_month(cell) == expected
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_the_month_is_read_in_every_form(cell, expected):
     ],
 )
 def test_the_equipment_ratio_is_read_in_every_form(cell):
-    assert spreadsheets.parse_ratio(cell) == 0.95
+    assert cells.parse_ratio(cell) == 0.95
 
 
 def test_an_xlsx_with_title_rows_blank_rows_and_a_total_row_loads_only_the_schools(tmp_path):
