@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run pipeline test bench venv simulator rollback lint lock clean secrets prod-local bench-workers dashboard help
+.PHONY: run pipeline test test-fast bench venv simulator rollback lint lock clean secrets prod-local bench-workers dashboard help
 
 run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result and next steps (SIM_SCALE, SIM_SEED, SIM_CLOCK)
 	$(PY) scripts/run_local.py
@@ -21,6 +21,9 @@ pipeline: venv  ## run the DAGs once against the configured sources (Airflow con
 
 test: venv  ## run the test suite
 	bash scripts/test.sh
+
+test-fast: venv  ## the tests that need no Airflow scheduler, browser, PostgreSQL or Redis, in random order (~6 min)
+	bash scripts/test.sh -m "not airflow and not browser and not services" -p randomly
 
 bench: venv  ## benchmark the pipeline at SF1, SF10, SF100 against its physical limits (QUICK=1: SF1 only)
 	$(PY) -m bench $(if $(QUICK),--quick) $(if $(SCALES),--scales $(SCALES))

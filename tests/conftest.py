@@ -11,11 +11,42 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, settings
 
 from simulator.process import SimulatorProcess
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
+
+# Property tests: few examples (CI has two cores), no deadline (a loaded machine is slow, not
+# wrong), and no example database in the checkout (.hypothesis/ would be a write outside tmp).
+settings.register_profile(
+    "plan_metrics", max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("plan_metrics")
+
+# Paths under the checkout that running tests may create: Python's and pytest's own caches.
+_CACHES = {"__pycache__", ".pytest_cache", ".ruff_cache", ".venv", ".git"}
+
+
+def checkout_paths(root: Path = REPO) -> set[str]:
+    """Every file and folder under the checkout, caches and the virtualenv aside."""
+    found = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _CACHES]
+        rel = Path(dirpath).relative_to(root)
+        found.update(str(rel / name) for name in [*dirnames, *filenames])
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_written_into_the_checkout():
+    """Tests write only into their temporary folders: at the end of the session, any path
+    that appeared under the checkout (a data/ folder, dbt's target/, a screenshot) fails it."""
+    before = checkout_paths()
+    yield
+    new = sorted(checkout_paths() - before)
+    assert not new, f"tests wrote {len(new)} path(s) into the checkout, e.g. {new[:10]}"
 
 
 @pytest.fixture

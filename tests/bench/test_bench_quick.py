@@ -18,6 +18,9 @@ SCALE = 0.05
 STAGES = ("extract", "load", "dbt", "gate", "publish")
 
 
+pytestmark = pytest.mark.timeout(600)  # the module's one bench run is its first test's set-up
+
+
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench")

@@ -31,7 +31,7 @@ from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts
 from tests.conftest import Pipeline, assert_matches_truth
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
 
 SEED, SCALE = 5, 0.1
 CLOCK_1 = "2021-03-31T23:59:59+08:00"

@@ -21,6 +21,8 @@ import pytest
 from tests.dashboard.conftest import REPO, Console, DashboardServer, parse_shown, settle
 from warehouse import paths
 
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
 SHOTS = paths.data_dir() / "screenshots" / "dashboard"
 PAGES = {  # sidebar title -> the page's heading and a screenshot name
     "总览": ("一揽子计划实施监测", "overview"),

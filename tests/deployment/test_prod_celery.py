@@ -45,7 +45,7 @@ from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts
 from tests.conftest import Pipeline, assert_matches_truth
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.services, pytest.mark.timeout(1500)]
 
 SEED, SCALE = 3, 0.1
 CLOCK = "2021-09-30T23:59:59+08:00"

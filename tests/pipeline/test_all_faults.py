@@ -23,7 +23,7 @@ from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts
 from tests.conftest import Pipeline, assert_matches_truth
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
 
 SEED, SCALE = 13, 0.05
 CFG = WorldConfig(SEED, SCALE)

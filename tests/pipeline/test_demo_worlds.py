@@ -21,7 +21,7 @@ from simulator.world import WorldConfig, parse_ts
 from tests.conftest import Pipeline, assert_matches_truth
 from tests.pipeline.published_digest import table_digests
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 SCALES = ("0.2", "1")  # in this order: the sequence of the issue
