@@ -40,7 +40,7 @@ import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -85,17 +85,21 @@ class PartFile:
 class ReceivedFile:
     """A drop-folder file version a run read: accepted (rows landed) or rejected whole."""
 
-    path: str  # relative to the drop folder
-    sha256: str
+    path: str  # relative to the drop folder, shown safely (extract/redact.py: escaped, personal data masked)
+    sha256: str  # of the bytes; for a file refused before it was read, its stat() identity
     bytes: int
-    mtime: str
+    mtime: str  # the sender's modification time (shown; orders nothing)
     status: str  # accepted | rejected
     reason: str | None = None
     rows: int = 0
     quarantined: int = 0
     skipped_rows: int = 0
     sheet: str | None = None  # the sheet(s) the rows were read from
-    mtime_ns: int | None = None  # with `bytes`: how the next run knows the file unchanged without reading it
+    mtime_ns: int | None = None  # with the fields below: how the next run knows the file unchanged unread
+    file_id: str | None = None  # who the file is (a hash of its name's bytes; the name itself is restricted)
+    ctime_ns: int | None = None
+    ino: int | None = None
+    received_seq: int | None = None  # the order this run received its files in
 
 
 @dataclass
@@ -422,6 +426,16 @@ class LandingWriter:
             self._quarantine = _JsonLines(self.tmp_dir / QUARANTINE, "quarantine")
         self._quarantine.write(entries)
 
+    def _landed_at(self) -> str:
+        """Now — or, when the clock went back since this endpoint's last run landed, just after
+        that run: the order runs landed in is the order their data was received in."""
+        now = datetime.now(UTC)
+        latest = max((r.manifest.landed_at for r in landed_runs(self.base.parent.parent, self.source, self.endpoint)),
+                     default="")  # fmt: skip
+        if latest and datetime.fromisoformat(latest) >= now:
+            now = datetime.fromisoformat(latest) + timedelta(microseconds=1)
+        return now.isoformat()
+
     def commit(self, manifest: RunManifest) -> RunManifest:
         """Write the manifest and rename the run into place (files and folder fsynced first)."""
         for f in self._parts:
@@ -432,7 +446,7 @@ class LandingWriter:
             self._quarantine.close()
             manifest.quarantined = self._quarantine.rows
         manifest.source, manifest.endpoint, manifest.run_key = self.source, self.endpoint, self.run_key
-        manifest.landed_at = datetime.now(UTC).isoformat()
+        manifest.landed_at = self._landed_at()
         path = self.tmp_dir / MANIFEST
         with path.open("w", encoding="utf-8") as fh:
             fh.write(manifest.to_json())

@@ -5,16 +5,22 @@ their phone). The landing zone — which may sit on storage every worker shares 
 holds only the rows parsed from a file, without those columns; the original bytes, needed
 only to re-parse a file after a parser fix, live in their own store:
 
-    <data>/restricted/originals/<source>/<sha256><suffix>
+    <data>/restricted/originals/<source>/<sha256>.<suffix>
+                                        /<sha256>.notes.jsonl
 
 owned by the pipeline's user alone (folders 0700, files 0600), content-addressed (a file
 sent twice is kept once), and pruned after RETENTION_DAYS (`PLAN_METRICS_ORIGINALS_RETENTION_DAYS`,
 default 90) — after that, re-parsing means asking the sender again. Nothing here is
 published, and nothing here is needed to rebuild the raw layer from the landing zone.
+
+The notes beside an original hold what must not leave restricted storage: the file's real
+name (its bytes, reversibly escaped: `extract.redact.FileName.from_key`), and the values
+of the cells the pipeline set aside, with why, for the people allowed to see the file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -29,26 +35,42 @@ def retention_days() -> float:
 class OriginalsStore:
     def __init__(self, root: Path, source: str):
         self.dir = Path(root) / source
+        self._ready = False
 
     def _ensure(self) -> None:
+        if self._ready:
+            return
         for folder in (self.dir.parent.parent, self.dir.parent, self.dir):
             folder.mkdir(mode=0o700, exist_ok=True)
             os.chmod(folder, 0o700)
+        self._ready = True
 
     def keep(self, name: str, data: bytes) -> Path:
-        """Store a file's bytes (written aside, fsynced, renamed in: never half a file)."""
+        """Store a file's bytes (written aside, renamed in: never half a file). Not fsynced:
+        until the landing run commits, a crash only means the next run reads the file again
+        and keeps it again."""
         self._ensure()
         path = self.dir / name
-        if path.exists():
-            return path
-        tmp = self.dir / f".{name}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if not path.exists():
+            tmp = self.dir / f".{name}.{os.getpid()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
         return path
+
+    def keep_note(self, sha256: str, note: dict) -> None:
+        """Append a note about the original with this content hash (restricted, 0600)."""
+        self._ensure()
+        fd = os.open(self.dir / f"{sha256}.notes.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({**note, "at": time.time()}, ensure_ascii=False) + "\n")
+
+    def notes(self, sha256: str) -> list[dict]:
+        path = self.dir / f"{sha256}.notes.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def prune(self, now: float | None = None) -> int:
         """Delete originals kept longer than the retention period; returns how many."""

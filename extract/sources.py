@@ -43,8 +43,9 @@ class Endpoint:
 class FileTable:
     """A raw table loaded from files in the drop folder (PLAN_METRICS_INCOMING_DIR).
 
-    Every row also carries the file lineage columns FILE_LINEAGE; the newest file (by
-    `_file_mtime`, then `_file_path`) wins per `key` in staging.
+    Every row also carries the file lineage columns FILE_LINEAGE; the file received last
+    (the landing run, then `_file_received_seq` within it — never the sender's mtime) wins
+    per `key` in staging.
     """
 
     source: str
@@ -266,11 +267,12 @@ ROADSHOW_PROJECTS = Endpoint(
 
 # --- S4, S5: spreadsheet drop folders ---------------------------------------------------
 FILE_LINEAGE = {
-    "_file_path": "varchar",  # path relative to the drop folder
+    "_file_path": "varchar",  # path relative to the drop folder, shown safely (extract/redact.py)
     "_file_sha256": "varchar",  # a changed file is a new version
-    "_file_mtime": "timestamptz",
+    "_file_mtime": "timestamptz",  # the sender's modification time: shown, never used to order
     "_sheet": "varchar",
     "_row_number": "bigint",  # 1-based row in the sheet/CSV as a person sees it
+    "_file_received_seq": "bigint",  # the order the run received its files in (extract/drops.py)
 }
 
 RURAL_CENTRE_REPORTS = FileTable(
@@ -278,8 +280,7 @@ RURAL_CENTRE_REPORTS = FileTable(
     name="reports",
     key=("centre_id", "report_month"),
     fields={
-        "centre_id": "varchar",  # 科技馆编号
-        "school_name": "varchar",  # 学校名称
+        "centre_id": "varchar",  # 科技馆编号 (学校名称 is free text and not read)
         "county_code": "varchar",  # 所属县区, resolved to a 6-digit code (names mapped)
         "report_month": "date",  # 报告月份, first day of the month
         "days_open": "bigint",  # 开放天数
@@ -299,8 +300,7 @@ LEDGER_ACTIVITIES = FileTable(
         "metric_id": "varchar",  # 指标代码
         "region_code": "varchar",  # 地区代码
         "activity_date": "date",  # 日期
-        "value": "double",  # 数值
-        "note": "varchar",  # 说明
+        "value": "double",  # 数值 (说明 is free text and not read)
     },
 )
 

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from extract import reference
+from extract import redact, reference
 from extract.cells import (
     BadValue,
     norm_header,
@@ -33,6 +33,8 @@ from extract.cells import (
 from extract.workbooks import Sheet, Unreadable, read_workbook
 
 TOTAL_MARKERS = ("合计", "总计", "小计")
+PERSON_HEADERS = ("填报人", "联系人", "姓名")  # columns holding a person's name (sources.md: never read as data)
+_CENTRE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
 
 class Rejected(Exception):
@@ -42,9 +44,28 @@ class Rejected(Exception):
 @dataclass
 class Parsed:
     rows: dict[str, list[dict]] = field(default_factory=dict)  # table name -> rows
+    # rows set aside: sheet, row_number, column, value (only as `redact.shown_value` allows),
+    # reason, table — and raw_value, the cell as written, for restricted storage only
     quarantine: list[dict] = field(default_factory=list)
     skipped: int = 0  # blank and total rows
-    sheets: list[str] = field(default_factory=list)  # the sheets the rows were read from
+    sheets: list[str] = field(default_factory=list)  # the sheets the rows were read from (shown safely)
+    # names found in the file's personal columns (填报人): masked wherever the file's own name
+    # or a sheet's name is shown; never written anywhere
+    names: set[str] = field(default_factory=set)
+
+    def to_plain(self) -> dict:
+        """Plain data (what a parse worker sends back)."""
+        return {
+            "rows": self.rows,
+            "quarantine": self.quarantine,
+            "skipped": self.skipped,
+            "sheets": self.sheets,
+            "names": sorted(self.names),
+        }
+
+    @classmethod
+    def from_plain(cls, data: dict) -> Parsed:
+        return cls(data["rows"], data["quarantine"], data["skipped"], data["sheets"], set(data["names"]))
 
 
 # ---------------------------------------------------------------- reading cells --------
@@ -56,6 +77,24 @@ def read_sheets(path: Path, data: bytes) -> list[Sheet]:
         return read_workbook(path.name, data)
     except Unreadable as exc:
         raise Rejected(str(exc)) from exc
+
+
+def shown_sheet(sheet: Sheet, names: set[str] = frozenset()) -> str:
+    """A sheet's name as it may be written outside restricted storage."""
+    return redact.mask_text(redact.escape_text(sheet.name), names)[:100]
+
+
+def _personal_names(sheet: Sheet, header_idx: int) -> set[str]:
+    """The names in the sheet's 填报人 column: masked wherever the file names itself."""
+    header = sheet.rows[header_idx][1]
+    positions = [pos for pos, cell in enumerate(header) if norm_header(cell) in PERSON_HEADERS]
+    found = set()
+    for _, cells in sheet.rows[header_idx + 1 :]:
+        for pos in positions:
+            text = norm_text(cells[pos]) if pos < len(cells) else ""
+            if 2 <= len(text) <= 40:
+                found.add(text)
+    return found
 
 
 # ---------------------------------------------------------------- table layouts --------
@@ -92,8 +131,13 @@ def _required_text(value):
     return text
 
 
-def _optional_text(value):
-    return norm_text(value) or None
+def _centre_id(value):
+    """科技馆编号: an id of letters and digits, never free text (a name or a phone typed into it
+    is set aside here, before it could be landed)."""
+    text = _required_text(value)
+    if not _CENTRE_ID.fullmatch(text) or redact.has_personal_pattern(text):
+        raise BadValue("not a centre id (letters and digits)")
+    return text
 
 
 def _measure(value):
@@ -126,8 +170,7 @@ def _non_negative(value):
 
 
 REPORT_COLUMNS = (
-    Column("科技馆编号", "centre_id", _required_text),
-    Column("学校名称", "school_name", _optional_text, required=False),
+    Column("科技馆编号", "centre_id", _centre_id),
     Column("所属县区", "county_code", lambda v: parse_region(v, counties_only=True)),
     Column("报告月份", "report_month", parse_month),
     Column("开放天数", "days_open", _days_open),
@@ -143,8 +186,9 @@ ACTIVITY_COLUMNS = (
     Column("地区代码", "region_code", lambda v: parse_region(v, counties_only=False)),
     Column("日期", "activity_date", parse_date),
     Column("数值", "value", _non_negative),
-    Column("说明", "note", _optional_text, required=False),
 )
+# Free-text columns (学校名称, 说明) are not read: no metric uses them, and a person's name or
+# phone typed into one would travel with the row (the S1 registry holds each school's name).
 
 TARGET_COLUMNS = (
     Column("指标代码", "metric_id", _ledger_metric),
@@ -181,7 +225,9 @@ def _unwritten(sheet: Sheet, row_number: int, pos: int) -> str | None:
 def _parse_table(sheet: Sheet, columns: tuple[Column, ...], result: Parsed, table: str, where: str) -> None:
     header_idx, headers = _find_header(sheet.rows, columns, where)
     out = result.rows.setdefault(table, [])
-    result.sheets.append(sheet.name)
+    result.names |= _personal_names(sheet, header_idx)
+    name = shown_sheet(sheet, result.names)
+    result.sheets.append(name)
     for row_number, cells in sheet.rows[header_idx + 1 :]:
         texts = [norm_text(c) for c in cells]
         if not any(texts):
@@ -190,7 +236,7 @@ def _parse_table(sheet: Sheet, columns: tuple[Column, ...], result: Parsed, tabl
         if any(marker in t for t in texts[:3] for marker in TOTAL_MARKERS):
             result.skipped += 1  # a total row: must not be counted
             continue
-        record: dict = {"_sheet": sheet.name, "_row_number": row_number}
+        record: dict = {"_sheet": name, "_row_number": row_number}
         for col in columns:
             pos = headers.get(col.header)
             raw = cells[pos] if pos is not None and pos < len(cells) else None
@@ -202,10 +248,11 @@ def _parse_table(sheet: Sheet, columns: tuple[Column, ...], result: Parsed, tabl
             except BadValue as exc:
                 result.quarantine.append(
                     {
-                        "sheet": sheet.name,
+                        "sheet": name,
                         "row_number": row_number,
                         "column": col.header,
-                        "value": norm_text(raw)[:200],
+                        "value": redact.shown_value(raw),
+                        "raw_value": norm_text(raw)[:200],
                         "reason": str(exc),
                         "table": table,
                     }
@@ -224,14 +271,15 @@ def parse_report_file(path: Path, data: bytes) -> Parsed:
     visible = [s for s in sheets if not s.hidden]
     problems = []
     for sheet in visible:
+        where = f"sheet {shown_sheet(sheet)!r}"
         try:
-            _find_header(sheet.rows, REPORT_COLUMNS, f"sheet {sheet.name!r}")
+            _find_header(sheet.rows, REPORT_COLUMNS, where)
         except Rejected as exc:
             problems.append(str(exc))
             continue
-        _parse_table(sheet, REPORT_COLUMNS, result, "reports", f"sheet {sheet.name!r}")
+        _parse_table(sheet, REPORT_COLUMNS, result, "reports", where)
         return result
-    hidden = [s.name for s in sheets if s.hidden]
+    hidden = [shown_sheet(s) for s in sheets if s.hidden]
     note = f" (hidden sheets not read: {', '.join(hidden)})" if hidden else ""
     raise Rejected("; ".join(problems) + note if problems else f"no visible sheet{note}")
 
@@ -241,7 +289,7 @@ def parse_ledger_file(path: Path, data: bytes) -> Parsed:
     result = Parsed(rows={"activities": [], "targets": []})
     sheets = {norm_header(s.name): s for s in read_sheets(path, data) if not s.hidden}
     if "台账" not in sheets:
-        raise Rejected(f"no visible sheet 台账 (found: {', '.join(s.name for s in sheets.values())})")
+        raise Rejected(f"no visible sheet 台账 (found: {', '.join(shown_sheet(s) for s in sheets.values())})")
     _parse_table(sheets["台账"], ACTIVITY_COLUMNS, result, "activities", "sheet 台账")
     if "目标" in sheets:
         _parse_table(sheets["目标"], TARGET_COLUMNS, result, "targets", "sheet 目标")

@@ -13,8 +13,9 @@ due, so moving the clock back works too):
 - `<incoming>/plan_ledger/<name>.xlsx`: a workbook a month (sheets 台账 and 目标), which
   also re-states a few rows of the month before with corrected values.
 
-Newest-file rule: a file's mtime is its submission time (set with os.utime), and a later
-submission has a later mtime; ties never happen. File bytes are a pure function of (seed,
+Newest-file rule: the file submitted later is written later (files are written in
+submission order, each renamed into place complete, so the pipeline receives them in that
+order), and its mtime is its submission time (set with os.utime); ties never happen. File bytes are a pure function of (seed,
 scale, faults): fixed workbook properties and zip entry timestamps.
 
 The `broken=rate` drop fault (per source, off by default) turns a share of the files
@@ -746,12 +747,16 @@ def write_drops(cfg: WorldConfig, incoming: Path, clock: int, faults: dict[str, 
             target.unlink(missing_ok=True)
             continue
         data = render(f)
+        # A file already there with the same bytes and time is left alone: touching it would
+        # change its inode's change time, which is how the pipeline sees a file arrive.
         if not target.exists() or target.read_bytes() != data:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(target.name + ".part")
             tmp.write_bytes(data)
+            os.utime(tmp, (f.submitted, f.submitted))
             os.replace(tmp, target)
-        os.utime(target, (f.submitted, f.submitted))
+        elif target.stat().st_mtime != f.submitted:
+            os.utime(target, (f.submitted, f.submitted))
         written.append(f.path)
     return written
 

@@ -6,7 +6,9 @@ applies the column additions older databases need), so any step may run first.
 - `loaded_manifests`: landed runs already loaded (a run is loaded exactly once).
 - `watermarks`: per endpoint, the newest `updated_at` an incremental extract may start from.
 - `extract_runs`: one row per loaded run — what was received, inserted, quarantined.
-- `received_files`: drop-folder file versions seen, accepted or rejected with a reason.
+- `received_files`: drop-folder file versions seen, accepted or rejected with a reason, in
+  the order received (`received_seq` within the run; `file_id` names the file without its
+  name, which stays in restricted storage).
 - `quarantine`: every record or file set aside, with column, value and reason.
 - `quality_checks`: the quality ledger — every check of every gate run.
 - `publish_log`: one row per publish (its twin travels inside the published file).
@@ -59,6 +61,8 @@ _DDL = (
     "alter table meta.extract_runs add column if not exists clock_skew_examples json",
     "alter table meta.extract_runs add column if not exists present varchar",
     "alter table meta.received_files add column if not exists sheet varchar",
+    "alter table meta.received_files add column if not exists file_id varchar",
+    "alter table meta.received_files add column if not exists received_seq bigint",
     f"create table if not exists meta.publish_log ({PUBLISH_LOG_COLUMNS})",
     """create table if not exists meta.run_context as
         select cast('dev' as varchar) as publish_id, cast(null as date) as as_of_date""",
@@ -76,7 +80,7 @@ QUALITY_COLUMNS = (
 _COMPLETE = (
     ("quality_checks", "observed_value"),
     ("extract_runs", "present"),
-    ("received_files", "sheet"),
+    ("received_files", "received_seq"),
     ("loaded_manifests", "loaded_at"),
     ("watermarks", "updated_at"),
     ("quarantine", "quarantined_at"),

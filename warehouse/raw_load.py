@@ -45,6 +45,9 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection, specs: list[Endpoint | FileTa
     for spec in specs:
         cols = ", ".join(f"{name} {typ}" for name, typ in raw_columns(spec).items())
         conn.execute(f"create table if not exists {spec.raw_table} ({cols}, {_LOADER_COLUMNS})")
+        if isinstance(spec, FileTable):  # lineage columns added since a table was created
+            for name, typ in FILE_LINEAGE.items():
+                conn.execute(f"alter table {spec.raw_table} add column if not exists {name} {typ}")
 
 
 def read_watermark(db_path: Path, ep: Endpoint) -> str | None:
@@ -105,6 +108,8 @@ _RECEIVED_FILE_FIELDS = {
     "rows": "bigint",
     "quarantined": "bigint",
     "sheet": "varchar",
+    "file_id": "varchar",
+    "received_seq": "bigint",
 }
 _RECEIVED_FILE_STRUCT = ", ".join(f'"{k}" {v}' for k, v in _RECEIVED_FILE_FIELDS.items())
 
@@ -133,7 +138,7 @@ def record_run(
             f"""
             insert into meta.received_files
             select ?, ?, f.path, f.sha256, f.bytes, nullif(f.mtime, '')::timestamptz, f.status, f.reason, f."rows",
-                   f.quarantined, now(), f.sheet
+                   f.quarantined, now(), f.sheet, f.file_id, f.received_seq
             from (select unnest(?::struct({_RECEIVED_FILE_STRUCT})[]) as f)
             """,
             [m.manifest_id, m.source, files],

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extract.drops import candidate_files, extract_drop_folder
+from extract.drops import extract_drop_folder
 from simulator import drops
 from simulator.faults import parse_specs
 from simulator.process import SimulatorProcess
@@ -34,7 +34,7 @@ FAULTS = parse_specs(SPECS)
 # what a person reads in the rejection, by the kind of broken file
 SAYS = {
     "corrupt": "cannot open the workbook",
-    "unreadable_cell": "cannot read the xlsx file",
+    "unreadable_cell": "date cell holding an impossible date",
     "csv_error": "cannot read the csv file",
     "zip_bomb": "inflates to",
     "encrypted": "encrypted",
@@ -153,24 +153,27 @@ def _write(path: Path, centre: str) -> None:
     path.write_text(",".join(HEADER) + f"\n{centre},甲,421202,2020-08,20,100,50,2,90%\n", encoding="utf-8")
 
 
-def test_a_file_that_vanishes_between_listing_and_reading_is_rejected_and_the_rest_loads(tmp_path):
-    from extract.drops import _receive
+def test_a_file_that_vanishes_between_listing_and_reading_is_neither_landed_nor_refused_and_the_rest_loads(tmp_path):
+    from extract.drops import DropSettings, Listing, _Run
     from extract.landing import LandingWriter
     from extract.originals import OriginalsStore
-    from extract.sources import SOURCES
+    from extract.parse_pool import ParsePool
 
     incoming = tmp_path / "incoming"
     _write(incoming / "rural_centre_reports" / "2020-08" / "a.csv", "RC0001")
     _write(incoming / "rural_centre_reports" / "2020-08" / "b.csv", "RC0002")
-    (listed_a, listed_b) = candidate_files(incoming, "rural_centre_reports")
-    listed_a.unlink()  # gone after the listing
     store = OriginalsStore(tmp_path / "originals", "rural_centre_reports")
-    with LandingWriter(tmp_path / "landing", "rural_centre_reports", "_files", "run1") as writer:
-        spec = SOURCES["rural_centre_reports"]
-        gone = _receive(writer, spec, listed_a, "rural_centre_reports/2020-08/a.csv", set(), store)
-        fine = _receive(writer, spec, listed_b, "rural_centre_reports/2020-08/b.csv", set(), store)
-    assert gone.status == "rejected" and "vanished" in gone.reason
-    assert fine.status == "accepted" and fine.rows == 1
+    with (
+        Listing(incoming, "rural_centre_reports") as listing,
+        LandingWriter(tmp_path / "landing", "rural_centre_reports", "_files", "run1") as writer,
+        ParsePool() as pool,
+    ):
+        (incoming / "rural_centre_reports" / "2020-08" / "a.csv").unlink()  # gone after the listing
+        run = _Run("rural_centre_reports", writer, set(), store, DropSettings(quiet_seconds=0))
+        run.take(listing.entries, pool)
+    # THEN the file that is gone is not a refusal (there is nothing to refuse), the other loads
+    assert [(f.path, f.status, f.rows) for f in run.received] == [("rural_centre_reports/2020-08/b.csv", "accepted", 1)]
+    assert [c.name.raw for c in run.waiting] == [b"rural_centre_reports/2020-08/a.csv"]
 
 
 @pytest.fixture
@@ -195,11 +198,12 @@ def test_an_unreadable_file_is_rejected_once_and_read_when_its_permissions_chang
             path.chmod(0o777)
     # The interpreter lives under /root, so the child starts as root, imports what it needs,
     # then drops to `nobody` (root reads any file whatever its mode).
+    # The parse workers are started before (they need the interpreter, which nobody may run).
     code = (
         "import os, sys, json, encodings.utf_8_sig, encodings.gb18030; from pathlib import Path; "
-        "from extract.drops import extract_drop_folder; "
-        "os.setgid(65534); os.setuid(65534); "
-        "m = extract_drop_folder('rural_centre_reports', Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]); "
+        "from extract.drops import extract_drop_folder; from extract.parse_pool import ParsePool; "
+        "pool = ParsePool().start(); os.setgid(65534); os.setuid(65534); "
+        "m = extract_drop_folder('rural_centre_reports', Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], pool=pool); "
         "print(json.dumps(None if m is None else [(f.path, f.status, f.reason, f.rows) for f in m.received]))"
     )
 
@@ -217,7 +221,7 @@ def test_an_unreadable_file_is_rejected_once_and_read_when_its_permissions_chang
     # WHEN the folder is extracted THEN the locked file is rejected with its reason, the other loads
     first = {p.rsplit("/", 1)[1]: (s, r, n) for p, s, r, n in run("run1")}
     assert first["open.csv"][0] == "accepted" and first["open.csv"][2] == 1
-    assert first["locked.csv"][0] == "rejected" and "PermissionError" in first["locked.csv"][1]
+    assert first["locked.csv"][0] == "rejected" and "Permission denied" in first["locked.csv"][1]
     # AND the next run does not try it again while nothing about it changed
     assert run("run2") is None
     # WHEN its permissions are fixed THEN it is read

@@ -13,10 +13,11 @@ renamed as (
         cast(date_trunc('month', activity_date) as date) as activity_month,
         -- attributes
         value,
-        note,
         -- lineage
         _file_path as source_file_path,
         _file_mtime as source_file_mtime,
+        _landed_at as source_landed_at,
+        _file_received_seq as source_received_seq,
         _sheet as source_sheet,
         _row_number as source_row_number
     from source

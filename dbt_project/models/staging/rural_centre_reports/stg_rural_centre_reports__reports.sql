@@ -1,5 +1,5 @@
 -- The extractor has already typed and cleaned the rows (county names resolved, months as
--- dates, ratios in 0..1); staging keeps the newest file's row per centre and month.
+-- dates, ratios in 0..1); staging keeps the row of the file received last per centre and month.
 with source as (
     select * from {{ source('rural_centre_reports', 'rural_centre_reports__reports') }}
 ),
@@ -11,7 +11,6 @@ renamed as (
         county_code,
         cast(date_trunc('month', report_month) as date) as report_month,
         -- attributes
-        school_name,
         days_open,
         student_visits,
         public_visits,
@@ -20,6 +19,8 @@ renamed as (
         -- lineage
         _file_path as source_file_path,
         _file_mtime as source_file_mtime,
+        _landed_at as source_landed_at,
+        _file_received_seq as source_received_seq,
         _sheet as source_sheet,
         _row_number as source_row_number
     from source
