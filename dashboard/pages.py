@@ -179,12 +179,14 @@ def explorer() -> None:
     chosen = c4.selectbox(t("month"), list(reversed(months_)), format_func=lambda d: month(d, lg), key="explorer-month")
     start, end = months_[0], months_[-1]
     if len(months_) > 1:
+        # one slider per metric: under a shared key Streamlit kept the range of the metric shown
+        # before (e.g. 2020-08 … 2021-12), and a metric with data from 2020-07 lost its first month
         start, end = st.select_slider(
             t("period"),
             options=months_,
             value=(months_[0], months_[-1]),
             format_func=lambda d: f"{d:%Y-%m}",
-            key="explorer-period",
+            key=f"explorer-period-{metric_id}",
         )
 
     # line chart by month, the chosen region

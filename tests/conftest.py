@@ -6,17 +6,31 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import HealthCheck, settings
+
+# Hypothesis keeps a cache beside the tests unless told where: a temporary folder, never the checkout
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="plan-metrics-hypothesis-"))
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 from simulator.process import SimulatorProcess
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
+
+# Code that reads its data folder from the environment and is not given one (a DuckDB
+# connection's spill folder, a publish run in a child process) must not fall back on the
+# checkout's own data/: the session's default is a temporary folder.
+os.environ.setdefault("PLAN_METRICS_DATA_DIR", tempfile.mkdtemp(prefix="plan-metrics-test-data-"))
+
+# Tests write a drop file and extract it at once: the quiet period that waits for an upload
+# to finish (default 60 s) is off, except where a test sets it to test it.
+QUIET = {"PLAN_METRICS_DROP_QUIET_SECONDS": "0"}
+os.environ.update(QUIET)
 
 # Property tests: few examples (CI has two cores), no deadline (a loaded machine is slow, not
 # wrong), and no example database in the checkout (.hypothesis/ would be a write outside tmp).
@@ -70,6 +84,7 @@ class Pipeline:
         env["PLAN_METRICS_DATA_DIR"] = str(self.data_dir)
         env["PLAN_METRICS_INCOMING_DIR"] = str(self.data_dir / "incoming")
         env["PLAN_METRICS_AS_OF"] = self.sim.clock  # the data is as of the simulated clock
+        env.update(QUIET)
         return env
 
     def run(self) -> subprocess.CompletedProcess:
@@ -154,13 +169,18 @@ def assert_matches_truth(published: dict, truth: dict) -> None:
 
 
 class PublishedWorld:
-    """A published file built from a small simulated world, with the run that built it."""
+    """A published file built from a small simulated world, with the run that built it.
+
+    The simulator serves every source (S1–S3 over HTTP, the S4/S5 drops into the incoming
+    folder) with no fault switched on, so the world's truth is `metric_values` over all five
+    sources without faults: `truth` (computed once, shared by the tests that compare with it)."""
 
     SEED, SCALE, CLOCK = 23, 0.1, "2021-12-31T23:59:59+08:00"
 
     def __init__(self, data_dir: Path, stages: dict):
         self.data_dir = data_dir
         self.stages = stages
+        self._truth: dict | None = None
 
     @property
     def published_db(self) -> Path:
@@ -170,14 +190,31 @@ class PublishedWorld:
     def working_db(self) -> Path:
         return self.data_dir / "warehouse" / "plan_metrics_work.duckdb"
 
+    # the published rows, read as the end-to-end tests read them (only `published_db` is used)
+    published_values = Pipeline.published_values
+
+    @property
+    def truth(self) -> dict:
+        """{(metric_id, region_code, 'YYYY-MM-01'): (region_level, value)}: the simulator's own
+        computation for this world (seed, scale, clock; every source, no fault), made once."""
+        if self._truth is None:
+            from simulator import truth
+            from simulator.world import WorldConfig, parse_ts
+
+            self._truth = truth.metric_values(
+                WorldConfig(self.SEED, self.SCALE), parse_ts(self.CLOCK), sources=truth.ALL_SOURCES, faults=None
+            )
+        return self._truth
+
 
 @pytest.fixture(scope="session")
 def published_world(tmp_path_factory) -> PublishedWorld:
     """One publish of a small world (seed 23, scale 0.1, clock at the end of the plan), shared
     by the tests that read the published file (reader tables, dashboard). It runs extract →
     load → dbt → gate → publish through the same functions the DAGs call, each stage in its
-    own process, without Airflow (~1 min instead of ~2): the end-to-end tests already cover
-    the DAGs and tie every published value to the simulator's truth."""
+    own process, without Airflow (~1 min instead of ~2). Before any test reads it, the file's
+    `metrics.plan_metric_values` is checked against the simulator's truth row for row, so the
+    tests that show or query it start from a publish known to be right."""
     from bench.run import pipeline_pass
     from simulator.world import parse_ts
 
@@ -189,10 +226,13 @@ def published_world(tmp_path_factory) -> PublishedWorld:
         scale=PublishedWorld.SCALE,
         clock=PublishedWorld.CLOCK,
         incoming=incoming,
-    ) as sim:
+    ) as sim:  # no `faults`: every source serves its generated records as they are
         run = pipeline_pass("world", data_dir, sim.info, incoming, parse_ts(sim.clock), base / "logs")
+    failed = run.get("failed_stage")
+    assert not failed, f"the test world's {failed} stage failed: {run['stages'][failed].get('error')}"
     gate = run["stages"]["gate"]
     assert gate["passed"], f"the quality gate blocked the test world's publish:\n{gate.get('message')}"
     world = PublishedWorld(data_dir, run["stages"])
     assert world.published_db.exists()
+    assert_matches_truth(world.published_values(), world.truth)
     return world
