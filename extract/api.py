@@ -24,6 +24,7 @@ it was received and set aside with a reason, and asking for it again brings the 
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from extract import redact
 from extract.beijing import iso, newest_stamp, parse_ts
 from extract.http_client import ApiClient
 from extract.landing import LandingWriter, RunManifest, failpoint
@@ -55,12 +57,23 @@ class PageStamps:
     newest: datetime | None = None
     skewed: list[dict] = field(default_factory=list)
     new_fields: set[str] = field(default_factory=set)
+    personal: set[str] = field(default_factory=set)  # unknown fields dropped as personal data
+
+
+def _holds_personal(value) -> bool:
+    if isinstance(value, str):
+        return redact.has_personal_pattern(value)
+    if isinstance(value, dict | list):
+        return redact.has_personal_pattern(json.dumps(value, ensure_ascii=False))
+    return isinstance(value, int) and not isinstance(value, bool) and redact.has_personal_pattern(str(value))
 
 
 def prepare(ep: Endpoint, records: list[dict], first_seq: int, bound: datetime) -> PageStamps:
     """Turn a page of records into landing rows, in place (no second dict per record):
     personal fields dropped, fields the contract does not name moved into `_extra`, `_seq`
-    numbered from `first_seq`. A stamp that does not parse is left to the load, which
+    numbered from `first_seq`. An unknown field that is personal data by its name (a
+    renamed phone field) or holds a phone number or e-mail address is dropped too, and only
+    its name is reported. A stamp that does not parse is left to the load, which
     quarantines its record; it never moves the watermark."""
     personal, named = ep.personal, frozenset(ep.fields)
     out = PageStamps()
@@ -69,7 +82,15 @@ def prepare(ep: Endpoint, records: list[dict], first_seq: int, bound: datetime) 
             rec.pop(name, None)
         if not named.issuperset(rec):  # schema drift: rare, so the common case costs one check
             unknown = [k for k in rec if k not in named]
-            rec["_extra"] = {k: rec.pop(k) for k in unknown}
+            extra = {}
+            for k in unknown:
+                value = rec.pop(k)
+                if redact.personal_field(k) or _holds_personal(value):
+                    out.personal.add(k)
+                else:
+                    extra[k] = value
+            if extra:
+                rec["_extra"] = extra
             out.new_fields.update(unknown)
         rec["_seq"] = seq
     out.newest, ahead = newest_stamp([rec.get("updated_at") for rec in records], bound)
@@ -168,12 +189,14 @@ def extract_endpoint(
     max_seen: datetime | None = parse_ts(watermark) if watermark else None
     pages = records = 0
     drift: set[str] = set()
+    dropped: set[str] = set()
     with writer:
         for items in _prefetched(PAGERS[ep.pagination](client, ep, since, limit, bound)):
             pages += 1
             stamps = prepare(ep, items, records + 1, bound)
             records += len(items)
             drift |= stamps.new_fields
+            dropped |= stamps.personal
             if stamps.newest is not None and (max_seen is None or stamps.newest > max_seen):
                 max_seen = stamps.newest
             manifest.clock_skewed += len(stamps.skewed)
@@ -185,6 +208,7 @@ def extract_endpoint(
             failpoint("mid_extract")
         manifest.watermark_after = iso(max_seen) if max_seen else None
         manifest.pages, manifest.records_received, manifest.new_fields = pages, records, sorted(drift)
+        manifest.personal_fields_dropped = sorted(dropped)
         manifest.retries, manifest.bytes = client.stats.retries, client.stats.bytes
         manifest.duration_s = round(time.monotonic() - started, 3)
         writer.commit(manifest)
@@ -207,6 +231,13 @@ def _log_landed(m: RunManifest) -> None:
     )
     if m.new_fields:
         log.warning("%s/%s: schema drift, new fields kept in _extra: %s", m.source, m.endpoint, m.new_fields)
+    if m.personal_fields_dropped:
+        log.warning(
+            "%s/%s: fields dropped as personal data (by name, or holding a phone or e-mail): %s",
+            m.source,
+            m.endpoint,
+            m.personal_fields_dropped,
+        )
     if m.clock_skewed:
         log.warning(
             "%s/%s: %d records stamped after the run's present (%s), e.g. %s: the source's clock runs ahead; "

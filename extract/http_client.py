@@ -11,15 +11,24 @@ in it), the status, the content type and the first bytes of the body: a refused 
 not valid JSON (a 200 HTML page is not a "broken" body to try eight times).
 
 A body is read by msgspec (strict JSON, twice as fast as the json module); one it refuses
-is read as the json module reads it, so what a source may send is the same: NaN and
-±Infinity (marked `NonFinite`, landed as sent), a UTF-16 body.
+is read as the json module reads it, so what a source may send is the same: NaN, ±Infinity
+and numbers too large for a double such as `1e999` (marked `NonFinite`, landed as a token
+the load quarantines with its reason, never as NULL), a UTF-16 body.
+
+Bounds: a body is read in chunks and refused once it passes `max_body_bytes`
+(PLAN_METRICS_HTTP_MAX_BODY_MB, default 64) — decompressed bytes, so a gzip bomb stops there
+too; redirects are followed only within the source's own origin (scheme, host and port):
+one to any other origin is refused with an error naming it, and the token never leaves.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
 
 import msgspec
 import requests
@@ -27,6 +36,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 5
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+def max_body_bytes() -> int:
+    return int(float(os.environ.get("PLAN_METRICS_HTTP_MAX_BODY_MB") or MAX_BODY_BYTES / 2**20) * 2**20)
+
 _strict_json = msgspec.json.Decoder().decode  # strict JSON, in half the time of the json module
 DEFAULT_TIMEOUT = (5.0, 60.0)  # connect, read (seconds)
 
@@ -51,6 +68,7 @@ class ApiClient:
     backoff_max: float = 10.0
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
     stats: CallStats = field(default_factory=CallStats)
+    max_body: int = field(default_factory=max_body_bytes)
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -76,15 +94,12 @@ class ApiClient:
         url = f"{self.base_url}{path}"
         for attempt in range(self.total_retries + 1):
             try:
-                resp = self.session.get(url, params=params, timeout=self.timeout)
-                self.stats.requests += 1
-                history = getattr(getattr(resp.raw, "retries", None), "history", ()) or ()
-                self.stats.retries += len(history)
+                resp = self._get(url, params)
                 if resp.status_code == 401:
-                    raise SourceError(f"401 from {resp.url}: the token was refused ({resp.text[:200]})")
+                    raise SourceError(f"401 from {resp.url}: the token was refused ({self._body(resp)[:200]!r})")
                 if resp.status_code >= 400:
-                    raise SourceError(_describe(resp, resp.content, f"HTTP {resp.status_code}"))
-                body = resp.content  # a dropped connection raises here, after urllib3 is done
+                    raise SourceError(_describe(resp, self._body(resp), f"HTTP {resp.status_code}"))
+                body = self._body(resp)  # a dropped connection raises here, after urllib3 is done
                 self.stats.bytes += len(body)
                 return _decode(resp, body)
             except requests.exceptions.RetryError as exc:
@@ -97,13 +112,68 @@ class ApiClient:
                 time.sleep(min(self.backoff_max, self.backoff_factor * 2**attempt))
         raise AssertionError("unreachable")
 
+    def _get(self, url: str, params: dict | None) -> requests.Response:
+        """GET with redirects followed by hand, within the source's origin only."""
+        origin = _origin(self.base_url)
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = self.session.get(url, params=params, timeout=self.timeout, stream=True, allow_redirects=False)
+            self.stats.requests += 1
+            history = getattr(getattr(resp.raw, "retries", None), "history", ()) or ()
+            self.stats.retries += len(history)
+            if resp.status_code not in REDIRECTS:
+                return resp
+            target = urljoin(resp.url, resp.headers.get("Location", ""))
+            resp.close()
+            if _origin(target) != origin:
+                raise SourceError(
+                    f"GET {url}: redirected to another origin, {_origin(target)} (only {origin} is this "
+                    "source's): refused, and the token was not sent there"
+                )
+            url, params = target, None  # the Location carries its own query
+        raise SourceError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
+
+    def _body(self, resp: requests.Response) -> bytes:
+        """The body, read in chunks and refused once it passes `max_body`."""
+        promised = resp.headers.get("Content-Length")
+        if promised and promised.isdigit() and int(promised) > self.max_body:
+            resp.close()
+            raise SourceError(_too_large(resp, self.max_body))
+        chunks, size = [], 0
+        for chunk in resp.iter_content(chunk_size=1 << 16):
+            size += len(chunk)
+            if size > self.max_body:
+                resp.close()
+                raise SourceError(_too_large(resp, self.max_body))
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     def close(self) -> None:
         self.session.close()
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _too_large(resp: requests.Response, limit: int) -> str:
+    return (
+        f"GET {resp.url}: the body is larger than {limit:,} bytes (PLAN_METRICS_HTTP_MAX_BODY_MB): "
+        "refused before it was read whole"
+    )
+
+
 class NonFinite(float):
-    """NaN or ±Infinity as a source sent it: not JSON (RFC 8259), though Python's reader takes
-    it. Marked, so the landing writes it back as it came instead of as null."""
+    """NaN or ±Infinity as a source sent it (or a number like `1e999` that only a double's
+    infinity holds): not JSON (RFC 8259), though Python's reader takes it. Marked, so the
+    landing writes it back as a token (NaN, Infinity, -Infinity) instead of as null, and the
+    load quarantines its record with the reason."""
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    return value if math.isfinite(value) else NonFinite(value)
 
 
 class _Truncated(ValueError):
@@ -133,7 +203,7 @@ def _lenient_json(resp: requests.Response, body: bytes):
     """What Python's reader makes of a body strict JSON refuses (NaN and ±Infinity marked as
     `NonFinite`, a UTF-16 body...), or the error: cut short (retried) or invalid (not)."""
     try:
-        return json.loads(body, parse_constant=NonFinite)
+        return json.loads(body, parse_constant=NonFinite, parse_float=_number)
     except ValueError as exc:
         promised = resp.headers.get("Content-Length")
         if promised is None or int(promised) != len(body):

@@ -121,6 +121,7 @@ class RunManifest:
     pages: int | None = None
     records_received: int | None = None
     new_fields: list[str] = field(default_factory=list)
+    personal_fields_dropped: list[str] = field(default_factory=list)  # unknown fields not landed: personal data
     retries: int | None = None
     bytes: int | None = None
     duration_s: float | None = None

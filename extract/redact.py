@@ -32,8 +32,11 @@ from dataclasses import dataclass
 # 7 or more digits, possibly split by spaces or dashes (13800138000, 138-0013-8000, 027 8888 6666)
 _DIGIT_RUN = re.compile(r"\d(?:[ \-]?\d){6,}")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?")
-_DATE = re.compile(r"\d{4}(?:[-/.年]\d{1,2}(?:[-/.月]\d{1,2}日?)?月?)(?:[ T]\d{2}:\d{2}(?::\d{2})?)?")
+_NUMBER = re.compile(r"[+-]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?|Infinity|NaN)")
+_DATE = re.compile(
+    r"\d{4}(?:[-/.年]\d{1,2}(?:[-/.月]\d{1,2}日?)?月?)"
+    r"(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
+)
 _CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.:/-]{0,39}|\d{6}")
 _PERSONAL_NAME_PARTS = (
     "phone",
@@ -111,6 +114,27 @@ def shown_value(value, personal: bool = False) -> str:
     if _DATE.fullmatch(text) or (not has_personal_pattern(text) and (_NUMBER.fullmatch(text) or _CODE.fullmatch(text))):
         return text
     return describe(text)
+
+
+def shown_value_sql(expr: str) -> str:
+    """`shown_value` as a DuckDB SQL expression over a varchar `expr` (a JSON string's text
+    without its quotes): the same patterns, for values the load sets aside in SQL."""
+
+    def q(pattern: re.Pattern) -> str:
+        return "'" + pattern.pattern.replace("'", "''") + "'"
+
+    v = f"trim({expr})"
+    described = (
+        f"case when regexp_full_match({v}, '[0-9\\s,.+%-]+') then 'number-like text' else 'text' end"
+        f" || ', ' || length({v}) || ' characters'"
+    )
+    return (
+        f"case when {expr} is null or {v} = '' then {expr} "
+        f"when regexp_full_match({v}, {q(_DATE)}) then {v} "
+        f"when regexp_matches({v}, {q(_DIGIT_RUN)}) or regexp_matches({v}, {q(_EMAIL)}) then {described} "
+        f"when regexp_full_match({v}, {q(_NUMBER)}) or regexp_full_match({v}, {q(_CODE)}) then {v} "
+        f"else {described} end"
+    )
 
 
 def personal_field(name: str) -> bool:

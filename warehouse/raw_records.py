@@ -5,8 +5,9 @@ The extractor lands records as they came (personal fields dropped, unknown field
 whole part file at once, what per-record Python used to:
 
 - **Checks**, in this order, the first that fails naming the record's problem: a required
-  field missing, null or "" (`missing required field`, no value); a contract field of the
-  wrong JSON type — a varchar must be a JSON string, a bigint a JSON integer that fits
+  field missing, null or "" (`missing required field`, no value); a contract field holding
+  NaN or ±Infinity (`non-finite number`: a source's `1e999` arrives as Infinity, never as
+  NULL); a contract field of the wrong JSON type — a varchar must be a JSON string, a bigint a JSON integer that fits
   64 bits, so `true` is not a bigint and `5` is not a varchar (`expected <type>`, value:
   the JSON text, at most 200 characters); an `updated_at` that is not an ISO 8601 instant
   both Python (the watermark) and DuckDB (staging's cast) read (`unparseable timestamp`,
@@ -28,6 +29,7 @@ import logging
 
 import duckdb
 
+from extract import redact
 from extract.landing import failpoint
 from extract.sources import Endpoint, all_endpoints
 from warehouse import meta
@@ -68,7 +70,11 @@ def _checks(ep: Endpoint) -> list[tuple[str, str, str, str]]:
     return (
         [(f"{c} is null or {c}::varchar = '\"\"'", c, "null", "missing required field") for c in ep.required]
         + [
-            (f"{c} is not null and not ({_TYPE_OK[t].format(c=c)})", c, f"{c}::varchar", f"expected {t}")
+            (f"{c}::varchar in ('NaN', 'Infinity', '-Infinity')", c, f"({c} ->> '$')", "non-finite number")
+            for c in ep.fields
+        ]
+        + [
+            (f"{c} is not null and not ({_TYPE_OK[t].format(c=c)})", c, f"({c} ->> '$')", f"expected {t}")
             for c, t in ep.fields.items()
         ]
         + [
@@ -98,7 +104,8 @@ def problem_sql(ep: Endpoint) -> str:
     values = ", ".join(value for _, _, value, _ in checks)
     return (
         f"case when _fail is not null then {{'column_name': [{names}][_fail], "
-        f"'value': left([{values}][_fail], {VALUE_CHARS}), 'reason': [{reasons}][_fail]}} end"
+        f"'value': left({redact.shown_value_sql(f'[{values}][_fail]')}, {VALUE_CHARS}), "
+        f"'reason': [{reasons}][_fail]}} end"
     )
 
 

@@ -86,7 +86,7 @@ BAD = [
     pytest.param(order("O-empty", county_code=""), "county_code", None, "missing required field", id="empty-required"),
     pytest.param(order("O-null", status=None), "status", None, "missing required field", id="null-required"),
     pytest.param(
-        order("O-five", satisfaction="five"), "satisfaction", '"five"', "expected bigint", id="string-for-bigint"
+        order("O-five", satisfaction="five"), "satisfaction", "five", "expected bigint", id="string-for-bigint"
     ),
     pytest.param(
         order("O-bool", satisfaction=True), "satisfaction", "true", "expected bigint", id="bool-is-not-bigint"
@@ -95,34 +95,52 @@ BAD = [
         order("O-float", satisfaction=4.5), "satisfaction", "4.5", "expected bigint", id="float-is-not-bigint"
     ),
     pytest.param(
-        order("O-huge", satisfaction=2**64), "satisfaction", str(2**64), "expected bigint", id="beyond-64-bits"
+        order("O-huge", satisfaction=2**64),
+        "satisfaction",
+        "number-like text, 20 characters",  # a run of digits as long as a phone number is never shown
+        "expected bigint",
+        id="beyond-64-bits",
     ),
     pytest.param(
         order("O-num", county_code=420102), "county_code", "420102", "expected varchar", id="number-is-not-varchar"
     ),
     pytest.param(
-        order("O-nan", satisfaction=float("nan")), "satisfaction", "NaN", "expected bigint", id="nan-is-not-bigint"
+        order("O-nan", satisfaction=float("nan")), "satisfaction", "NaN", "non-finite number", id="nan-in-a-bigint"
     ),
     pytest.param(
         order("O-inf", county_code=float("inf")),
         "county_code",
         "Infinity",
-        "expected varchar",
-        id="infinity-is-not-varchar",
+        "non-finite number",
+        id="infinity-in-a-varchar",
+    ),
+    pytest.param(
+        order("O-ninf", satisfaction=float("-inf")),
+        "satisfaction",
+        "-Infinity",
+        "non-finite number",
+        id="minus-infinity-in-a-bigint",
+    ),
+    pytest.param(
+        order("O-phone", satisfaction="张三 13800138000"),
+        "satisfaction",
+        "text, 14 characters",
+        "expected bigint",
+        id="a-name-and-phone-never-shown",
     ),
     pytest.param(
         order("O-obj", enterprise_name={"zh": "某公司"}),
         "enterprise_name",
-        '{"zh":"某公司"}',
+        "text, 12 characters",  # text is shown by its kind and length only (it may be a person's)
         "expected varchar",
         id="object-is-not-varchar",
     ),
     pytest.param(
         order("O-long", satisfaction="x" * 300),
         "satisfaction",
-        '"' + "x" * 199,
+        "text, 300 characters",
         "expected bigint",
-        id="value-cut-to-200",
+        id="long-text-by-kind-and-length",
     ),
     pytest.param(
         order("O-first", drop=("enterprise_size",), satisfaction="five"),
@@ -134,7 +152,7 @@ BAD = [
     pytest.param(
         order("O-stamp-type", updated_at=1596247200),
         "updated_at",
-        "1596247200",
+        "number-like text, 10 characters",  # digits as long as a phone number: never shown
         "expected varchar",
         id="types-checked-before-the-stamp",
     ),
