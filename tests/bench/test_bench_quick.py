@@ -1,6 +1,9 @@
 """GIVEN a tiny simulated world WHEN the benchmark's quick mode runs on it THEN it writes a
 complete report (every section, every stage's memory, the table) whose volumes agree with the
-simulator's own store. Timings are reported, never asserted: this only keeps `make bench` from rotting."""
+simulator's own store and truth, and whose figures mean what they say: each rate is its
+volume over its own time, each ratio the quotient of the two figures it names (to their
+rounding), each part of a time inside the whole. How fast anything is, is never asserted (two
+shared, noisy cores): that is what `make bench` measures."""
 
 from __future__ import annotations
 
@@ -11,7 +14,12 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pytest
+
+from simulator import truth
+from simulator.world import WorldConfig, parse_ts
+from tests.conftest import assert_matches_truth
 
 REPO = Path(__file__).resolve().parents[2]
 SCALE = 0.05
@@ -47,33 +55,175 @@ def _visible_records(store: Path, clock_iso: str) -> int:
         ).fetchone()[0]
 
 
-@pytest.mark.parametrize(
-    "section, keys",
-    [
-        pytest.param("extract", ["records_per_s", "bare_records_per_s", "pipeline_over_bare_time"], id="extract"),
-        pytest.param("raw_load", ["rows_per_s", "duckdb_rows_per_s", "share_of_duckdb_rate"], id="raw_load"),
-        pytest.param("dbt", ["build_seconds", "direct_sql_seconds", "dbt_overhead_ratio"], id="dbt"),
-        pytest.param("gate", ["gate_seconds", "gate_over_dbt"], id="gate"),
-        pytest.param("incremental", ["full_wall_seconds", "incremental_wall_seconds", "fraction_of_full"], id="incr"),
-        pytest.param(
-            "dashboard", ["explorer_query_ms_median", "first_page_seconds", "explorer_page_seconds"], id="dashboard"
-        ),
-    ],
-)
-def test_quick_report_has_every_measure_as_a_positive_number(bench_run, section, keys):
+def within(value: float, num: float, den: float, step: float, num_step: float = 0.0, den_step: float = 0.0) -> bool:
+    """`value` is `num / den` rounded to `step`, where `num` and `den` are themselves the
+    report's figures rounded to `num_step` / `den_step` (half a step either way each)."""
+    low = (num - num_step / 2) / (den + den_step / 2)
+    high = (num + num_step / 2) / (den - den_step / 2)
+    return low - step / 2 - 1e-9 <= value <= high + step / 2 + 1e-9
+
+
+def truth_at(clock_iso: str) -> dict:
+    """The simulator's true metric values of the bench's world (seed 42, no faults) at a clock."""
+    return truth.metric_values(WorldConfig(42, SCALE), parse_ts(clock_iso), sources=truth.ALL_SOURCES)
+
+
+def _records_changed(store: Path, since_iso: str, until_iso: str) -> int:
+    """Records with a new version after `since` up to `until`: what an incremental run must load."""
+    since, until = (int(datetime.fromisoformat(c).timestamp()) for c in (since_iso, until_iso))
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        return conn.execute(
+            "select count(*) from (select distinct entity, record_id from versions where updated_at > ? and updated_at <= ?)",
+            [since, until],
+        ).fetchone()[0]
+
+
+def test_extract_rates_are_the_records_each_side_fetched_over_its_own_time(bench_run):
+    report, _, work = bench_run
+    (scale,) = report["scales"]
+    ex, bare = scale["full_refresh"]["stages"]["extract"], scale["baselines"]["bare_fetch"]
+    measured = scale["extract"]
+    # the extract received at least every record the simulator shows at the clock (a record
+    # on a page boundary may come twice; the load keeps one version of it)
+    store = work / "sim-cache" / f"world-42-{SCALE:g}.sqlite"
+    assert measured["records"] == ex["api_records"] >= _visible_records(store, scale["clock_full"])
+    # each rate is its side's records over its side's time (that both sides fetched the same
+    # records is test_baselines_do_the_same_work_as_the_pipeline's)
+    assert within(measured["records_per_s"], ex["api_records"], ex["api_seconds"], 0.1, den_step=0.001)
+    assert within(measured["bare_records_per_s"], bare["records"], bare["seconds_work"], 0.1, den_step=0.001)
+    assert within(measured["pipeline_over_bare_time"], ex["api_seconds"], bare["seconds_work"], 0.001)
+    # the API part of the stage is part of the stage's work, and every endpoint's part of it
+    assert sum(e["seconds"] for e in ex["endpoints"].values()) <= ex["api_seconds"] + 0.001 * len(ex["endpoints"])
+    assert ex["api_seconds"] <= ex["seconds"] + 0.001
+
+
+def test_load_rates_are_the_rows_each_side_wrote_over_its_own_time(bench_run):
+    report, _, work = bench_run
+    (scale,) = report["scales"]
+    load, read = scale["full_refresh"]["stages"]["load"], scale["baselines"]["duckdb_read"]
+    measured = scale["raw_load"]
+    # the pipeline inserted one version per record the simulator shows at the clock (less
+    # those it quarantined); DuckDB alone read every landed row
+    quarantined = sum(t["quarantined"] for name, t in load["tables"].items() if name.startswith("raw."))
+    store = work / "sim-cache" / f"world-42-{SCALE:g}.sqlite"
+    assert measured["rows"] == load["api_rows_inserted"] == _visible_records(store, scale["clock_full"]) - quarantined
+    assert read["rows"] == scale["extract"]["records"]
+    assert within(measured["rows_per_s"], load["api_rows_inserted"], load["api_seconds"], 0.1, den_step=0.001)
+    assert within(measured["duckdb_rows_per_s"], read["rows"], read["seconds_work"], 0.1, den_step=0.0001)
+    assert within(measured["share_of_duckdb_rate"], measured["rows_per_s"], measured["duckdb_rows_per_s"], 0.001)
+    assert load["api_seconds"] <= load["seconds"] + 0.001
+
+
+def test_dbt_overhead_is_the_build_over_the_same_sql_run_directly(bench_run):
     report, _, _ = bench_run
     (scale,) = report["scales"]
-    assert scale["scale"] == SCALE
-    for key in keys:
-        value = scale[section][key]
-        assert isinstance(value, int | float) and value > 0, f"{section}.{key} = {value!r}"
+    dbt, direct = scale["full_refresh"]["stages"]["dbt"], scale["baselines"]["direct_sql"]
+    measured = scale["dbt"]
+    nodes = json.loads(Path(scale["dbt_nodes_file"]).read_text())["nodes"]
+    # the direct run executed the very models and tests dbt ran, none skipped
+    assert direct["models"] == sum(n["resource_type"] == "model" for n in nodes)
+    assert direct["tests"] == sum(n["resource_type"] == "test" for n in nodes)
+    assert direct["skipped"] == 0 and dbt["nodes"] == len(nodes)
+    # the direct time is its models' and tests' times; the ratio is the build over it
+    assert measured["build_seconds"] == dbt["build_seconds"]
+    assert abs(measured["direct_sql_seconds"] - (direct["models_seconds"] + direct["tests_seconds"])) <= 0.0015
+    assert within(measured["dbt_overhead_ratio"], measured["build_seconds"], measured["direct_sql_seconds"], 0.001)
+    assert dbt["build_seconds"] <= dbt["seconds"] + 0.001
+
+
+def test_gate_share_is_the_gate_over_the_dbt_build_of_the_same_run(bench_run):
+    report, _, _ = bench_run
+    (scale,) = report["scales"]
+    gate, dbt = scale["full_refresh"]["stages"]["gate"], scale["full_refresh"]["stages"]["dbt"]
+    measured = scale["gate"]
+    assert measured["gate_seconds"] == gate["gate_seconds"] and measured["passed"] is True
+    assert within(measured["gate_over_dbt"], gate["gate_seconds"], dbt["build_seconds"], 0.001)
+    assert gate["gate_seconds"] <= gate["seconds"] + 0.001
+
+
+def test_every_stage_time_fits_inside_its_process_and_every_process_inside_the_bench(bench_run):
+    # GIVEN every process the bench ran (pipeline stages of both runs, the three baselines)
+    report, _, _ = bench_run
+    (scale,) = report["scales"]
+    processes = {
+        **{f"full/{k}": v for k, v in scale["full_refresh"]["stages"].items()},
+        **{f"incremental/{k}": v for k, v in scale["incremental_run"]["stages"].items()},
+        **scale["baselines"],
+    }
+    # THEN each one's imports and work happened inside its own wall time (3-decimal rounding)
+    late = {k: v for k, v in processes.items() if v["import_seconds"] + v["seconds"] > v["process_seconds"] + 0.0015}
+    assert not late, late
+    # AND they ran one after another inside the bench's own wall time (rounded to 0.1 s)
+    assert sum(v["process_seconds"] for v in processes.values()) <= scale["bench_seconds"] + 0.05
+
+
+def test_incremental_fraction_is_the_incremental_runs_wall_time_over_the_full_refreshs(bench_run):
+    report, _, work = bench_run
+    (scale,) = report["scales"]
+    full, inc = scale["full_refresh"], scale["incremental_run"]
+    measured = scale["incremental"]
+    # each wall time is the sum of its run's stage processes (each rounded to 1 ms)
+    for run, wall in ((full, measured["full_wall_seconds"]), (inc, measured["incremental_wall_seconds"])):
+        assert abs(wall - sum(s["process_seconds"] for s in run["stages"].values())) <= 0.0005 * (
+            len(run["stages"]) + 1
+        )
+    assert measured["stage_seconds"] == {k: v["process_seconds"] for k, v in inc["stages"].items()}
+    assert within(
+        measured["fraction_of_full"], measured["incremental_wall_seconds"], measured["full_wall_seconds"], 0.001
+    )
+    # AND the incremental run loaded exactly the records that changed between the two clocks
+    # (one version each), having received at least those
+    store = work / "sim-cache" / f"world-42-{SCALE:g}.sqlite"
+    changed = _records_changed(store, scale["clock_full"], scale["clock_incremental"])
+    load = inc["stages"]["load"]
+    quarantined = sum(t["quarantined"] for name, t in load["tables"].items() if name.startswith("raw."))
+    assert load["api_rows_inserted"] + quarantined == changed > 0
+    assert measured["records_changed"] == inc["stages"]["extract"]["api_records"] >= changed
+    assert measured["records_full"] == scale["extract"]["records"]
+
+
+def test_each_run_published_the_truth_of_its_clock(bench_run):
+    # GIVEN the full refresh (at the first clock) and the incremental run (at the second) the bench timed
+    report, _, work = bench_run
+    (scale,) = report["scales"]
+    first, second = truth_at(scale["clock_full"]), truth_at(scale["clock_incremental"])
+    # THEN each published as many values as the truth holds at its clock, and the file the
+    # dashboard was measured on holds the second clock's truth, value for value
+    assert scale["full_refresh"]["stages"]["publish"]["row_counts"]["plan_metric_values"] == len(first)
+    assert scale["incremental_run"]["stages"]["publish"]["row_counts"]["plan_metric_values"] == len(second)
+    published = work / f"sf{SCALE:g}" / "full" / "published" / "plan_metrics.duckdb"
+    with duckdb.connect(str(published), read_only=True) as conn:
+        rows = conn.execute(
+            "select metric_id, region_code, strftime(period_month, '%Y-%m-%d'), region_level, value, unit, publish_id "
+            "from metrics.plan_metric_values"
+        ).fetchall()
+    assert_matches_truth({(m, r, p): (lvl, v, u, pid) for m, r, p, lvl, v, u, pid in rows}, second)
+
+
+def test_dashboard_figures_are_of_the_published_file_and_fit_inside_the_bench(bench_run):
+    report, _, work = bench_run
+    (scale,) = report["scales"]
+    dash = scale["dashboard"]
+    published = work / f"sf{SCALE:g}" / "full" / "published" / "plan_metrics.duckdb"
+    # the explorer's queries ran on the incremental run's published file, all of it
+    assert dash["published_rows"] == scale["incremental_run"]["stages"]["publish"]["row_counts"]["plan_metric_values"]
+    assert abs(dash["published_mb"] - published.stat().st_size / 2**20) <= 0.05
+    assert 0 < dash["explorer_query_ms_median"] <= dash["explorer_query_ms_max"]
+    # each browser time is a real measurement (the browser ran) and a part of the bench's time
+    for key in ("first_page_seconds", "first_page_warm_seconds", "explorer_page_seconds", "server_start_seconds"):
+        assert isinstance(dash.get(key), int | float), f"{key}: {dash.get(key)!r} ({dash.get('browser_error')})"
+        assert 0 < dash[key] < scale["bench_seconds"], f"{key} = {dash[key]}"
 
 
 def test_quick_report_has_peak_rss_of_every_stage(bench_run):
     report, _, _ = bench_run
     (scale,) = report["scales"]
+    stages = scale["full_refresh"]["stages"]
+    assert scale["memory_peak_rss_mb"] == {k: v["peak_rss_mb"] for k, v in stages.items()}
     assert set(scale["memory_peak_rss_mb"]) == set(STAGES)
     assert all(v > 10 for v in scale["memory_peak_rss_mb"].values())  # a Python process is never under 10 MB
+    # a high-water mark only rises: the extract's API part was read before the whole stage's
+    assert 10 < scale["extract"]["api_peak_rss_mb"] <= stages["extract"]["peak_rss_mb"]
 
 
 def test_memory_growth_is_each_stages_peak_relative_to_the_smallest_scale():

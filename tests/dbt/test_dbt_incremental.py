@@ -2,20 +2,32 @@
 
 Three raw batches arrive one after another (new records, late corrections of old records,
 a version loaded with a clock skewed back inside the lookback, a cancellation); one database
-is built after each batch incrementally, another once with --full-refresh after all three.
+is built after each batch incrementally, another once with --full-refresh after all three,
+each the whole project as a publish builds it (warehouse.transform.dbt_build), and each is
+published: every published table is compared (tests/pipeline/published_digest.py).
 """
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from tests.dbt.test_dbt_metrics import create_raw_tables, insert_http, order
-from warehouse import paths
+from tests.pipeline.published_digest import table_digests
+from warehouse import duck, paths
+from warehouse.publish import PUBLISHED_TABLES, publish
+from warehouse.run_context import run_context
+from warehouse.transform import dbt_build
 
 FACTS = ("stg_kechuang_orders__orders", "stg_scipop_platform__stop_visits")
+AS_OF = "2020-10-01T23:59:59+08:00"  # every build is as of the same instant, after the last batch
+# the orders model as dbt compiled it last: only its incremental (merge) path has this CTE
+ORDERS_COMPILED = "target/compiled/plan_metrics/models/staging/kechuang_orders/stg_kechuang_orders__orders.sql"
+MERGE_PATH = "touched as ("
 
 
 def build(tmp: Path, db: Path, monkeypatch: pytest.MonkeyPatch, full_refresh: bool = False) -> None:
@@ -32,6 +44,34 @@ def build(tmp: Path, db: Path, monkeypatch: pytest.MonkeyPatch, full_refresh: bo
     assert res.success, res.exception or [(r.node.name, r.message) for r in res.result.results if r.status != "success"]
 
 
+def working_db(data_dir: Path) -> Path:
+    """A working database with the raw layer only, as the loaders create it."""
+    db = data_dir / "warehouse" / "plan_metrics_work.duckdb"
+    db.parent.mkdir(parents=True)
+    with duckdb.connect(str(db)) as conn:
+        create_raw_tables(conn)
+    return db
+
+
+def build_project(data_dir: Path, monkeypatch: pytest.MonkeyPatch, run: str, full_refresh: bool = False) -> dict:
+    """The whole project built into `data_dir`'s working database as a publish builds it
+    (state selection and all); the build's result, and the orders model as dbt compiled it."""
+    monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(data_dir))
+    for name in ("PLAN_METRICS_WORKING_DB", duck.MEMORY_ENV):  # dbt_build sets them: undone after the test
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+    ctx = run_context(run, datetime.now(UTC), AS_OF)
+    built = dbt_build(data_dir / "warehouse" / "plan_metrics_work.duckdb", ctx, full_refresh=full_refresh)
+    return {**built, "publish_id": ctx.publish_id, "compiled_orders": (data_dir / "dbt" / ORDERS_COMPILED).read_text()}
+
+
+def publish_build(data_dir: Path, built: dict) -> dict[str, str]:
+    """Publish what was built into `data_dir/published`; the digest of every published table."""
+    published = data_dir / "published" / "plan_metrics.duckdb"
+    db = data_dir / "warehouse" / "plan_metrics_work.duckdb"
+    publish(db, built["publish_id"], 0, 0, built["invocation_id"], published_db=published)
+    return table_digests(published)
+
+
 def visit(stop: str, day: str, visitors: int, students: int, updated: str) -> dict:
     return {
         "stop_id": stop,
@@ -42,6 +82,18 @@ def visit(stop: str, day: str, visitors: int, students: int, updated: str) -> di
     }
 
 
+def stop(stop_id: str, county: str, start: str, end: str, updated: str) -> dict:
+    return {
+        "stop_id": stop_id,
+        "host_county_code": county,
+        "start_date": start,
+        "end_date": end,
+        "status": "open",
+        "updated_at": updated,
+    }
+
+
+# (loaded at, orders, stop-visits, exhibition stops)
 BATCHES = [
     (
         "2020-09-01 00:00:00+00",
@@ -50,6 +102,7 @@ BATCHES = [
             order("o2", "420103", "large", "placed", "2020-08-02T10:00:00+08:00", "2020-08-02T10:00:00+08:00"),
         ],
         [visit("s1", "2020-08-30", 10, 1, "2020-08-30T20:00:00+08:00"), visit("s1", "2020-08-31", 20, 2, "2020-08-31T20:00:00+08:00")],
+        [stop("s1", "420102", "2020-08-25", "2020-10-05", "2020-08-25T08:00:00+08:00")],
     ),
     (
         "2020-10-01 00:00:00+00",
@@ -61,57 +114,78 @@ BATCHES = [
         ],
         # a late correction of an August day, and a new day
         [visit("s1", "2020-08-30", 12, 1, "2020-09-30T09:00:00+08:00"), visit("s1", "2020-09-29", 5, 0, "2020-09-29T20:00:00+08:00")],
+        [],
     ),
     (
         # loaded with a clock 6 h behind the previous load: inside the 48 h lookback
         "2020-09-30 18:00:00+00",
         [order("o2", "420103", "large", "cancelled", "2020-08-02T10:00:00+08:00", "2020-09-29T10:00:00+08:00")],
         [visit("s1", "2020-08-31", 21, 3, "2020-09-30T10:00:00+08:00")],
+        [],
     ),
 ]  # fmt: skip
 
 
 def load(db: Path, batches: list) -> None:
     with duckdb.connect(str(db)) as conn:
-        for loaded_at, orders, visits in batches:
+        for loaded_at, orders, visits, stops in batches:
             insert_http(conn, "kechuang_orders__orders", loaded_at, orders)
             insert_http(conn, "scipop_platform__stop_visits", loaded_at, visits)
+            insert_http(conn, "scipop_platform__exhibition_stops", loaded_at, stops)
 
 
 def snapshot(db: Path) -> dict[str, list]:
-    with duckdb.connect(str(db)) as conn:
+    with duckdb.connect(str(db)) as conn:  # as dbt opened it: one configuration per file and process
         return {
             fact: conn.execute(f"select * exclude (last_loaded_at) from staging.{fact} order by all").fetchall()
             for fact in FACTS
         }
 
 
-def test_sequence_of_incremental_runs_equals_full_refresh(tmp_path, monkeypatch):
-    # GIVEN a database built after each of three batches (incrementally after the first)
-    incremental = tmp_path / "incremental.duckdb"
-    with duckdb.connect(str(incremental)) as conn:
-        create_raw_tables(conn)
+def published_visitors(data_dir: Path) -> dict[str, float]:
+    """The published county visitors of stop s1's county (420102), per month."""
+    with duckdb.connect(str(data_dir / "published" / "plan_metrics.duckdb"), read_only=True) as conn:
+        rows = conn.execute(
+            "select strftime(period_month, '%Y-%m'), value from metrics.plan_metric_values "
+            "where metric_id = 'mobile_museum_visitors' and region_code = '420102'"
+        ).fetchall()
+    return {month: float(value) for month, value in rows}
+
+
+def test_a_sequence_of_incremental_builds_publishes_every_table_exactly_as_a_full_refresh(tmp_path, monkeypatch):
+    # GIVEN the whole project built after each of three batches (incrementally after the
+    # first), and the last build published
+    incremental = tmp_path / "incremental"
+    working_db(incremental)
     for i, batch in enumerate(BATCHES):
-        load(incremental, [batch])
-        build(tmp_path / "inc", incremental, monkeypatch)
-        if i > 0:
-            # the run really was incremental: dbt ran the merge path, not a rebuild
-            compiled = tmp_path / "inc/target/compiled/plan_metrics/models/staging/kechuang_orders"
-            assert "touched as (" in (compiled / "stg_kechuang_orders__orders.sql").read_text()
-    # AND a database holding all three batches, built once with a full refresh
-    full = tmp_path / "full.duckdb"
-    with duckdb.connect(str(full)) as conn:
-        create_raw_tables(conn)
-    load(full, BATCHES)
-    build(tmp_path / "full", full, monkeypatch, full_refresh=True)
-    # THEN both hold exactly the same rows
-    inc_rows, full_rows = snapshot(incremental), snapshot(full)
+        load(incremental / "warehouse" / "plan_metrics_work.duckdb", [batch])
+        built = build_project(incremental, monkeypatch, f"incremental-{i}")
+        # the run really was incremental: dbt ran the merge path, not a rebuild
+        assert (MERGE_PATH in built["compiled_orders"]) == (i > 0)
+    incremental_tables = publish_build(incremental, built)
+    # AND a database holding all three batches, built once with a full refresh, published
+    full = tmp_path / "full"
+    working_db(full)
+    load(full / "warehouse" / "plan_metrics_work.duckdb", BATCHES)
+    rebuilt = build_project(full, monkeypatch, "full-refresh", full_refresh=True)
+    assert MERGE_PATH not in rebuilt["compiled_orders"]
+    full_tables = publish_build(full, rebuilt)
+    # THEN every published table holds the same rows (publish ids and times aside)
+    assert set(incremental_tables) >= {*PUBLISHED_TABLES, "publish_log", "quarantine_summary"}
+    differ = sorted(t for t in incremental_tables if full_tables.get(t) != incremental_tables[t])
+    assert not differ and set(full_tables) == set(incremental_tables), f"tables that differ: {differ}"
+    # AND so do the two incremental facts
+    inc_rows, full_rows = (
+        snapshot(incremental / "warehouse" / "plan_metrics_work.duckdb"),
+        snapshot(full / "warehouse" / "plan_metrics_work.duckdb"),
+    )
     assert inc_rows == full_rows
-    # AND the late corrections won (not just equal: correct)
+    # AND the late corrections won (not just equal: correct), up to the published metric
     visits = {(r[0], str(r[1])): r[2] for r in full_rows["stg_scipop_platform__stop_visits"]}
     assert visits == {("s1", "2020-08-30"): 12, ("s1", "2020-08-31"): 21, ("s1", "2020-09-29"): 5}
     statuses = {r[0]: r[8] for r in full_rows["stg_kechuang_orders__orders"]}
     assert statuses == {"o1": "resolved", "o2": "cancelled", "o3": "placed"}
+    assert published_visitors(incremental) == published_visitors(full) == {"2020-08": 12 + 21, "2020-09": 5}
 
 
 @pytest.mark.parametrize(
@@ -123,8 +197,8 @@ def test_lookback_catches_versions_loaded_with_a_skewed_clock(tmp_path, monkeypa
     db = tmp_path / "work.duckdb"
     with duckdb.connect(str(db)) as conn:
         create_raw_tables(conn)
-    load(db, [("2020-09-20 00:00:00+00", [], [visit("s1", "2020-08-30", 10, 1, "2020-08-30T20:00:00+08:00")])])
-    load(db, [("2020-10-01 00:00:00+00", [], [visit("s1", "2020-08-31", 20, 1, "2020-08-31T20:00:00+08:00")])])
+    load(db, [("2020-09-20 00:00:00+00", [], [visit("s1", "2020-08-30", 10, 1, "2020-08-30T20:00:00+08:00")], [])])
+    load(db, [("2020-10-01 00:00:00+00", [], [visit("s1", "2020-08-31", 20, 1, "2020-08-31T20:00:00+08:00")], [])])
     build(tmp_path, db, monkeypatch)
     # WHEN a newer version of day 08-30 arrives stamped `skew_hours` before the newest load, and
     # dbt runs incrementally

@@ -142,7 +142,10 @@ def test_a_sixth_source_added_to_the_registry_alone_is_extracted_loaded_and_gate
     airflow = str(Path(sys.executable).parent / "airflow")
     migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
     assert migrate.returncode == 0, migrate.stderr[-2000:]
-    subprocess.run([airflow, "pools", "set", "duckdb_writer", "1", "writer"], env=env, capture_output=True, timeout=120)
+    pool = subprocess.run(
+        [airflow, "pools", "set", "duckdb_writer", "1", "writer"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert pool.returncode == 0 and "duckdb_writer" in pool.stdout, pool.stdout[-2000:] + pool.stderr[-2000:]
     # WHEN Airflow runs the DAG the registry entry gives
     run = subprocess.run(
         [sys.executable, "-c", RUN_DAG, str(REPO / "dags")], env=env, capture_output=True, text=True, timeout=600

@@ -1,13 +1,23 @@
 """The whole pipeline through Airflow (`make pipeline` = `airflow dags test` of every DAG) on a
 small seeded world of all five sources, checked row by row against the simulator's
-independent truth (every metric, every region level, every month)."""
+independent truth (every metric, every region level, every month).
+
+The runs build on one another (a second run of an unchanged source, then a later clock), and
+each is too slow to repeat per test: one module fixture, `story`, runs the steps in their
+order, each at most once and only when a test first asks for it (or for a later one), and
+records what each step produced. The tests assert on those records, so each passes alone
+(`pytest path::name`) and in any order (`-p randomly`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -16,116 +26,263 @@ from simulator import truth
 from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts
 from tests.conftest import Pipeline, assert_matches_truth
+from tests.pipeline.published_digest import NOT_DATA, table_digests
+from warehouse.publish import PUBLISHED_TABLES
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
 
 SEED, SCALE = 11, 0.1
 CLOCK_1 = "2021-06-30T23:59:59+08:00"
 CLOCK_2 = "2021-12-31T23:59:59+08:00"
+# what a full refresh does, in its own process, as the transform DAG's tasks would: dbt from
+# the raw layer with --full-refresh, the quality gate, the publish
+FULL_REFRESH = """
+import sys
+from datetime import UTC, datetime
+from expectations.gate import run_gate
+from warehouse import paths
+from warehouse.publish import publish
+from warehouse.run_context import run_context
+from warehouse.transform import dbt_build
+ctx = run_context("full-refresh", datetime.now(UTC), sys.argv[1])
+built = dbt_build(paths.working_db(), ctx, full_refresh=True)
+gate = run_gate(paths.working_db(), ctx, built["nodes"])
+publish(paths.working_db(), ctx.publish_id, gate["checks_passed"], gate["checks_failed"], built["invocation_id"])
+"""
+# the orders model as dbt compiled it last: only its incremental (merge) path has this CTE
+ORDERS_COMPILED = "dbt/target/compiled/plan_metrics/models/staging/kechuang_orders/stg_kechuang_orders__orders.sql"
+MERGE_PATH = "touched as ("
 
 
 def expected(clock: str) -> dict:
     return truth.metric_values(WorldConfig(SEED, SCALE), parse_ts(clock), sources=truth.ALL_SOURCES)
 
 
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def log_of(result: subprocess.CompletedProcess) -> str:
+    return result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def publish_log(published_db: Path) -> list[tuple]:
+    with duckdb.connect(str(published_db), read_only=True) as conn:
+        return conn.execute(
+            "select publish_id, dbt_invocation_id from metrics.publish_log order by published_at"
+        ).fetchall()
+
+
+def copy_database(src: Path, dst: Path) -> None:
+    """A closed DuckDB file (and its WAL, if one was left) copied under another folder."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", ".wal"):
+        if Path(f"{src}{suffix}").exists():
+            shutil.copyfile(f"{src}{suffix}", f"{dst}{suffix}")
+
+
+class Story:
+    """The pipeline's runs in order, each run once, lazily; `story[step]` is its record."""
+
+    def __init__(self, base: Path, pipeline: Pipeline):
+        self.base, self.pipeline = base, pipeline
+        self.steps: list[tuple[str, Callable[[], dict]]] = [
+            ("first run", self.first_run),
+            ("second run", self.second_run),
+            ("third run", self.third_run),
+            ("full refresh", self.full_refresh),
+            ("blocked publish", self.blocked_publish),
+        ]
+        self.records: dict[str, dict] = {}
+        self.failed: str | None = None
+
+    def __getitem__(self, step: str) -> dict:
+        names = [name for name, _ in self.steps]
+        for name, run in self.steps[: names.index(step) + 1]:
+            if name in self.records:
+                continue
+            if self.failed:
+                pytest.fail(f"the step {self.failed!r} failed before {name!r} could run (see its test)")
+            try:
+                self.records[name] = run()
+            except BaseException:
+                self.failed = name
+                raise
+        return self.records[step]
+
+    def _run(self) -> dict:
+        """`make pipeline` once; what it published. A failed run stops the story."""
+        result = self.pipeline.run()
+        assert result.returncode == 0, log_of(result)
+        return {
+            "stdout": result.stdout,
+            "values": self.pipeline.published_values(),
+            "publish_log": publish_log(self.pipeline.published_db),
+            "compiled_orders": (self.pipeline.data_dir / ORDERS_COMPILED).read_text(),
+        }
+
+    def first_run(self) -> dict:
+        return self._run()
+
+    def second_run(self) -> dict:
+        record = self._run()
+        # kept for the full refresh: the published file as it was before the third run
+        copy_database(self.pipeline.published_db, self.base / "after-second-run" / "plan_metrics.duckdb")
+        return record
+
+    def third_run(self) -> dict:
+        self.pipeline.sim.set_clock(CLOCK_2)
+        record = self._run()
+        record["digests"] = table_digests(self.pipeline.published_db)
+        with duckdb.connect(str(self.pipeline.published_db), read_only=True) as conn:
+            record["tables"] = {
+                name
+                for (name,) in conn.execute(
+                    "select table_name from duckdb_tables() where schema_name = 'metrics'"
+                ).fetchall()
+            }
+        # the full refresh starts from this working database, in a data folder of its own
+        copy_database(
+            self.pipeline.working_db, self.base / "full-refresh" / "warehouse" / self.pipeline.working_db.name
+        )
+        return record
+
+    def full_refresh(self) -> dict:
+        # GIVEN the working database the third run left and the file the second run published
+        data_dir = self.base / "full-refresh"
+        published = data_dir / "published" / "plan_metrics.duckdb"
+        copy_database(self.base / "after-second-run" / "plan_metrics.duckdb", published)
+        env = {**self.pipeline.env, "PLAN_METRICS_DATA_DIR": str(data_dir)}
+        result = subprocess.run(
+            [sys.executable, "-c", FULL_REFRESH, CLOCK_2], env=env, capture_output=True, text=True, timeout=900
+        )
+        assert result.returncode == 0, log_of(result)
+        with duckdb.connect(str(published), read_only=True) as conn:
+            rows = conn.execute(
+                "select metric_id, region_code, strftime(period_month, '%Y-%m-%d'), region_level, value, unit, "
+                "publish_id from metrics.plan_metric_values"
+            ).fetchall()
+        return {
+            "digests": table_digests(published),
+            "values": {(m, r, p): (lvl, v, u, pid) for m, r, p, lvl, v, u, pid in rows},
+            "publish_log": publish_log(published),
+            "compiled_orders": (data_dir / ORDERS_COMPILED).read_text(),
+        }
+
+    def blocked_publish(self) -> dict:
+        pipeline = self.pipeline
+        before = sha256(pipeline.published_db)
+        # a raw order version that makes a published amount negative (dbt's tests pass it:
+        # only the Great Expectations gate can stop it)
+        with duckdb.connect(str(pipeline.working_db)) as conn:
+            conn.execute(
+                """insert into raw.kechuang_orders__orders
+                   select * replace ('-99999999.00' as tech_transaction_cny, '2021-12-31T23:59:59+08:00' as updated_at,
+                                     'planted-defect' as _record_hash, now() as _landed_at)
+                   from raw.kechuang_orders__orders where status = 'closed' limit 1"""
+            )
+        blocked = pipeline.dag_test("transform_publish")
+        after_block = sha256(pipeline.published_db)
+        with duckdb.connect(str(pipeline.working_db)) as conn:
+            failed = conn.execute(
+                "select count(*) from meta.quality_checks where not success and severity = 'block'"
+            ).fetchone()[0]
+            conn.execute("delete from raw.kechuang_orders__orders where _record_hash = 'planted-defect'")
+        fixed = pipeline.dag_test("transform_publish")
+        return {
+            "blocked": blocked,
+            "sha_before": before,
+            "sha_after_block": after_block,
+            "failed_block_checks": failed,
+            "fixed": fixed,
+            "sha_after_fix": sha256(pipeline.published_db),
+            "values_after_fix": pipeline.published_values() if fixed.returncode == 0 else None,
+        }
+
+
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+def story(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")
     # the drop folder the simulator writes S4/S5 files into is the pipeline's incoming folder
     with SimulatorProcess(
         base / "sim", seed=SEED, scale=SCALE, clock=CLOCK_1, incoming=base / "data" / "incoming"
     ) as sim:
-        yield Pipeline(base / "data", sim)
+        yield Story(base, Pipeline(base / "data", sim))
 
 
-def sha256(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def strip(values: dict) -> dict:
+    """Published rows without their publish_id."""
+    return {key: row[:3] for key, row in values.items()}
 
 
-def test_first_run_publishes_every_value_equal_to_the_truth(pipeline):
-    result = pipeline.run()
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Published database:" in result.stdout
-    assert_matches_truth(pipeline.published_values(), expected(CLOCK_1))
+def test_first_run_publishes_every_value_equal_to_the_truth(story):
+    # GIVEN a world at the first clock WHEN `make pipeline` runs on a new data folder
+    first = story["first run"]
+    # THEN it says where it published, and every published value is the truth's
+    assert "Published database:" in first["stdout"]
+    assert_matches_truth(first["values"], expected(CLOCK_1))
+    assert len(first["publish_log"]) == 1
 
 
-def test_a_second_run_with_no_source_changes_publishes_the_same_rows(pipeline):
-    before = pipeline.published_values()
-    result = pipeline.run()
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    after = pipeline.published_values()
-    strip = lambda rows: {k: v[:3] for k, v in rows.items()}  # noqa: E731 (publish_id aside)
-    assert strip(after) == strip(before)
-    assert {v[3] for v in after.values()} != {v[3] for v in before.values()}, "a new publish_id was expected"
-    with duckdb.connect(str(pipeline.published_db), read_only=True) as conn:
-        assert conn.execute("select count(*) from metrics.publish_log").fetchone()[0] == 2
-        # every publish names the dbt invocation that built it
-        assert (
-            conn.execute("select count(*) from metrics.publish_log where dbt_invocation_id is null").fetchone()[0] == 0
-        )
+def test_a_second_run_with_no_source_changes_publishes_the_same_rows_under_a_new_publish(story):
+    # GIVEN a first publish WHEN the pipeline runs again with no change at the sources
+    first, second = story["first run"], story["second run"]
+    # THEN the same rows are published, still the truth, under a new publish_id
+    assert strip(second["values"]) == strip(first["values"])
+    assert_matches_truth(second["values"], expected(CLOCK_1))
+    first_id, second_id = first["publish_log"][-1][0], second["publish_log"][-1][0]
+    assert first_id != second_id
+    assert {v[3] for v in first["values"].values()} == {first_id}
+    assert {v[3] for v in second["values"].values()} == {second_id}
+    # AND the publish log holds both publishes, each naming the dbt invocation that built it
+    assert [pid for pid, _ in second["publish_log"]] == [first_id, second_id]
+    assert all(invocation for _, invocation in second["publish_log"])
 
 
-def test_after_the_source_changes_the_next_run_publishes_the_new_truth(pipeline):
-    pipeline.sim.set_clock(CLOCK_2)
-    result = pipeline.run()
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert_matches_truth(pipeline.published_values(), expected(CLOCK_2))
+def test_after_the_source_changes_the_next_run_publishes_the_new_truth_incrementally(story):
+    # GIVEN two publishes at the first clock WHEN the sources move on and the pipeline runs
+    third = story["third run"]
+    # THEN every published value is the truth at the new clock
+    assert_matches_truth(third["values"], expected(CLOCK_2))
+    assert len(third["publish_log"]) == 3
+    # AND dbt built the orders through its incremental (merge) path, not a rebuild
+    assert MERGE_PATH in third["compiled_orders"]
 
 
-def test_a_full_refresh_rebuilds_exactly_what_the_incremental_runs_built(pipeline):
-    # GIVEN marts built by three incremental runs (two clocks) WHEN dbt rebuilds everything
-    # from the raw layer with --full-refresh (in its own process, as the DAG task would)
-    code = (
-        "from datetime import UTC, datetime; from warehouse import paths; "
-        "from warehouse.run_context import run_context; from warehouse.transform import dbt_build; "
-        f"dbt_build(paths.working_db(), run_context('full-refresh', datetime.now(UTC), '{CLOCK_2}'), full_refresh=True)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], env=pipeline.env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    with duckdb.connect(str(pipeline.working_db), read_only=True) as conn:
-        rows = conn.execute(
-            "select metric_id, region_code, strftime(period_month, '%Y-%m-%d'), region_level, value, unit, publish_id "
-            "from metrics.plan_metric_values"
-        ).fetchall()
-    rebuilt = {(m, r, p): (lvl, v, u, pid) for m, r, p, lvl, v, u, pid in rows}
-    # THEN the tables are the ones the incremental runs published, row for row
-    strip = lambda rows: {k: v[:3] for k, v in rows.items()}  # noqa: E731 (publish_id aside)
-    assert strip(rebuilt) == strip(pipeline.published_values())
-    assert_matches_truth(rebuilt, expected(CLOCK_2))
+def test_a_full_refresh_publishes_every_table_exactly_as_the_incremental_runs_did(story):
+    # GIVEN the tables three incremental runs published (two clocks) WHEN dbt rebuilds
+    # everything from the raw layer with --full-refresh, the gate passes it and it is
+    # published over the file the second run had published
+    incremental, rebuilt = story["third run"], story["full refresh"]
+    assert MERGE_PATH not in rebuilt["compiled_orders"], "dbt took its incremental path: not a full refresh"
+    # THEN every published table — metrics, reader tables, the publish log, the quarantine
+    # summary — is the same, row for row (publish ids and times aside: published_digest)
+    compared = set(incremental["digests"])
+    assert compared == incremental["tables"] - set(NOT_DATA)
+    assert compared >= {*PUBLISHED_TABLES, "publish_log", "quarantine_summary"}
+    differ = sorted(t for t in compared if rebuilt["digests"].get(t) != incremental["digests"][t])
+    assert not differ and set(rebuilt["digests"]) == compared, f"tables that differ: {differ}"
+    # AND both are the truth
+    assert_matches_truth(rebuilt["values"], expected(CLOCK_2))
+    assert len(rebuilt["publish_log"]) == 3
 
 
-def test_a_failing_expectation_blocks_the_publish_and_leaves_the_published_file_untouched(pipeline):
+def test_a_failing_expectation_blocks_the_publish_and_leaves_the_published_file_untouched(story):
     # GIVEN a published file, and a raw order version that makes a published amount negative
-    # (dbt's tests pass it: only the Great Expectations gate can stop it)
-    before = sha256(pipeline.published_db)
-    with duckdb.connect(str(pipeline.working_db)) as conn:
-        conn.execute(
-            """insert into raw.kechuang_orders__orders
-               select * replace ('-99999999.00' as tech_transaction_cny, '2021-12-31T23:59:59+08:00' as updated_at,
-                                 'planted-defect' as _record_hash, now() as _landed_at)
-               from raw.kechuang_orders__orders where status = 'closed' limit 1"""
-        )
     # WHEN the transform DAG runs through Airflow
-    result = pipeline.dag_test("transform_publish")
+    record = story["blocked publish"]
     # THEN it fails at the gate, names the check, the table and the bad value
-    log = result.stdout + result.stderr
-    assert result.returncode != 0
+    blocked = record["blocked"]
+    log = blocked.stdout + blocked.stderr
+    assert blocked.returncode != 0
     assert "Quality gate failed" in log
     assert "metrics.plan_metric_values" in log and "expect_column_values_to_be_between" in log
     assert re.search(r"failing values \(sample\): \[[^\n]*-\d", log), "the message shows the negative values"
     # AND the published file is byte for byte what it was
-    assert sha256(pipeline.published_db) == before
+    assert record["sha_after_block"] == record["sha_before"]
     # AND the quality ledger recorded the failure
-    with duckdb.connect(str(pipeline.working_db), read_only=True) as conn:
-        failed = conn.execute(
-            "select count(*) from meta.quality_checks where not success and severity = 'block'"
-        ).fetchone()[0]
-        conn.close()
-    assert failed >= 1
-    # WHEN the bad version is gone THEN the next run publishes again
-    with duckdb.connect(str(pipeline.working_db)) as conn:
-        conn.execute("delete from raw.kechuang_orders__orders where _record_hash = 'planted-defect'")
-    result = pipeline.dag_test("transform_publish")
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    assert sha256(pipeline.published_db) != before
-    assert_matches_truth(pipeline.published_values(), expected(CLOCK_2))
+    assert record["failed_block_checks"] >= 1
+    # WHEN the bad version is gone THEN the next run publishes again, the truth
+    assert record["fixed"].returncode == 0, log_of(record["fixed"])
+    assert record["sha_after_fix"] != record["sha_before"]
+    assert_matches_truth(record["values_after_fix"], expected(CLOCK_2))

@@ -4,6 +4,7 @@ contract, idempotent retries (also after a crash at the swap), history pruning a
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,24 +16,29 @@ import duckdb
 import pytest
 
 from tests.expectations.test_gate_defects import build_working_db
+from tests.warehouse.child_lines import ChildLines
 from warehouse.publish import list_history, publish, rollback
 
 REPO = Path(__file__).resolve().parents[2]
 
+# A reader that opens the file once and queries it in a loop: one line of JSON per query, with
+# when it started (time.monotonic(), one clock for every process of the machine) and the
+# publish ids it found.
 READER = textwrap.dedent(
     """
-    import os, sys, time, duckdb
+    import json, os, sys, time, duckdb
     path, stop = sys.argv[1], sys.argv[2]
     con = duckdb.connect(path, read_only=True)
-    seen, queries = set(), 0
-    print("ready", time.time(), flush=True)
-    while not os.path.exists(stop):
+    n = 0
+    while True:
+        last = os.path.exists(stop)  # one more query after being told to stop
+        started = time.monotonic()
         rows = con.execute("select publish_id, count(*), sum(value) from metrics.plan_metric_values group by 1").fetchall()
-        seen.update(r[0] for r in rows)
-        queries += 1
-    rows = con.execute("select publish_id, count(*) from metrics.plan_metric_values group by 1").fetchall()
-    seen.update(r[0] for r in rows)
-    print("queries", queries + 1, "seen", ",".join(sorted(seen)), "last", time.time(), flush=True)
+        n += 1
+        print(json.dumps({"n": n, "started": started, "ids": sorted(r[0] for r in rows)}), flush=True)
+        if last:
+            break
+        time.sleep(0.005)  # pacing only (leaves the shared cores some air); decides nothing
     """
 )
 
@@ -40,6 +46,13 @@ READER = textwrap.dedent(
 def published_id(path: Path) -> str:
     with duckdb.connect(str(path), read_only=True) as conn:
         return conn.execute("select distinct publish_id from metrics.plan_metric_values").fetchone()[0]
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """The pipeline's data folder (DuckDB's spill folder lives in it): never the checkout's."""
+    monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
 
 
 @pytest.fixture
@@ -61,29 +74,24 @@ def test_a_reader_holding_the_file_keeps_reading_during_a_publish_and_a_new_read
     published = tmp_path / "published" / "plan_metrics.duckdb"
     republish(working_db, "p1", published)
     stop = tmp_path / "stop"
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(published), str(stop)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    ready, opened_at = reader.stdout.readline().split()
-    assert ready == "ready"
-    # WHEN two publishes swap new files in while it reads (it is told to stop only after both)
-    time.sleep(0.3)
-    republish(working_db, "p2", published)
-    republish(working_db, "p3", published)
-    swapped_at = time.time()
-    time.sleep(0.3)
-    stop.touch()
-    out, err = reader.communicate(timeout=60)
-    # THEN the reader was open across both swaps, queried after them, never failed, and saw
-    # only the consistent version it opened
-    assert reader.returncode == 0, err
-    words = out.split()
-    assert words[0] == "queries" and int(words[1]) > 10
-    assert float(opened_at) < swapped_at < float(words[5]), "both swaps happened while the reader held the file"
-    assert words[3] == "p1"
+    with ChildLines([sys.executable, "-c", READER, str(published), str(stop)], "the reader") as reader:
+        reader.next(timeout=60)  # its first query: it holds the file
+        # WHEN two publishes swap new files in while it reads, and it queries again after each
+        # (the test waits for a query that started after the swap: no sleep decides)
+        after_swap = []
+        for publish_id in ("p2", "p3"):
+            republish(working_db, publish_id, published)
+            swapped = time.monotonic()
+            line = reader.until(lambda text, t=swapped: json.loads(text)["started"] > t, timeout=60)
+            after_swap.append(json.loads(line))
+        stop.touch()
+        reader.finish(timeout=60)
+        # THEN the reader never failed, and every query it made — before, between and after
+        # both swaps — saw only the consistent version it opened
+        assert reader.proc.returncode == 0, "".join(reader.stderr)[-3000:]
+    assert [q["ids"] for q in after_swap] == [["p1"], ["p1"]]
+    queries = [json.loads(line) for line in reader.lines]
+    assert {tuple(q["ids"]) for q in queries} == {("p1",)}, queries[:5]
     # AND a new reader sees the newest version, whole
     assert published_id(published) == "p3"
     assert not list(published.parent.glob(".*tmp*")) and not Path(f"{published}.wal").exists()
@@ -173,7 +181,7 @@ def test_a_publish_killed_at_its_swap_is_finished_by_its_retry_and_history_holds
     while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.kill()
-    proc.wait()
+    proc.wait(timeout=60)
     assert marker.exists(), "the publish reached its failpoint"
     # THEN readers see a whole publish, and history holds only what went live
     assert published_id(published) == live_after_crash
@@ -248,6 +256,7 @@ def test_the_rollback_command_restores_a_chosen_publish(working_db, tmp_path):
     assert run.returncode == 0, run.stderr
     assert published_id(published) == "p1"
     history = subprocess.run(
-        [sys.executable, "-m", "warehouse.publish", "history"], env=env, cwd=REPO, capture_output=True, text=True
-    ).stdout
+        [sys.executable, "-m", "warehouse.publish", "history"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
     assert "p1" in history and "(published now)" in [line for line in history.splitlines() if line.startswith("p1")][0]

@@ -4,15 +4,14 @@ DAG lets Airflow retry; a failing test raises DbtBuildFailed, which it fails at 
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 
 import duckdb
 import pytest
 
 from tests.dbt.test_dbt_metrics import create_raw_tables
+from tests.warehouse.child_lines import ChildLines
 from warehouse.run_context import run_context
 from warehouse.transform import DbtBuildFailed, DbtTransientError, dbt_build
 
@@ -24,19 +23,16 @@ def test_a_locked_working_database_is_a_transient_error_and_the_retry_succeeds(t
     with duckdb.connect(str(db)) as conn:
         create_raw_tables(conn)
     monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PLAN_METRICS_WORKING_DB", str(db))  # dbt_build sets it: undone after the test
     ctx = run_context("retry", datetime.now(UTC), "2021-06-30T23:59:59+08:00")
     # GIVEN another process holding the working database (DuckDB: one writing process per file)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db)], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
-    try:
+    with ChildLines([sys.executable, "-c", HOLD, str(db)], "the process holding the database") as holder:
+        assert holder.next(timeout=60) == "held"
         # WHEN dbt builds THEN the error is transient (retry), not a failed build
         with pytest.raises(DbtTransientError, match="lock"):
             dbt_build(db, ctx)
-    finally:
-        holder.kill()
-        holder.wait()
-    time.sleep(0.2)
-    # WHEN the lock is gone THEN the retry builds
+    # WHEN the holder is gone (killed and reaped: the kernel released its lock) THEN the retry builds
+    assert holder.proc.returncode is not None
     result = dbt_build(db, ctx)
     assert result["nodes"]
 
@@ -58,6 +54,7 @@ def test_a_failing_dbt_test_is_a_failed_build_not_a_retry(tmp_path, monkeypatch)
             "('c1', '420102', '2020-08-01', 'a.csv', '2020-09-01', 2)"
         )
     monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PLAN_METRICS_WORKING_DB", str(db))  # dbt_build sets it: undone after the test
     ctx = run_context("fail", datetime.now(UTC), "2021-06-30T23:59:59+08:00")
     with pytest.raises(DbtBuildFailed):
         dbt_build(db, ctx, select="+int_rural_centre_reports_checked")
