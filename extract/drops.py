@@ -60,7 +60,7 @@ from pathlib import Path
 from extract.landing import FILES_ENDPOINT, LandingWriter, ReceivedFile, RunManifest, landed_runs
 from extract.originals import OriginalsStore
 from extract.parse_pool import Job, Outcome, ParseLimits, ParsePool
-from extract.redact import FileName
+from extract.redact import FileName, mask_text
 from extract.sources import SOURCES
 from extract.spreadsheets import Parsed
 
@@ -278,18 +278,19 @@ class _Run:
         self.writer, self.seen, self.originals, self.settings = writer, seen, originals, settings
         self.received: list[ReceivedFile] = []
         self.waiting: list[Candidate] = []
+        self.names = originals.known_names()  # people's names to mask in shown names
 
     def take(self, candidates: list[Candidate], pool: ParsePool) -> None:
         """Read the candidates that are complete (one at a time, as the pool asks for them),
         parse them in the pool, and land them and the refusals in arrival order."""
         self.waiting = []
         for item in pool.map(self._items(candidates, time.time())):
-            if isinstance(item, ReceivedFile):
-                self._land_refusal(item)
+            if isinstance(item, tuple):
+                self._land_refusal(*item)
             else:
                 self._land(item)
 
-    def _items(self, candidates: list[Candidate], now: float) -> Iterator[Job | ReceivedFile]:
+    def _items(self, candidates: list[Candidate], now: float) -> Iterator[Job | tuple[ReceivedFile, Candidate]]:
         for c in candidates:
             try:
                 refusal, data = _read(c, self.settings, now)
@@ -298,7 +299,7 @@ class _Run:
                 continue
             self.seen.add((c.name.id, c.identity))
             if refusal is not None:
-                yield refusal
+                yield refusal, c
                 continue
             sha = hashlib.sha256(data).hexdigest()
             if (c.name.id, sha) in self.seen:
@@ -312,7 +313,10 @@ class _Run:
         if shown != c.name.key:
             self.originals.keep_note(sha, {"name": c.name.key, "file_id": c.name.id, "shown": shown})
 
-    def _land_refusal(self, received: ReceivedFile) -> None:
+    def _land_refusal(self, received: ReceivedFile, c: Candidate | None = None) -> None:
+        if c is not None and self.names:
+            received.path = c.name.shown(self.names)
+            received.reason = mask_text(received.reason, self.names)
         received.received_seq = len(self.received)
         self.received.append(received)
         log.warning("%s: %s: %s", self.spec.name, received.path, received.reason)
@@ -321,16 +325,24 @@ class _Run:
     def _land(self, outcome: Outcome) -> None:
         c, sha = outcome.job.tag
         st = c.st
-        self._note_name(c, sha, c.name.shown())
         if outcome.parsed is None:
+            self._note_name(c, sha, c.name.shown(self.names))
             self.originals.keep_note(sha, {"refused": outcome.rejected, "detail": outcome.detail})
-            self._land_refusal(_received(c, st, sha, "rejected", f"file rejected: {outcome.rejected}"[:1000]))
+            self._land_refusal(_received(c, st, sha, "rejected", f"file rejected: {outcome.rejected}"[:1000]), c)
             return
         parsed = Parsed.from_plain(outcome.parsed)
+        if not parsed.names <= self.names:
+            self.names |= parsed.names
+            self.originals.learn_names(parsed.names)
         received = _received(c, st, sha)
-        received.path = c.name.shown(parsed.names)
-        if parsed.names:
-            self._note_name(c, sha, received.path)
+        received.path = c.name.shown(self.names)
+        self._note_name(c, sha, received.path)
+        if self.names:  # a sheet named after someone the worker did not know of
+            for row in (r for rows in parsed.rows.values() for r in rows):
+                row["_sheet"] = mask_text(row["_sheet"], self.names)
+            for q in parsed.quarantine:
+                q["sheet"] = mask_text(q["sheet"], self.names)
+            parsed.sheets = [mask_text(x, self.names) for x in parsed.sheets]
         received.received_seq = len(self.received)
         lineage = {"_file_path": received.path, "_file_sha256": sha, "_file_mtime": received.mtime,
                    "_file_received_seq": received.received_seq}  # fmt: skip

@@ -16,6 +16,10 @@ published, and nothing here is needed to rebuild the raw layer from the landing 
 The notes beside an original hold what must not leave restricted storage: the file's real
 name (its bytes, reversibly escaped: `extract.redact.FileName.from_key`), and the values
 of the cells the pipeline set aside, with why, for the people allowed to see the file.
+
+`<data>/restricted/originals/known_names.txt` lists the names read from the uploads'
+personal columns (填报人): people often name a file after themselves, so every source masks
+these names wherever it shows a file's or a sheet's name.
 """
 
 from __future__ import annotations
@@ -71,6 +75,27 @@ class OriginalsStore:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    @property
+    def _names_file(self) -> Path:
+        return self.dir.parent / "known_names.txt"
+
+    def known_names(self) -> set[str]:
+        """Names of people read from personal columns so far, by any source."""
+        path = self._names_file
+        return set(path.read_text(encoding="utf-8").splitlines()) - {""} if path.exists() else set()
+
+    def learn_names(self, names: set[str]) -> None:
+        """Add names to the known ones (written aside and renamed in, 0600)."""
+        known = self.known_names()
+        if names <= known:
+            return
+        self._ensure()
+        tmp = self._names_file.with_name(f".known_names.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(sorted(known | names)) + "\n")
+        os.replace(tmp, self._names_file)
 
     def prune(self, now: float | None = None) -> int:
         """Delete originals kept longer than the retention period; returns how many."""

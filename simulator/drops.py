@@ -37,6 +37,17 @@ carry — merged cells need two good adjacent rows — waits for the next chosen
 | `month_year_typo` / `date_year_typo` | one row's 报告月份 / 日期 a year late (2021 for 2020) | R5 / R6: quarantined while that month is after the as-of month |
 | `month_before_plan` / `date_before_plan` | one row's 报告月份 / 日期 in 2019 | R5 / R6: quarantined |
 
+Two more drop faults change how a file arrives, never what it holds (the truth is the same):
+
+- `names=rate`: a share of the files (stable hash of the path) is written under a hostile
+  name, the kinds of `HOSTILE_NAMES` in turn: GBK bytes (a report copied from a Windows
+  share), a Latin-1 byte, a newline, a leading `-rf `, a right-to-left override, a name of
+  ~240 bytes. `disk_name(f, faults)` is the name's bytes.
+- `old_mtime=rate`: a share of the files gets a modification time of 2019-01-01 (a sender's
+  PC whose clock is years off; copies and unzipping keep it). The file is still written in
+  its turn, so a pipeline that orders versions by reception gets them right and one that
+  orders by mtime lets a correction lose to the original.
+
 What tests can ask: `drop_plan(cfg, clock, faults)` — every due file (its defect kind and
 the sheet its data is on), the files rejected whole (path, category, reason) and every
 quarantined row (path, sheet, row number as a person sees it, column header, value,
@@ -729,34 +740,78 @@ def all_files(
         yield from _apply_broken(cfg, iter(ledger_files(cfg)), "plan_ledger", s5.broken if s5 else 0.0)
 
 
+HOSTILE_NAMES = ("gbk", "latin1", "newline", "dash", "bidi", "long")
+OLD_MTIME = 1_546_272_000  # 2019-01-01T00:00:00+08:00
+
+
+def _hostile_kind(f: DropFile, rate: float) -> str | None:
+    if rate <= 0 or share("names", f.path) >= rate:
+        return None
+    return HOSTILE_NAMES[int(share("names-kind", f.path) * len(HOSTILE_NAMES))]
+
+
+def disk_name(f: DropFile, faults: dict[str, Faults] | None = None) -> bytes:
+    """The bytes of the name the file is written under, relative to the drop folder."""
+    s = (faults or {}).get(f.source)
+    folder, _, name = f.path.rpartition("/")
+    stem, dot, ext = name.rpartition(".")
+    kind = _hostile_kind(f, s.names if s else 0.0)
+    prefix = folder.encode() + b"/"
+    if kind == "gbk":
+        return prefix + name.encode("gb18030")
+    if kind == "latin1":
+        return prefix + stem.encode() + b"_r\xe9vis\xe9." + ext.encode()
+    if kind == "newline":
+        return prefix + f"{stem}\n2021年补报.{ext}".encode()
+    if kind == "dash":
+        return prefix + f"-rf {name}".encode()
+    if kind == "bidi":
+        return prefix + f"\u202e{name}".encode()
+    if kind == "long":  # 240 bytes or so, cut on a character boundary
+        long = stem
+        while len((long + "_").encode()) + len(ext) + 1 <= 240:
+            long += "_"
+        return prefix + f"{long}.{ext}".encode()
+    return f.path.encode()
+
+
+def disk_mtime(f: DropFile, faults: dict[str, Faults] | None = None) -> int:
+    s = (faults or {}).get(f.source)
+    rate = s.old_mtime if s else 0.0
+    return OLD_MTIME if rate > 0 and share("old_mtime", f.path) < rate else f.submitted
+
+
 def render(f: DropFile) -> bytes:
     return _render_ledger(f) if f.source == "plan_ledger" else _render_report(f)
 
 
 def write_drops(cfg: WorldConfig, incoming: Path, clock: int, faults: dict[str, Faults] | None = None) -> list[str]:
-    """Write every file submitted by `clock`; remove the simulator's files not yet due."""
-    incoming = Path(incoming)
+    """Write every file submitted by `clock`, in submission order; remove the simulator's
+    files not yet due."""
+    base = os.fsencode(Path(incoming))
     written = []
     for f in all_files(cfg, faults):
-        target = incoming / f.path
+        target = base + b"/" + disk_name(f, faults)
         if f.source == "rural_centre_reports":
             # the `broken` fault may have turned a .csv into an .xlsx (or back): drop the other name
-            other = ".csv" if target.suffix == ".xlsx" else ".xlsx"
-            target.with_suffix(other).unlink(missing_ok=True)
+            other = b".csv" if target.endswith(b".xlsx") else b".xlsx"
+            Path(os.fsdecode(target.rsplit(b".", 1)[0] + other)).unlink(missing_ok=True)
+        path = Path(os.fsdecode(target))
         if f.submitted > clock:
-            target.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
             continue
         data = render(f)
+        mtime = disk_mtime(f, faults)
         # A file already there with the same bytes and time is left alone: touching it would
         # change its inode's change time, which is how the pipeline sees a file arrive.
-        if not target.exists() or target.read_bytes() != data:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".part")
+        if not path.exists() or path.read_bytes() != data:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(".sim-" + str(os.getpid()) + ".part")
             tmp.write_bytes(data)
-            os.utime(tmp, (f.submitted, f.submitted))
-            os.replace(tmp, target)
-        elif target.stat().st_mtime != f.submitted:
-            os.utime(target, (f.submitted, f.submitted))
+            os.utime(tmp, (mtime, mtime))
+            os.replace(tmp, path)
+        elif path.stat().st_mtime != mtime:
+            os.utime(path, (mtime, mtime))
         written.append(f.path)
     return written
 

@@ -32,6 +32,8 @@ server and the truth (`simulator.truth`) both call it.
   versions of such a record lack it, so a correct pipeline quarantines the whole record
   (see `missing_field`, and `truth.metric_values(..., faults=...)` which leaves them out).
 - `drift`: share of records that carry new, undocumented fields (`DRIFT_FIELDS`).
+- `personal`: share of records that carry a person's name and phone under field names the
+  contract does not know (`personal_fields`): a pipeline must never land them.
 - `typo_year`: share of records (all versions alike) served with a date one year late, as
   if 2021 were typed for 2020: an order's `placed_at`, a stop-visit's `visit_date`
   (`TYPO_YEAR_FIELD`). The record id (a stop-visit's `<stop_id>/<visit_date>`) is not
@@ -89,6 +91,16 @@ MISSING_FIELD = {
     "roadshow_projects": "roadshow_id",
 }
 DRIFT_FIELDS = {"data_version": 2, "remark": "系统升级后新增字段"}
+# the `personal` fault: a person's data under field names the contract does not know
+PERSONAL_NAME = "欧阳振华"
+
+
+def personal_fields(entity: str, record_id: str) -> dict:
+    """What the `personal` fault adds to a record: a contact's name and mobile number under
+    new names (a source that renamed contact_phone, or added a contact person)."""
+    phone = f"19{int(share('personal-phone', entity, record_id) * 10**9):09d}"
+    return {"contactMobile": phone, "联系人": PERSONAL_NAME, "contact_person": f"{PERSONAL_NAME} {phone}"}
+
 TYPO_YEAR_FIELD = {"orders": "placed_at", "stop_visits": "visit_date"}
 SKEW_YEARS = 30
 TIED_TO_PREVIOUS = 0.5  # share of a tied record's later versions that reuse the previous stamp
@@ -96,7 +108,7 @@ TIED_TO_PREVIOUS = 0.5  # share of a tied record's later versions that reuse the
 HTTP_SOURCES = ("kechuang_orders", "scipop_platform", "kechuang_roadshows")
 OFFSET_SOURCES = frozenset({"scipop_platform"})
 DROP_SOURCES = ("rural_centre_reports", "plan_ledger")
-_DROP_FAULTS = {"broken"}
+_DROP_FAULTS = {"broken", "names", "old_mtime"}
 _OFFSET_ONLY = {"unordered"}
 
 
@@ -111,6 +123,7 @@ class Faults:
     slow_seconds: float = 0.5
     missing: float = 0.0
     drift: float = 0.0
+    personal: float = 0.0  # share of records carrying personal data under new field names
     ties: float = 0.0
     backwards: float = 0.0
     shift: float = 0.0
@@ -119,10 +132,12 @@ class Faults:
     skew: float = 0.0
     typo_year: float = 0.0
     broken: float = 0.0  # drop sources only
+    names: float = 0.0  # drop sources only: share of files written under a hostile name (simulator.drops)
+    old_mtime: float = 0.0  # drop sources only: share of files whose mtime the sender's clock set to 2019
 
     def record_faults(self) -> bool:
         """Whether any fault changes served records (not just the transport or the paging)."""
-        return bool(self.missing or self.drift or self.ties or self.backwards or self.skew or self.typo_year)
+        return bool(self.missing or self.drift or self.personal or self.ties or self.backwards or self.skew or self.typo_year)
 
     @classmethod
     def parse(cls, spec: str) -> Faults:
@@ -254,6 +269,8 @@ def served_body(
         body.pop(field, None)
     if faults.drift and share("drift", entity, record_id) < faults.drift:
         body.update(DRIFT_FIELDS)
+    if faults.personal and share("personal", entity, record_id) < faults.personal:
+        body.update(personal_fields(entity, record_id))
     late = typo_year(entity, record_id, faults.typo_year)
     if late is not None and body.get(late) is not None:
         body[late] = _plus_years(body[late], 1)
