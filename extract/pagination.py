@@ -16,11 +16,14 @@ counts — it never ends short silently.
   it relies on as it goes, by the server's counts (served stamps may differ from the ones
   the server filters and sorts on — a late write stamped by the client's clock): the rows
   that fell out between two filters (`total` before minus `total` after) were all on the
-  pages read, and the last page is short only where `total` says the list ends. Stamps
-  beyond the run's present (a source clock running ahead) never move the filter.
+  pages read, no page holds rows beyond `total` (a server that ignores `page`), and the
+  last page is short only where `total` says the list ends. Those checks fail early; the
+  proof is at the end: the read received as many distinct records as match the run's
+  filter now (records never leave it, so that is all of them). Stamps beyond the run's
+  present (a source clock running ahead) never move the filter.
 - **Offset**, complete path: when any of those checks fails the listing is not (or not
   visibly) in that order, and the reader reads the whole filter again page by page, pass
-  after pass, until one proves complete (see `passes`) — or fails after MAX_PASSES.
+  after pass, until one proves complete (see `_Pass.proves`) — or fails after MAX_PASSES.
   Pages a server caps without saying so are detected by `total` and re-read at the size
   it really serves.
 """
@@ -127,6 +130,7 @@ class _OffsetReader:
     def keyset(self) -> Iterator[list]:
         lower, page, read = self.since, 1, 0
         before: tuple[int, int] | None = None  # (total, rows read) under the previous filter
+        received: set = set()
         while True:
             p = self._get(page, lower, self.limit)
             floor = parse_ts(lower) if lower else None
@@ -140,11 +144,15 @@ class _OffsetReader:
                         f"{fell_out} rows left the filter when it moved up to {lower}, but only "
                         f"{before[1]} were on the pages read"
                     )
+            received.update(_identity(self.ep, item) for item in p.items)
             yield p.items
             read += len(p.items)
+            if (page - 1) * p.size + len(p.items) > p.total:  # e.g. a server that ignores `page`
+                raise NotInOrder(f"page {page} holds rows beyond the {p.total} the server says it holds")
             if not p.full:
                 if (page - 1) * p.size + len(p.items) < p.total:
                     raise NotInOrder(f"page {page} ended the list at {len(p.items)} rows, but total is {p.total}")
+                self._prove_complete(received, p.total if lower == self.since else None)
                 return
             newest = p.newest
             if newest is not None and (floor is None or newest - timedelta(seconds=1) > floor):
@@ -153,22 +161,26 @@ class _OffsetReader:
             else:  # a full page inside one second: step through that second's pages
                 page += 1
 
+    def _prove_complete(self, received: set, total: int | None) -> None:
+        """The end of the fast path: every record that matches the run's filter now was
+        received. Records never leave that filter (a change only moves `updated_at` up), so
+        receiving as many distinct records as it holds means receiving all of them — whatever
+        order the listing was in and whatever stamps were served. One small request asks the
+        count when the last page was read under a moved filter."""
+        if total is None:
+            total = self._get(1, self.since, 1).total
+        if len(received) < total:
+            raise NotInOrder(f"the read received {len(received)} distinct records, but {total} match the filter")
+
     def passes(self) -> Iterator[list]:
-        """Whole reads of the fixed filter until one proves complete: it received at least
-        `total` distinct rows, or it saw no row change while it read (only a changed row can
-        move up the list and push an unread row behind the reader; rows that appear while it
-        reads — pushing others down, read twice — are new and the next extract asks for them)."""
-        size, received, total = self.limit, set(), 0
+        """Whole reads of the fixed filter until one proves complete (see `_Pass.proves`)."""
+        size, received, total, previous = self.limit, set(), 0, None
         for number in range(1, MAX_PASSES + 1):
-            page, empty, start_total, contents, changed = 1, 0, None, {}, 0
+            page, empty, this = 1, 0, _Pass()
             while True:
                 p = self._get(page, self.since, size)
                 total = p.total
-                start_total = p.total if start_total is None else start_total
-                for item in p.items:  # before the yield: the consumer lands the items in place
-                    key, content = _identity(self.ep, item), repr(sorted(item.items()))
-                    changed += contents.setdefault(key, content) != content
-                    received.add(key)
+                this.read(self.ep, p, received)  # before the yield: the consumer lands the items in place
                 yield p.items
                 if (page - 1) * p.size + len(p.items) >= p.total:  # the last row the server holds
                     break
@@ -177,7 +189,7 @@ class _OffsetReader:
                     log.warning(
                         "%s/%s: pages hold %d rows, not %d; reading at that size", *self._n(), len(p.items), p.size
                     )
-                    size, contents, changed = len(p.items), {}, 0
+                    size, this = len(p.items), _Pass()
                     continue
                 empty = empty + 1 if not p.items else 0
                 if empty >= MAX_EMPTY_PAGES:
@@ -186,16 +198,22 @@ class _OffsetReader:
                         "the server says it holds; stopping"
                     )
                 page += 1
-            if len(received) >= total or (not changed and len(received) >= start_total):
+            if len(received) >= total:
+                return
+            counts = (*self._n(), number, len(received), total)
+            if this.proves(previous):
+                log.warning(
+                    "%s/%s: pass %d received %d of the %d rows the server holds: the rest entered the listing "
+                    "while it was read, and the next extract asks for them",
+                    *counts,
+                )
                 return
             log.warning(
                 "%s/%s: pass %d received %d of the %d rows the server holds (%d changed while read)",
-                *self._n(),
-                number,
-                len(received),
-                total,
-                changed,
+                *counts,
+                this.changed,
             )
+            previous = this
         raise SourceError(
             f"{self.ep.source}{self.ep.path}: {MAX_PASSES} complete reads of the listing received "
             f"{len(received)} distinct records, but the server says it holds {total}; refusing to end short"
@@ -203,6 +221,38 @@ class _OffsetReader:
 
     def _n(self) -> tuple[str, str]:
         return self.ep.source, self.ep.name
+
+
+class _Pass:
+    """One whole read of the listing: each record's content as first read (in the order first
+    read), how many records it read again changed, and `total` when it began."""
+
+    def __init__(self):
+        self.contents: dict[tuple, str] = {}
+        self.changed = 0
+        self.start_total: int | None = None
+
+    def read(self, ep: Endpoint, p: _Page, received: set) -> None:
+        self.start_total = p.total if self.start_total is None else self.start_total
+        for item in p.items:
+            key, content = _identity(ep, item), repr(sorted(item.items()))
+            self.changed += self.contents.setdefault(key, content) != content
+            received.add(key)
+
+    def proves(self, previous: _Pass | None) -> bool:
+        """A pass that received fewer distinct records than the server holds at its end still
+        received every record that was there when it began — the rest entered while it read
+        (pushing others down, read twice) and the next extract asks for them — when nothing
+        can have moved up the list and pushed an unread record behind the reader: no record
+        changed while it read, it read at least as many distinct records as the listing held
+        when it began, and the order is visibly stable (every record of the previous pass was
+        read again, in the same order). A listing served in no stable order cannot prove
+        this by counts (a newcomer can stand in for a record it skipped), and is read again."""
+        if previous is None or self.changed or len(self.contents) < (self.start_total or 0):
+            return False
+        at = {key: i for i, key in enumerate(self.contents)}
+        places = [at.get(key) for key in previous.contents]
+        return None not in places and all(a < b for a, b in zip(places, places[1:], strict=False))
 
 
 def _identity(ep: Endpoint, item: dict) -> tuple:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from datetime import date, datetime
+from pathlib import Path
 
 import duckdb
 import openpyxl
@@ -113,6 +114,31 @@ def test_the_equipment_ratio_is_read_in_every_form(cell):
     assert cells.parse_ratio(cell) == 0.95
 
 
+@pytest.mark.parametrize(
+    "parse, cell, reason",
+    [
+        pytest.param(cells.parse_month, "2020-08-45", "not a month", id="month-day-45"),
+        pytest.param(cells.parse_month, "2020/8/99", "not a month", id="month-day-99"),
+        pytest.param(cells.parse_month, "2020-08-00", "not a month", id="month-day-0"),
+        pytest.param(cells.parse_month, "2020-13", "not a month", id="month-13"),
+        pytest.param(cells.parse_month, "10000", "not a month", id="serial-before-excel-dates"),
+        pytest.param(cells.parse_date, "2021-02-29", "not a date", id="date-feb-29-2021"),
+        pytest.param(lambda c: cells.parse_number(c, integer=True), "1,2,3", "not a number", id="number-1,2,3"),
+        pytest.param(lambda c: cells.parse_number(c, integer=True), "12,34", "not a number", id="number-12,34"),
+        pytest.param(lambda c: cells.parse_number(c, integer=True), "1,,234", "not a number", id="number-1,,234"),
+        pytest.param(cells.parse_ratio, "95%%", "not a share", id="ratio-95%%"),
+        pytest.param(
+            lambda c: cells.parse_region(c, counties_only=True), "武汉市嘉鱼县", "unknown county", id="wrong-prefecture"
+        ),
+    ],
+)
+def test_a_near_miss_of_a_contract_form_is_refused_not_guessed(parse, cell, reason):
+    # GIVEN a cell written almost in a form sources.md names, with one thing wrong
+    # WHEN it is parsed THEN it is refused with the kind of problem (and the row is quarantined)
+    with pytest.raises(cells.BadValue, match=reason):
+        parse(cell)
+
+
 def test_an_xlsx_with_title_rows_blank_rows_and_a_total_row_loads_only_the_schools(tmp_path):
     path = tmp_path / "r.xlsx"
     write_xlsx(
@@ -196,8 +222,19 @@ def test_file_names_are_untrusted_nothing_outside_the_drop_folder_is_read(tmp_pa
     os.symlink(secret, incoming / "rural_centre_reports" / "2020-08" / "link.csv")
     os.symlink(tmp_path, incoming / "rural_centre_reports" / "escape")
     (incoming / "rural_centre_reports" / "2020-08" / "ok.csv").write_text("x")
+    # THEN the walk never enters the linked folder: only the two entries of the drop folder
     found = candidate_files(incoming, "rural_centre_reports")
-    assert [p.name for p in found] == ["ok.csv"]
+    assert sorted(f.raw for f in found) == [
+        b"rural_centre_reports/2020-08/link.csv",
+        b"rural_centre_reports/2020-08/ok.csv",
+        b"rural_centre_reports/escape",
+    ]
+    # AND the extraction refuses both links with a reason and never reads what they point to
+    m = extract_drop_folder("rural_centre_reports", incoming, tmp_path / "landing", "run1")
+    refused = {f.path: f.reason for f in m.received if f.status == "rejected"}
+    assert "symbolic link" in refused["rural_centre_reports/2020-08/link.csv"]
+    assert "symbolic link" in refused["rural_centre_reports/escape"]
+    assert "secret" not in "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.jsonl"))
 
 
 def _drop(incoming, name, rows, mtime):
@@ -256,19 +293,31 @@ def test_rejected_files_and_bad_rows_reach_the_quarantine_table_with_file_row_co
     assert [s for _, s in files] == ["rejected", "accepted"]
 
 
-def test_an_unchanged_file_is_recognised_by_size_and_mtime_without_reading_it(tmp_path):
-    # GIVEN a landed file
+def _bytes_read() -> int:
+    """Bytes this process has read through read() so far (/proc/self/io rchar)."""
+    return int(dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())["rchar"])
+
+
+def test_an_unchanged_file_is_not_read_again_and_a_rewrite_that_keeps_size_and_mtime_is_noticed(tmp_path):
+    # GIVEN a landed file of about 2 MB (so that reading it would show in the bytes read)
     incoming, landing = tmp_path / "incoming", tmp_path / "landing"
-    path = _drop(incoming, "a.csv", [["RC0001", "甲", "421202", "2020-08", 20, 100, 50, 2, "", "", ""]], 1_600_000_000)
+    rows = [["RC0001", "甲", "421202", "2020-08", 20, 100, 50, 2, "", "", ""]]
+    rows += [["", "", "", "", "", "", "", "", "", "", ""]] * 150_000  # blank rows: skipped, still bytes
+    path = _drop(incoming, "a.csv", rows, 1_600_000_000)
+    assert path.stat().st_size > 1_500_000
     assert extract_drop_folder("rural_centre_reports", incoming, landing, "run1").row_count == 1
-    # WHEN its bytes change but its size and modification time are those landed (proof that
-    # the next run decides from stat() alone, without reading it)
+    # WHEN nothing has touched it: the next run decides from stat() alone, without reading it
+    before = _bytes_read()
+    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run2") is None
+    assert _bytes_read() - before < 1_000_000
+    # AND when it is rewritten with other bytes of the same size and the same modification
+    # time (a copy that keeps the sender's mtime): its change time gives it away, it is read
     data = path.read_bytes()
     path.write_bytes(data.replace(b"RC0001", b"RC0009"))
     os.utime(path, (1_600_000_000, 1_600_000_000))
-    # THEN it is not read again
-    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run2") is None
+    m3 = extract_drop_folder("rural_centre_reports", incoming, landing, "run3")
+    assert m3.row_count == 1 and m3.received[0].sha256 != extract_drop_folder(
+        "rural_centre_reports", incoming, landing, "run1").received[0].sha256  # fmt: skip
     # AND a file merely touched (same bytes, new time) is read, hashed and known: nothing lands
-    path.write_bytes(data)
     os.utime(path, (1_600_000_500, 1_600_000_500))
-    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run3") is None
+    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run4") is None
