@@ -52,6 +52,7 @@ import os
 import stat
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -279,6 +280,16 @@ class _Run:
         self.received: list[ReceivedFile] = []
         self.waiting: list[Candidate] = []
         self.names = originals.known_names()  # people's names to mask in shown names
+        # originals are written by a thread of their own, beside the parsing (`kept()` waits)
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="originals")
+        self.keeping: list = []
+
+    def kept(self) -> None:
+        """Every original written (an error writing one is raised here)."""
+        for future in self.keeping:
+            future.result()
+        self.keeping = []
+        self._io.shutdown()
 
     def take(self, candidates: list[Candidate], pool: ParsePool) -> None:
         """Read the candidates that are complete (one at a time, as the pool asks for them),
@@ -305,7 +316,7 @@ class _Run:
             if (c.name.id, sha) in self.seen:
                 continue
             self.seen.add((c.name.id, sha))
-            self.originals.keep(f"{sha}.{c.name.suffix or 'bin'}", data)
+            self.keeping.append(self._io.submit(self.originals.keep, f"{sha}.{c.name.suffix or 'bin'}", data))
             yield Job(self.spec.name, f"upload.{c.name.suffix}", data, (c, sha))
 
     def _note_name(self, c: Candidate, sha: str, shown: str) -> None:
@@ -413,6 +424,7 @@ def extract_drop_folder(
             _take_new(run, incoming, pool)
         if run.waiting:
             log.info("%s: %d file(s) still being written; a later run takes them", source, len(run.waiting))
+        run.kept()
         manifest.received = run.received
         if not manifest.received:
             log.info("%s: no new files in %s", source, Path(incoming) / source)

@@ -309,7 +309,6 @@ class ParsePool:
                 return Outcome(job, rejected="parsing produced more output than allowed (not a report)")
             if reply is not None:
                 self.busy.remove(w)
-                w.note_rss()
                 self.idle.append(w)
                 return self._outcome(job, reply)
             left = w.deadline - time.monotonic()

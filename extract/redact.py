@@ -28,6 +28,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 
 # 7 or more digits, possibly split by spaces or dashes (13800138000, 138-0013-8000, 027 8888 6666)
 _DIGIT_RUN = re.compile(r"\d(?:[ \-]?\d){6,}")
@@ -80,6 +81,8 @@ def _escape_char(ch: str) -> str:
 
 
 def escape_text(text: str) -> str:
+    if text.isprintable() and "\\" not in text:  # the common case, decided in C
+        return text
     return "".join(_escape_char(ch) for ch in text)
 
 
@@ -153,14 +156,16 @@ class FileName:
 
     raw: bytes
 
-    @property
+    @cached_property
     def id(self) -> str:
         return hashlib.sha256(self.raw).hexdigest()[:20]
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Reversible text of the raw bytes: valid UTF-8 stays as it is (controls escaped),
         any other byte is `\\xNN`, a backslash `\\\\`. Equal keys are equal files."""
+        if self.encoding == "utf-8":
+            return escape_text(self.raw.decode("utf-8"))
         text = self.raw.decode("utf-8", "surrogateescape")
         out = []
         for ch in text:
@@ -199,7 +204,7 @@ class FileName:
                 i += 2 + width
         return cls(bytes(out))
 
-    @property
+    @cached_property
     def encoding(self) -> str:
         for encoding in ("utf-8", "gb18030"):
             try:
