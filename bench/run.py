@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.airflow_e2e import REPO, run_pipeline
+from bench.airflow_e2e import QUIET, REPO, run_pipeline
 from extract.beijing import iso
 
 PIPELINE_STAGES = ("extract", "load", "dbt", "gate", "publish")
@@ -38,6 +38,7 @@ def _stage(name: str, params: dict, workdir: Path, env_data_dir: Path, env_extra
     rfile.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env["PLAN_METRICS_DATA_DIR"] = str(env_data_dir)
+    env.update(QUIET)
     env.update(env_extra or {})
     started = time.perf_counter()
     out = subprocess.run(
@@ -180,6 +181,8 @@ def run_scale(
             return report
         common = {"sources": sim.info["sources"], "landing_root": str(full_dir / "landing")}
         bare = _stage("bare_fetch", {**common, "urls_file": str(logs / "urls.json")}, logs, full_dir)
+        report["drops"] = drops_figures(full["stages"]["extract"], _stage("bare_parse", {"incoming": str(incoming)},
+                                                                         logs, full_dir))  # fmt: skip
         read = _stage("duckdb_read", {**common, "scratch_db": str(sdir / "scratch" / "read.duckdb")}, logs, full_dir)
         # direct SQL on a copy of the database dbt built (dbt's target dir holds the compiled SQL)
         working = full_dir / "warehouse" / "plan_metrics_work.duckdb"
@@ -273,6 +276,24 @@ def measure_latency(work: Path, incoming: Path, sim, t0: int, end: int) -> dict:
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a and b else None
+
+
+def drops_figures(extract: dict, bare: dict) -> dict:
+    """The drops stage (isolated parse workers) against a bare parse of the same files in one
+    process with the same reader, and the two readers side by side."""
+    if bare.get("failed") or not extract.get("drops"):
+        return {"failed": bare.get("error", "no drops stage")}
+    isolated = sum(d["seconds"] for d in extract["drops"].values())
+    readers = bare["readers"]
+    return {
+        "files": bare["files"],
+        "isolated_seconds": round(isolated, 3),
+        "bare_parse_seconds": bare["seconds"],
+        "isolated_over_bare_parse": _ratio(isolated, bare["seconds"]),
+        "reader_seconds": {"calamine": readers["calamine"]["seconds"], "openpyxl": readers["openpyxl"]["seconds"]},
+        "openpyxl_over_calamine": readers["openpyxl_over_calamine"],
+        "target": "isolated <= 1.5x the bare parse at SF10",
+    }
 
 
 def summarise(full: dict, inc: dict, bare: dict, read: dict, direct: dict) -> dict:

@@ -233,6 +233,15 @@ def publish(p: dict) -> dict:
     return {"publish_seconds": round(time.perf_counter() - started, 3), "row_counts": r["row_counts"]}
 
 
+def bare_parse(p: dict) -> dict:
+    """The drop folders' files read and parsed in this one process (bench/drops.py), and the
+    two readers compared on the same files."""
+    from bench.drops import bare_parse as parse_all
+    from bench.drops import readers
+
+    return {**parse_all(Path(p["incoming"])), "readers": readers(Path(p["incoming"]))}
+
+
 def direct_sql(p: dict) -> dict:
     from bench.direct_sql import run_compiled
 
@@ -243,6 +252,7 @@ STAGES: dict[str, tuple[Callable[[dict], dict], tuple[str, ...]]] = {
     # stage -> (function, modules imported before the timer: import cost is reported apart)
     "extract": (extract, ("extract.api", "extract.drops", "warehouse.raw_load")),
     "bare_fetch": (bare_fetch, ("requests",)),
+    "bare_parse": (bare_parse, ("extract.spreadsheets", "openpyxl", "python_calamine")),
     "load": (load, ("duckdb", "warehouse.raw_load")),
     "duckdb_read": (duckdb_read, ("duckdb",)),
     "dbt": (dbt, ("dbt.cli.main", "warehouse.transform")),

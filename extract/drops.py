@@ -407,7 +407,8 @@ def extract_drop_folder(
     started (the run starts its own otherwise)."""
     settings = settings or DropSettings.from_env()
     started = time.monotonic()
-    writer = LandingWriter(landing_root, source, FILES_ENDPOINT, run_key)
+    # decoded: the rows are plain values (a worker's msgpack answer), written by msgspec
+    writer = LandingWriter(landing_root, source, FILES_ENDPOINT, run_key, decoded=True)
     if (landed := writer.landed()) is not None:
         log.info("%s: run %s already landed; reusing it", source, run_key)
         return landed
