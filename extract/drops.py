@@ -63,7 +63,6 @@ from extract.originals import OriginalsStore
 from extract.parse_pool import Job, Outcome, ParseLimits, ParsePool
 from extract.redact import FileName, mask_text
 from extract.sources import SOURCES
-from extract.spreadsheets import Parsed
 
 log = logging.getLogger(__name__)
 SUFFIXES = {b"xlsx", b"xls", b"csv"}
@@ -280,6 +279,7 @@ class _Run:
         self.received: list[ReceivedFile] = []
         self.waiting: list[Candidate] = []
         self.names = originals.known_names()  # people's names to mask in shown names
+        self._in_flight = 0  # items yielded (jobs, refusals) not landed yet
         # originals are written by a thread of their own, beside the parsing (`kept()` waits)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="originals")
         self.keeping: list = []
@@ -310,6 +310,7 @@ class _Run:
                 continue
             self.seen.add((c.name.id, c.identity))
             if refusal is not None:
+                self._in_flight += 1
                 yield refusal, c
                 continue
             sha = hashlib.sha256(data).hexdigest()
@@ -317,7 +318,12 @@ class _Run:
                 continue
             self.seen.add((c.name.id, sha))
             self.keeping.append(self._io.submit(self.originals.keep, f"{sha}.{c.name.suffix or 'bin'}", data))
-            yield Job(self.spec.name, f"upload.{c.name.suffix}", data, (c, sha))
+            # every item is landed in the order it is yielded: its place is the number landed before it
+            seq = len(self.received) + self._in_flight
+            self._in_flight += 1
+            lineage = {"_file_sha256": sha, "_file_mtime": _iso(c.st.st_mtime_ns), "_file_received_seq": seq}
+            landing = {"raw_name": c.name.raw, "lineage": lineage, "known": sorted(self.names)}
+            yield Job(self.spec.name, f"upload.{c.name.suffix}", data, (c, sha), landing)
 
     def _note_name(self, c: Candidate, sha: str, shown: str) -> None:
         """A name shown otherwise than it is (escaped, masked, not UTF-8): the real one, restricted."""
@@ -325,6 +331,7 @@ class _Run:
             self.originals.keep_note(sha, {"name": c.name.key, "file_id": c.name.id, "shown": shown})
 
     def _land_refusal(self, received: ReceivedFile, c: Candidate | None = None) -> None:
+        self._in_flight -= 1
         if c is not None and self.names:
             received.path = c.name.shown(self.names)
             received.reason = mask_text(received.reason, self.names)
@@ -335,37 +342,34 @@ class _Run:
 
     def _land(self, outcome: Outcome) -> None:
         c, sha = outcome.job.tag
+        self._in_flight -= 1
         st = c.st
         if outcome.parsed is None:
             self._note_name(c, sha, c.name.shown(self.names))
             self.originals.keep_note(sha, {"refused": outcome.rejected, "detail": outcome.detail})
+            self._in_flight += 1  # counted once, as a job
             self._land_refusal(_received(c, st, sha, "rejected", f"file rejected: {outcome.rejected}"[:1000]), c)
             return
-        parsed = Parsed.from_plain(outcome.parsed)
-        if not parsed.names <= self.names:
-            self.names |= parsed.names
-            self.originals.learn_names(parsed.names)
+        ready = outcome.parsed  # Parsed.for_landing, done by the worker
+        found = set(ready["names"])
+        if not found <= self.names:
+            self.names |= found
+            self.originals.learn_names(found)
         received = _received(c, st, sha)
-        received.path = c.name.shown(self.names)
+        received.path = ready["path"]
         self._note_name(c, sha, received.path)
-        if self.names:  # a sheet named after someone the worker did not know of
-            for row in (r for rows in parsed.rows.values() for r in rows):
-                row["_sheet"] = mask_text(row["_sheet"], self.names)
-            for q in parsed.quarantine:
-                q["sheet"] = mask_text(q["sheet"], self.names)
-            parsed.sheets = [mask_text(x, self.names) for x in parsed.sheets]
         received.received_seq = len(self.received)
-        lineage = {"_file_path": received.path, "_file_sha256": sha, "_file_mtime": received.mtime,
-                   "_file_received_seq": received.received_seq}  # fmt: skip
-        for table, rows in parsed.rows.items():
-            self.writer.write_rows(table, [{**r, **lineage} for r in rows])
-        self.writer.write_quarantine([_entry(q, received.path) for q in parsed.quarantine])
-        if parsed.quarantine:
+        assert received.received_seq == outcome.job.landing["lineage"]["_file_received_seq"]
+        for table, (count, lines) in ready["tables"].items():
+            self.writer.write_lines(table, count, lines)
+        quarantine = ready["quarantine"]
+        self.writer.write_quarantine([_entry(q, received.path) for q in quarantine])
+        if quarantine:
             self.originals.keep_note(sha, {"quarantined": [{k: q.get(k) for k in ("sheet", "row_number", "column",
-                                                             "raw_value", "reason")} for q in parsed.quarantine]})  # fmt: skip
-        received.rows = sum(len(r) for r in parsed.rows.values())
-        received.quarantined, received.skipped_rows = len(parsed.quarantine), parsed.skipped
-        received.sheet = ", ".join(parsed.sheets) or None
+                                                             "raw_value", "reason")} for q in quarantine]})  # fmt: skip
+        received.rows = sum(count for count, _ in ready["tables"].values())
+        received.quarantined, received.skipped_rows = len(quarantine), ready["skipped"]
+        received.sheet = ", ".join(ready["sheets"]) or None
         self.received.append(received)
 
 

@@ -44,6 +44,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 def max_body_bytes() -> int:
     return int(float(os.environ.get("PLAN_METRICS_HTTP_MAX_BODY_MB") or MAX_BODY_BYTES / 2**20) * 2**20)
 
+
 _strict_json = msgspec.json.Decoder().decode  # strict JSON, in half the time of the json module
 DEFAULT_TIMEOUT = (5.0, 60.0)  # connect, read (seconds)
 

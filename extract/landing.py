@@ -365,6 +365,13 @@ class _JsonLines:
                 pass
         return (_lines(self._encode, rows), b"\n")
 
+    def write_encoded(self, lines: bytes, count: int) -> None:
+        """Rows already encoded as JSON lines (each ending in a newline)."""
+        self.fh.write(lines)
+        self.sha256.update(lines)
+        self.bytes += len(lines)
+        self.rows += count
+
     def close(self) -> None:
         if not self.fh.closed:
             self.fh.flush()
@@ -428,6 +435,21 @@ class LandingWriter:
             chunk = rows[start : start + ROWS_PER_PART - current.rows]
             current.write(chunk)
             start += len(chunk)
+
+    def write_lines(self, table: str, count: int, lines: bytes) -> None:
+        """Append `count` rows of one raw table already encoded as JSON lines (one file's rows,
+        encoded where they were parsed): the part rolls over before it, never inside it."""
+        if not count:
+            return
+        current = self._open.get(table)
+        if current is None or current.rows >= ROWS_PER_PART:
+            if current is not None:
+                current.close()
+            index = sum(p.table == table for p in self._parts)
+            current = _JsonLines(self.tmp_dir / f"{table}.part-{index:05d}.jsonl", table, self.decoded)
+            self._parts.append(current)
+            self._open[table] = current
+        current.write_encoded(lines, count)
 
     def write_quarantine(self, entries: list[dict]) -> None:
         """Records or files set aside: {table, file, row_number, column, value, reason, record}."""

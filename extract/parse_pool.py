@@ -64,12 +64,15 @@ class ParseLimits:
 
 @dataclass
 class Job:
-    """One file to parse: the source whose parser reads it, a name (for its suffix only) and its bytes."""
+    """One file to parse: the source whose parser reads it, a name (for its suffix only) and
+    its bytes. With `landing` ({raw_name, lineage, known}), the worker also prepares what the
+    landing writes (`Parsed.for_landing`) and answers that instead of the rows."""
 
     source: str
     name: str
     data: bytes
     tag: object = None  # the caller's, handed back with the result
+    landing: dict | None = None
 
 
 @dataclass
@@ -119,6 +122,9 @@ def _parse(job: dict) -> dict:
         return {"rejected": "the file is nested too deeply to read"}
     except Exception as exc:  # a parser bug must not stop the folder: the file is refused, loudly
         return {"rejected": f"the parser failed ({type(exc).__name__})", "detail": str(exc)[:2000]}
+    if job.get("landing"):
+        landing = job["landing"]
+        return {"parsed": parsed.for_landing(landing["raw_name"], landing["lineage"], set(landing["known"]))}
     return {"parsed": parsed.to_plain()}
 
 
@@ -176,9 +182,10 @@ class _Worker:
     def send(self, job: Job, wall: float) -> None:
         self.job, self.deadline = job, time.monotonic() + wall
         self.buffer.clear()
-        payload = msgspec.msgpack.encode({"source": job.source, "name": job.name, "data": job.data})
-        self.proc.stdin.write(_frame(payload))
-        self.proc.stdin.flush()
+        payload = msgspec.msgpack.encode(
+            {"source": job.source, "name": job.name, "data": job.data, "landing": job.landing}
+        )
+        _write_all(self.proc.stdin.fileno(), _frame(payload))  # unbuffered: the fd, never the file object
 
     def pump(self) -> bool:
         """Read what the worker has written; False once it closed its end (it died)."""

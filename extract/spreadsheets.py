@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from extract import redact, reference
 from extract.cells import (
     BadValue,
@@ -32,6 +34,7 @@ from extract.cells import (
 )
 from extract.workbooks import Sheet, Unreadable, read_workbook
 
+_LINES = msgspec.json.Encoder()
 TOTAL_MARKERS = ("合计", "总计", "小计")
 PERSON_HEADERS = ("填报人", "联系人", "姓名")  # columns holding a person's name (sources.md: never read as data)
 _CENTRE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
@@ -66,6 +69,30 @@ class Parsed:
     @classmethod
     def from_plain(cls, data: dict) -> Parsed:
         return cls(data["rows"], data["quarantine"], data["skipped"], data["sheets"], set(data["names"]))
+
+    def for_landing(self, raw_name: bytes, lineage: dict, known: set[str]) -> dict:
+        """What the drop folder's landing needs, done where the file was parsed (a parse
+        worker): the file's shown name and sheets with every known name masked, each table's
+        rows as landing lines (JSON, lineage added), the quarantine entries."""
+        names = known | self.names
+        shown = redact.FileName(raw_name).shown(names)
+        sheets = {s: redact.mask_text(s, names) for s in {*self.sheets, *(q["sheet"] for q in self.quarantine)}}
+        lineage = {**lineage, "_file_path": shown}
+        encode = _LINES.encode_lines
+        tables = {
+            table: [len(rows), encode([{**r, "_sheet": sheets.get(r["_sheet"], r["_sheet"]), **lineage} for r in rows])]
+            for table, rows in self.rows.items()
+        }
+        for q in self.quarantine:
+            q["sheet"] = sheets.get(q["sheet"], q["sheet"])
+        return {
+            "path": shown,
+            "tables": tables,
+            "quarantine": self.quarantine,
+            "skipped": self.skipped,
+            "sheets": [sheets.get(x, x) for x in self.sheets],
+            "names": sorted(self.names),
+        }
 
 
 # ---------------------------------------------------------------- reading cells --------

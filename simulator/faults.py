@@ -101,6 +101,7 @@ def personal_fields(entity: str, record_id: str) -> dict:
     phone = f"19{int(share('personal-phone', entity, record_id) * 10**9):09d}"
     return {"contactMobile": phone, "联系人": PERSONAL_NAME, "contact_person": f"{PERSONAL_NAME} {phone}"}
 
+
 TYPO_YEAR_FIELD = {"orders": "placed_at", "stop_visits": "visit_date"}
 SKEW_YEARS = 30
 TIED_TO_PREVIOUS = 0.5  # share of a tied record's later versions that reuse the previous stamp
@@ -137,7 +138,9 @@ class Faults:
 
     def record_faults(self) -> bool:
         """Whether any fault changes served records (not just the transport or the paging)."""
-        return bool(self.missing or self.drift or self.personal or self.ties or self.backwards or self.skew or self.typo_year)
+        return bool(
+            self.missing or self.drift or self.personal or self.ties or self.backwards or self.skew or self.typo_year
+        )
 
     @classmethod
     def parse(cls, spec: str) -> Faults:

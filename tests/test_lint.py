@@ -23,8 +23,14 @@ def test_ruff_format_is_clean():
 
 
 def test_sqlfluff_lints_the_dbt_models_clean(tmp_path):
-    # the dbt templater compiles the project; its profile wants a working database path
-    env = {**os.environ, "PLAN_METRICS_WORKING_DB": str(tmp_path / "lint.duckdb")}
+    # the dbt templater compiles the project; its profile wants a working database path, and
+    # its target/ and logs/ go to the test's folder, not the checkout's dbt_project/
+    env = {
+        **os.environ,
+        "PLAN_METRICS_WORKING_DB": str(tmp_path / "lint.duckdb"),
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "DBT_LOG_PATH": str(tmp_path / "logs"),
+    }
     sqlfluff = Path(sys.executable).parent / "sqlfluff"
     result = subprocess.run(
         [str(sqlfluff), "lint", "models", "--processes", "2", "--nocolor"],
