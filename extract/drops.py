@@ -120,26 +120,35 @@ class Listing:
         root = Path(incoming).resolve()
         base = (root / folder).resolve()
         if base.is_dir() and base.is_relative_to(root):
-            # names are relative to the drop folder, as sources.md writes them
-            self._walk(self._open(os.open(base, _OPEN_DIR)), os.fsencode(folder) + b"/")
+            try:  # names are relative to the drop folder, as sources.md writes them
+                self._walk(self._open(os.open(base, _OPEN_DIR)), os.fsencode(folder) + b"/")
+            except BaseException:
+                self.__exit__()
+                raise
 
     def _open(self, fd: int) -> int:
         self.fds.append(fd)
         return fd
 
     def _walk(self, dir_fd: int, prefix: bytes) -> None:
-        for name in sorted(os.fsencode(n) for n in os.listdir(dir_fd)):
+        try:
+            names = sorted(os.fsencode(n) for n in os.listdir(dir_fd))
+        except OSError as exc:  # a folder this user may not list: the rest of the drop folder goes on
+            log.warning("cannot list %s: %s", FileName(prefix).shown(), os.strerror(exc.errno or 0))
+            return
+        for name in names:
             if _ignored(name):
                 continue
             try:
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
+            except OSError:
+                continue  # gone since the listing, or not ours to look at
             if stat.S_ISDIR(st.st_mode):
                 try:
                     sub = self._open(os.open(name, _OPEN_DIR, dir_fd=dir_fd))
                 except OSError:
-                    continue  # swapped for a link, or gone: never followed
+                    log.warning("cannot open the folder %s (or it became a link)", FileName(prefix + name).shown())
+                    continue  # never followed
                 self._walk(sub, prefix + name + b"/")
             else:
                 self.entries.append(Candidate(FileName(prefix + name), dir_fd, name, st))

@@ -9,10 +9,8 @@ rejected with their reason too, and nothing is retried every run unless it chang
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import duckdb
@@ -174,15 +172,6 @@ def test_a_file_that_vanishes_between_listing_and_reading_is_neither_landed_nor_
     # THEN the file that is gone is not a refusal (there is nothing to refuse), the other loads
     assert [(f.path, f.status, f.rows) for f in run.received] == [("rural_centre_reports/2020-08/b.csv", "accepted", 1)]
     assert [c.name.raw for c in run.waiting] == [b"rural_centre_reports/2020-08/a.csv"]
-
-
-@pytest.fixture
-def shared_tmp():
-    """A folder the unprivileged user can reach (pytest's own are owner-only)."""
-    path = Path(tempfile.mkdtemp(prefix="plan-metrics-perm-"))
-    path.chmod(0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_an_unreadable_file_is_rejected_once_and_read_when_its_permissions_change(shared_tmp):

@@ -6,7 +6,10 @@ played: a symlink swapped in after the listing, a file still being written."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,6 +22,7 @@ from extract.landing import LandingWriter
 from extract.originals import OriginalsStore
 from extract.parse_pool import Job, ParseLimits, ParsePool
 from tests.extract.hostile_corpus import GOOD_ROW, report_csv, write_corpus
+from tests.extract.test_drop_robustness import REPO
 from warehouse.raw_load import load_drop_source
 
 SOURCE = "rural_centre_reports"
@@ -191,3 +195,26 @@ def test_a_file_that_keeps_changing_past_the_wait_is_left_for_a_later_run(tmp_pa
     time.sleep(0.6)
     second = extract_drop_folder(SOURCE, incoming, landing, "run2", settings=DropSettings(quiet_seconds=0.5))
     assert [(f.status, f.rows) for f in second.received] == [("accepted", 1)]
+
+
+def test_a_folder_the_pipeline_may_not_list_is_skipped_and_the_rest_of_the_drop_folder_loads(shared_tmp):
+    # GIVEN two month folders, one of which the pipeline's user (not root) may not list
+    incoming = shared_tmp / "incoming"
+    for month, centre in (("2020-08", "RC0001"), ("2020-09", "RC0002")):
+        (incoming / SOURCE / month).mkdir(parents=True)
+        (incoming / SOURCE / month / "r.csv").write_bytes(report_csv([[centre, *GOOD_ROW[1:]]]))
+    for path in [shared_tmp, *shared_tmp.rglob("*")]:
+        path.chmod(0o777)
+    (incoming / SOURCE / "2020-09").chmod(0o311)  # may enter, may not list
+    # WHEN the folder is extracted as an unprivileged user (workers started before dropping to it)
+    code = (
+        "import os, sys, json; from pathlib import Path; from extract.drops import extract_drop_folder; "
+        "from extract.parse_pool import ParsePool; pool = ParsePool().start(); os.setgid(65534); os.setuid(65534); "
+        "m = extract_drop_folder('rural_centre_reports', Path(sys.argv[1]), Path(sys.argv[2]), 'run1', pool=pool); "
+        "print(json.dumps([(f.path, f.status, f.rows) for f in m.received]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(incoming), str(shared_tmp / "landing")],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
+    # THEN the month it can list loads, and the run does not fail on the other
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[f"{SOURCE}/2020-08/r.csv", "accepted", 1]]
