@@ -68,7 +68,10 @@ def send(handler, body: bytes, ctype="application/json", length: bool = True, **
     if length:
         handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
-    handler.wfile.write(body)
+    try:
+        handler.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError):  # the client refused the rest: that is the point
+        handler.close_connection = True
 
 
 def page(records: list[dict]) -> bytes:
