@@ -299,6 +299,7 @@ class _Run:
             future.result()
         self.keeping = []
         self._io.shutdown()
+        self.originals.close()
 
     def take(self, candidates: list[Candidate], pool: ParsePool) -> None:
         """Read the candidates that are complete (one at a time, as the pool asks for them),

@@ -39,6 +39,8 @@ from pathlib import Path
 import msgspec
 
 _HEADER = struct.Struct("<Q")
+AHEAD = 16  # outcomes (and passed-through items) held while an earlier job is still parsed
+_END = object()
 MAX_REPLY_BYTES = 512 * 1024 * 1024
 _ENV_KEEP = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "PYTHONHASHSEED")
 
@@ -280,56 +282,87 @@ class ParsePool:
         return w
 
     def map(self, jobs: Iterable) -> Iterator:
-        """An outcome for each Job, in order; anything else in `jobs` passes through in its place."""
-        pending: deque = deque()
-        for job in jobs:
-            if not isinstance(job, Job):
-                pending.append(job)
-                continue
-            while sum(isinstance(p, _Worker) for p in pending) >= self.limits.workers:
-                yield self._next(pending)
-            w = self._worker()
-            try:
-                w.send(job, self.limits.wall_seconds)
-            except (BrokenPipeError, OSError):  # a worker that died idle: replace it once
-                self._retire(w)
-                w = self._worker()
-                w.send(job, self.limits.wall_seconds)
-            self.busy.append(w)
-            pending.append(w)
-        while pending:
-            yield self._next(pending)
+        """An outcome for each Job, in order; anything else in `jobs` passes through in its place.
 
-    def _next(self, pending: deque):
-        head = pending.popleft()
-        return self._finish(head) if isinstance(head, _Worker) else head
-
-    def _finish(self, w: _Worker) -> Outcome:
-        """Wait for `w`'s answer (reading every busy worker meanwhile, so none blocks on a full
-        pipe), or kill it at its deadline."""
-        job = w.job
+        Jobs go to whichever worker is free, and their outcomes are held (at most AHEAD of
+        them) until the ones before them are done: no worker waits for a slower one's file."""
+        order: deque[list] = deque()  # [job or item, outcome, done] in the order given
+        running: dict[_Worker, list] = {}
+        items, exhausted = iter(jobs), False
         while True:
-            try:
-                reply = w.reply()
-            except _TooBig:
-                self._retire(w, kill=True)
-                return Outcome(job, rejected="parsing produced more output than allowed (not a report)")
-            if reply is not None:
-                self.busy.remove(w)
-                self.idle.append(w)
-                return self._outcome(job, reply)
-            left = w.deadline - time.monotonic()
-            if left <= 0:
-                self._retire(w, kill=True)
-                return Outcome(job, rejected=f"parsing took longer than {self.limits.wall_seconds:g} seconds")
-            for key, _ in self._selector.select(timeout=min(left, 1.0)):
+            while not exhausted and len(order) < AHEAD and self._free():
+                item = next(items, _END)
+                if item is _END:
+                    exhausted = True
+                elif isinstance(item, Job):
+                    slot = [item, None, False]
+                    running[self._start(item)] = slot
+                    order.append(slot)
+                else:
+                    order.append([item, item, True])
+            while order and order[0][2]:
+                yield order.popleft()[1]
+            if not order and exhausted:
+                return
+            if running:
+                self._wait(running)
+            elif not self._free():  # defensive: nothing runs, nothing can start
+                raise RuntimeError("the parse pool has no worker to run a job on")
+
+    def _free(self) -> bool:
+        """Whether a job can start now: a live worker is idle, or the pool may start one."""
+        live = sum(not w.dead for w in (*self.idle, *self.busy))
+        return any(not w.dead for w in self.idle) or live < self.limits.workers
+
+    def _start(self, job: Job) -> _Worker:
+        w = self._worker()
+        try:
+            w.send(job, self.limits.wall_seconds)
+        except (BrokenPipeError, OSError):  # a worker that died idle: replace it once
+            self._retire(w)
+            w = self._worker()
+            w.send(job, self.limits.wall_seconds)
+        self.busy.append(w)
+        return w
+
+    def _wait(self, running: dict[_Worker, list]) -> None:
+        """Read what the busy workers wrote until at least one job is done (answered, or its
+        worker died or ran out of time); record each done job's outcome in its slot."""
+        while True:
+            done = []
+            for w, slot in running.items():
+                outcome = self._settled(w, slot[0])
+                if outcome is not None:
+                    slot[1], slot[2] = outcome, True
+                    done.append(w)
+            for w in done:
+                del running[w]
+            if done:
+                return
+            left = min(w.deadline for w in running) - time.monotonic()
+            for key, _ in self._selector.select(timeout=max(0.0, min(left, 1.0))):
                 other = key.data
                 if not other.pump():  # it closed its end: no more to read from it
                     other.dead = True
                     self._selector.unregister(other.proc.stdout)
-            if w.dead and w.reply() is None:
-                status = self._retire(w, kill=True)
-                return Outcome(job, rejected=self._died(status))
+
+    def _settled(self, w: _Worker, job: Job) -> Outcome | None:
+        """`w`'s outcome for `job` if there is one yet: its answer, its death, or its deadline."""
+        try:
+            reply = w.reply()
+        except _TooBig:
+            self._retire(w, kill=True)
+            return Outcome(job, rejected="parsing produced more output than allowed (not a report)")
+        if reply is not None:
+            self.busy.remove(w)
+            self.idle.append(w)
+            return self._outcome(job, reply)
+        if w.dead:
+            return Outcome(job, rejected=self._died(self._retire(w, kill=True)))
+        if time.monotonic() >= w.deadline:
+            self._retire(w, kill=True)
+            return Outcome(job, rejected=f"parsing took longer than {self.limits.wall_seconds:g} seconds")
+        return None
 
     def _outcome(self, job: Job, reply: dict) -> Outcome:
         if "parsed" in reply:

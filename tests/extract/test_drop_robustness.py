@@ -9,6 +9,7 @@ rejected with their reason too, and nothing is retried every run unless it chang
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import duckdb
 import pytest
 
 from extract.drops import extract_drop_folder
+from extract.landing import landed_runs
 from simulator import drops
 from simulator.faults import parse_specs
 from simulator.process import SimulatorProcess
@@ -128,9 +130,20 @@ def test_no_original_upload_lands_in_the_shared_landing_zone(folder):
     # the bytes received are kept in the restricted store, owner-only
     assert not [p for p in folder["landing"].rglob("*") if p.suffix in (".xlsx", ".xls", ".csv")]
     store = folder["landing"].parent / "restricted" / "originals"
-    kept = list((store / "rural_centre_reports").iterdir())
+    source = store / "rural_centre_reports"
+    kept = [p for p in source.rglob("*") if p.is_file()]
     assert kept and all(p.stat().st_mode & 0o777 == 0o600 for p in kept)
-    assert all(d.stat().st_mode & 0o777 == 0o700 for d in (store, store / "rural_centre_reports"))
+    assert all(d.stat().st_mode & 0o777 == 0o700 for d in (store, source, source / "packs"))
+    # AND each file received can be had back, byte for byte, from there alone
+    from extract.originals import OriginalsStore
+    from extract.redact import FileName
+
+    received = {f.file_id: f.sha256 for r in landed_runs(folder["landing"], "rural_centre_reports", "_files")
+                for f in r.manifest.received if f.status == "accepted"}  # fmt: skip
+    path = next(p for p in (folder["incoming"] / "rural_centre_reports").rglob("*") if p.is_file()
+                and FileName(os.fsencode(p.relative_to(folder["incoming"]))).id in received)  # fmt: skip
+    sha = received[FileName(os.fsencode(path.relative_to(folder["incoming"]))).id]
+    assert OriginalsStore(store, "rural_centre_reports").read(sha) == path.read_bytes()
 
 
 HEADER = [

@@ -221,4 +221,4 @@ def test_no_personal_data_reaches_the_landing_zone_or_the_published_file(run):
     assert not [v for v in personal if v in published]
     # the uploads themselves are kept only in the restricted store, owner-only
     store = data / "restricted" / "originals"
-    assert (store.stat().st_mode & 0o777) == 0o700 and any(store.rglob("*.xlsx"))
+    assert (store.stat().st_mode & 0o777) == 0o700 and any(store.rglob("*.pack")) and any(store.rglob("index.jsonl"))
