@@ -316,3 +316,75 @@ def column_comments(r: Reader, relation: str) -> pd.DataFrame:
         "where database_name = 'published' and schema_name = 'metrics' and table_name = ? order by column_index",
         [relation],
     )
+
+
+# --- for the people who send the S4 reports (issue 24: the 数据报送 and 上传预检 pages) ------
+def source_names(r: Reader) -> pd.DataFrame:
+    """Every source and dataset with its Chinese and English names (empty for an older file)."""
+    if not r.has("source_names"):
+        return pd.DataFrame(columns=["source", "dataset", "source_name_zh", "source_name_en", "dataset_name_zh",
+                                     "dataset_name_en"])  # fmt: skip
+    return r.df("select * from metrics.source_names")
+
+
+def reporting_counties(r: Reader) -> pd.DataFrame:
+    """The counties that owe reports (a centre in the S1 registry) or have rows sent back, with
+    their names and prefectures, ordered by code."""
+    if not r.has("rural_centre_registry"):
+        return pd.DataFrame(columns=["county_code", "name_zh", "prefecture_name"])
+    returns = "union select county_code from metrics.report_returns" if r.has("report_returns") else ""
+    return r.df(
+        f"""
+        with codes as (select county_code from metrics.rural_centre_registry {returns})
+        select c.county_code, coalesce(g.name_zh, c.county_code) as name_zh, p.name_zh as prefecture_name
+        from codes c
+        left join {_regions_sql(r)} g on g.region_code = c.county_code
+        left join {_regions_sql(r)} p on p.region_code = g.prefecture_code
+        where c.county_code is not null
+        order by c.county_code
+        """
+    )
+
+
+def centres(r: Reader, county_code: str) -> pd.DataFrame:
+    """The county's centres in the S1 registry, as published."""
+    return r.df(
+        "select centre_id, school_name, county_code, opened_on, status, is_active "
+        "from metrics.rural_centre_registry where county_code = ? order by centre_id",
+        [county_code],
+    )
+
+
+def registry_ids(r: Reader) -> frozenset[str] | None:
+    """Every centre id of the published S1 registry (None for an older file without it)."""
+    if not r.has("rural_centre_registry"):
+        return None
+    return frozenset(x[0] for x in r.rows("select centre_id from metrics.rural_centre_registry"))
+
+
+def report_returns(r: Reader, county_code: str | None) -> pd.DataFrame:
+    """The return list (退回清单) of a county, or of the files whose county is unknown (None):
+    rows not yet fixed first, then by when they were received."""
+    where = "county_code = ?" if county_code is not None else "county_code is null"
+    return r.df(
+        f"select * from metrics.report_returns where {where} order by fixed, received_at, file, row_number nulls first",
+        [county_code] if county_code is not None else [],
+    )
+
+
+def unreported(r: Reader, county_code: str) -> pd.DataFrame:
+    """Who of the county has not reported (未报送清单), newest month first."""
+    return r.df(
+        "select * from metrics.unreported_centres where county_code = ? order by period_month desc, centre_id",
+        [county_code],
+    )
+
+
+def report_rate(r: Reader, county_code: str) -> pd.DataFrame:
+    """The county's published rural_centre_report_rate by month (a county-level unit the pipeline
+    publishes at prefecture level, 仙桃 and the like, under its own code)."""
+    return r.df(
+        "select period_month, value from metrics.plan_metric_values "
+        "where metric_id = 'rural_centre_report_rate' and region_code = ? order by period_month",
+        [county_code],
+    )

@@ -123,6 +123,55 @@ LABELS: dict[str, tuple[str, str]] = {
     "data_type": ("类型", "Type"),
     "unit": ("单位", "Unit"),
     "definition": ("定义", "Definition"),
+    # 数据报送 / 上传预检 (issue 24: the people who send the S4 reports)
+    "page_reporting": ("数据报送", "Reporting"),
+    "reporting_intro": (
+        "各县农村中学科技馆月报的报送情况：填报模板、退回清单（需修改后重新上传的行）和未报送清单。",
+        "How each county's rural centres report: the template, the return list (rows to fix and send again) "
+        "and who has not reported.",
+    ),
+    "county_unknown": ("县区不明（整份文件被退回）", "county unknown (files refused whole)"),
+    "template": ("填报模板", "Report template"),
+    "download_template": ("下载本县填报模板", "Download the county's template"),
+    "template_note": (
+        "模板已列出本县 {n} 所在用科技馆（科普服务平台登记），表头受保护，各列有下拉列表和取值检查。",
+        "The template lists the county's {n} active centres (S1 registry); its header is protected and every "
+        "column has its list or check.",
+    ),
+    "returns_title": ("退回清单", "Return list"),
+    "returns_none": ("本县没有被退回的月报数据。", "Nothing of this county was set aside."),
+    "returns_open": ("未更正 {open} 处，已更正 {fixed} 处。", "{open} not yet fixed, {fixed} fixed."),
+    "download_returns": ("下载退回清单（Excel）", "Download the return list (Excel)"),
+    "unreported_title": ("未报送清单", "Who has not reported"),
+    "unreported_none": ("本月所有在用科技馆都已报送。", "Every active centre reported for this month."),
+    "report_rate": ("报送率", "Report rate"),
+    "report_rate_none": ("本月无已发布的报送率", "no published report rate for this month"),
+    "file": ("文件", "File"),
+    "sheet": ("工作表", "Sheet"),
+    "row": ("行号", "Row"),
+    "centre": ("科技馆编号", "Centre"),
+    "school": ("学校名称", "School"),
+    "value_written": ("填写的值", "Value written"),
+    "fix": ("如何修改", "What to change"),
+    "fixed": ("是否已更正", "Fixed"),
+    "fixed_yes": ("已更正", "fixed"),
+    "fixed_no": ("未更正", "not yet"),
+    "received_at": ("接收时间", "Received"),
+    "deadline_col": ("截止日期", "Deadline"),
+    "days_overdue": ("逾期天数", "Days overdue"),
+    "not_due": ("未到期", "not yet due"),
+    "precheck_loads": ("可以入库的行", "Rows that would load"),
+    "precheck_set_aside": ("将被退回的行", "Rows that would be set aside"),
+    "precheck_ok": ("预检通过：{n} 行都可以入库，可以上传。", "Passed: all {n} rows would load; the file can be sent."),
+    "precheck_bad": (
+        "预检未通过：{bad} 行将被退回，请按“如何修改”改好后再预检、再上传。",
+        "Not passed: {bad} row(s) would be set aside; change them as said, pre-check again, then send.",
+    ),
+    "precheck_refused": ("整个文件将被退回：", "The whole file would be refused: "),
+    "precheck_note": (
+        "按已发布数据（截至 {day}）的科技馆名录核对；文件只在内存中检查，检查后即丢弃，不会保存。",
+        "Checked against the published centre registry (as of {day}); the file is read in memory and discarded.",
+    ),
 }
 
 UNIT_SUFFIX = {

@@ -17,6 +17,7 @@ import streamlit as st
 from dashboard import charts, data
 from dashboard.i18n import EN, day, delta, month, number
 from dashboard.layout import HEADLINE, lang, reader, t, table
+from extract import reasons
 from extract.beijing import BEIJING
 
 
@@ -378,7 +379,17 @@ def quality() -> None:
     if not len(q):
         st.success(t("no_quarantine"))
         return
-    per_source = q.groupby("source", as_index=False)["records"].sum()
+    # sources, datasets and reasons by their Chinese (or English) names: the published
+    # source_names, and the reasons table (extract/reasons.py) for the pipeline's English reasons
+    names = q.assign(
+        source=_source_names(r, q["source"]),
+        endpoint=_dataset_names(r, q["source"], q["endpoint"]),
+        reason=[
+            reasons.reason(reasons.key_of(x, c)).text(lang())
+            for x, c in zip(q["reason"], q["column_name"], strict=True)
+        ],
+    )
+    per_source = names.groupby("source", as_index=False)["records"].sum()
     import altair as alt
 
     with st.container(key="chart-quarantine"):
@@ -396,10 +407,10 @@ def quality() -> None:
     shown = pd.DataFrame(
         {
             **({t("stage"): [t(f"stage_{s}") for s in q["stage"]]} if "stage" in q else {}),
-            t("source"): q["source"],
-            t("endpoint"): q["endpoint"],
+            t("source"): names["source"],
+            t("endpoint"): names["endpoint"],
             t("column"): q["column_name"],
-            t("reason"): q["reason"],
+            t("reason"): names["reason"],
             t("records"): q["records"],
             t("files"): q["files"],
             t("last_seen"): [_beijing(x) if not pd.isna(x) else "—" for x in q["last_quarantined_at"]],
@@ -414,6 +425,20 @@ def quality() -> None:
         "quarantine",
         r.publish_id,
     )
+
+
+def _source_names(r: data.Reader, sources: pd.Series) -> list[str]:
+    names = data.source_names(r)
+    col = "source_name_en" if lang() == EN else "source_name_zh"
+    known = dict(zip(names["source"], names[col], strict=True))
+    return [known.get(s, s) for s in sources]
+
+
+def _dataset_names(r: data.Reader, sources: pd.Series, datasets: pd.Series) -> list[str]:
+    names = data.source_names(r)
+    col = "dataset_name_en" if lang() == EN else "dataset_name_zh"
+    known = dict(zip(zip(names["source"], names["dataset"], strict=True), names[col], strict=True))
+    return [known.get((s, d), d) for s, d in zip(sources, datasets, strict=True)]
 
 
 # --- 数据说明 About the data -----------------------------------------------------------------

@@ -392,6 +392,7 @@ def _entry(q: dict, path: str) -> dict:
         "column": q.get("column"),
         "value": q.get("value"),
         "reason": q["reason"],
+        "record": q.get("record"),  # a row's sheet and identity (codes and dates only: spreadsheets.IDENTITY)
     }
 
 

@@ -33,6 +33,8 @@ class Endpoint:
     fields: dict[str, str]  # contract field -> DuckDB type in the raw layer
     required: tuple[str, ...]
     personal: tuple[str, ...] = ()
+    name_zh: str = ""  # what readers call it (the quality and reporting pages)
+    name_en: str = ""
 
     @property
     def raw_table(self) -> str:
@@ -52,6 +54,8 @@ class FileTable:
     name: str
     key: tuple[str, ...]
     fields: dict[str, str]
+    name_zh: str = ""  # what readers call it (the quality and reporting pages)
+    name_en: str = ""
 
     @property
     def raw_table(self) -> str:
@@ -105,6 +109,10 @@ class Source:
     # (the S5 ledger is one table for many metrics).
     coverage: Literal["source", "metric"] = "source"
     about: str = ""  # a paragraph for the extract DAG's docs
+    # what readers call it (published in metrics.source_names; the dashboard's pages); a source
+    # without one is shown by its title
+    name_zh: str = ""
+    name_en: str = ""
 
     @property
     def raw_tables(self) -> tuple[str, ...]:
@@ -118,6 +126,8 @@ class Source:
 
 # --- S3: order service platform (cursor pagination) ------------------------------------
 ORDERS = Endpoint(
+    name_zh="服务订单",
+    name_en="orders",
     source="kechuang_orders",
     name="orders",
     path="/v1/orders",
@@ -147,6 +157,8 @@ ORDERS = Endpoint(
 )
 
 SERVICE_TEAMS = Endpoint(
+    name_zh="服务团",
+    name_en="service teams",
     source="kechuang_orders",
     name="service_teams",
     path="/v1/service-teams",
@@ -165,6 +177,8 @@ SERVICE_TEAMS = Endpoint(
 
 # --- S1: science popularisation platform (offset pagination) ---------------------------
 EXHIBITION_STOPS = Endpoint(
+    name_zh="流动科技馆巡展站点",
+    name_en="mobile museum stops",
     source="scipop_platform",
     name="exhibition_stops",
     path="/api/v1/exhibition-stops",
@@ -186,6 +200,8 @@ EXHIBITION_STOPS = Endpoint(
 )
 
 STOP_VISITS = Endpoint(
+    name_zh="巡展站点每日观众",
+    name_en="stop visits",
     source="scipop_platform",
     name="stop_visits",
     path="/api/v1/stop-visits",
@@ -203,6 +219,8 @@ STOP_VISITS = Endpoint(
 )
 
 RURAL_CENTRES = Endpoint(
+    name_zh="农村中学科技馆名录",
+    name_en="rural centre registry",
     source="scipop_platform",
     name="rural_centres",
     path="/api/v1/rural-centres",
@@ -223,6 +241,8 @@ RURAL_CENTRES = Endpoint(
 
 # --- S2: Sci-Tech China roadshows (cursor pagination) ----------------------------------
 ROADSHOWS = Endpoint(
+    name_zh="技术路演",
+    name_en="roadshows",
     source="kechuang_roadshows",
     name="roadshows",
     path="/v1/roadshows",
@@ -243,6 +263,8 @@ ROADSHOWS = Endpoint(
 )
 
 ROADSHOW_PROJECTS = Endpoint(
+    name_zh="路演项目",
+    name_en="roadshow projects",
     source="kechuang_roadshows",
     name="roadshow_projects",
     path="/v1/roadshow-projects",
@@ -276,6 +298,8 @@ FILE_LINEAGE = {
 }
 
 RURAL_CENTRE_REPORTS = FileTable(
+    name_zh="月报",
+    name_en="monthly reports",
     source="rural_centre_reports",
     name="reports",
     key=("centre_id", "report_month"),
@@ -292,6 +316,8 @@ RURAL_CENTRE_REPORTS = FileTable(
 )
 
 LEDGER_ACTIVITIES = FileTable(
+    name_zh="台账",
+    name_en="ledger activities",
     source="plan_ledger",
     name="activities",
     key=("metric_id", "region_code", "activity_date"),
@@ -305,6 +331,8 @@ LEDGER_ACTIVITIES = FileTable(
 )
 
 LEDGER_TARGETS = FileTable(
+    name_zh="目标",
+    name_en="targets",
     source="plan_ledger",
     name="targets",
     key=("metric_id", "region_code"),
@@ -320,6 +348,8 @@ LEDGER_TARGETS = FileTable(
 _REGISTRY = (
     Source(
         name="scipop_platform",
+        name_zh="科普服务平台",
+        name_en="science popularisation platform",
         code="S1",
         title="科普服务平台 science popularisation platform (China Science and Technology Museum)",
         kind="http",
@@ -336,6 +366,8 @@ _REGISTRY = (
     ),
     Source(
         name="kechuang_roadshows",
+        name_zh="科创中国技术路演",
+        name_en="Sci-Tech China roadshows",
         code="S2",
         title="科创中国 技术路演 Sci-Tech China hub-city roadshows",
         kind="http",
@@ -347,6 +379,8 @@ _REGISTRY = (
     ),
     Source(
         name="kechuang_orders",
+        name_zh="复工复产达产订单服务",
+        name_en="order service platform",
         code="S3",
         title="复工复产达产订单服务 order service platform",
         kind="http",
@@ -361,6 +395,8 @@ _REGISTRY = (
     ),
     Source(
         name="rural_centre_reports",
+        name_zh="农村中学科技馆月报",
+        name_en="rural centre monthly reports",
         code="S4",
         title="农村中学科技馆运行月报 rural science centre monthly reports",
         kind="files",
@@ -379,6 +415,8 @@ _REGISTRY = (
     ),
     Source(
         name="plan_ledger",
+        name_zh="一揽子计划实施台账",
+        name_en="plan activity ledger",
         code="S5",
         title="一揽子计划实施台账 plan activity ledger (Hubei CAST)",
         kind="files",
@@ -412,6 +450,22 @@ def all_endpoints() -> list[Endpoint]:
 
 def all_file_tables() -> list[FileTable]:
     return [t for s in file_sources() for t in s.tables]
+
+
+WHOLE_FILE = "_file"  # the dataset of a drop file refused whole (meta.quarantine, quarantine_summary)
+
+
+def dataset_names() -> list[tuple[str, str, str, str, str, str, str]]:
+    """(source, dataset, source code, source name zh/en, dataset name zh/en) of every source's
+    endpoints and file tables, and of a drop source's whole files: metrics.source_names."""
+    out = []
+    for s in SOURCES.values():
+        datasets = [(d.name, d.name_zh, d.name_en) for d in (*s.endpoints, *s.tables)]
+        if s.kind == "files":
+            datasets.append((WHOLE_FILE, "整个文件", "whole file"))
+        zh_source, en_source = s.name_zh or s.title, s.name_en or s.title
+        out += [(s.name, name, s.code, zh_source, en_source, zh or name, en or name) for name, zh, en in datasets]
+    return out
 
 
 def by_code() -> dict[str, Source]:

@@ -85,6 +85,7 @@ class Parsed:
         }
         for q in self.quarantine:
             q["sheet"] = sheets.get(q["sheet"], q["sheet"])
+            q["record"] = {"sheet": q["sheet"], **(q.get("record") or {})}
         return {
             "path": shown,
             "tables": tables,
@@ -196,6 +197,20 @@ def _non_negative(value):
     return n
 
 
+# The S4 report's header as sources.md writes it (the personal columns 填报人 / 联系电话 aside):
+# what the templates (extract/templates.py) put in their header row.
+REPORT_HEADER = (
+    "科技馆编号",
+    "学校名称",
+    "所属县区",
+    "报告月份",
+    "开放天数",
+    "接待学生人次",
+    "接待公众人次",
+    "开展科普活动次数",
+    "设备完好率",
+)
+
 REPORT_COLUMNS = (
     Column("科技馆编号", "centre_id", _centre_id),
     Column("所属县区", "county_code", lambda v: parse_region(v, counties_only=True)),
@@ -223,6 +238,25 @@ TARGET_COLUMNS = (
     Column("目标值", "target_value", _non_negative),
     Column("截止日期", "deadline", parse_date),
 )
+
+
+# What identifies a row of each table (all codes or dates the parser checked: never free
+# text): kept with a row that is set aside, so the return list can say whose report it was.
+IDENTITY = {
+    "reports": ("centre_id", "county_code", "report_month"),
+    "activities": ("metric_id", "region_code", "activity_date"),
+    "targets": ("metric_id", "region_code"),
+}
+
+
+def _identity(record: dict, table: str) -> dict:
+    """The identifying values a set-aside row did have, as text (dates as YYYY-MM-DD)."""
+    out = {}
+    for name in IDENTITY[table]:
+        value = record.get(name)
+        if value is not None:
+            out[name] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return out
 
 
 def _find_header(rows: list[tuple[int, list]], columns: tuple[Column, ...], where: str) -> tuple[int, dict[str, int]]:
@@ -264,29 +298,32 @@ def _parse_table(sheet: Sheet, columns: tuple[Column, ...], result: Parsed, tabl
             result.skipped += 1  # a total row: must not be counted
             continue
         record: dict = {"_sheet": name, "_row_number": row_number}
+        bad = None
         for col in columns:
             pos = headers.get(col.header)
             raw = cells[pos] if pos is not None and pos < len(cells) else None
+            if bad is not None and col.name not in IDENTITY[table]:
+                continue  # once a row is set aside, only what identifies it is still read
             try:
                 reason = _unwritten(sheet, row_number, pos) if pos is not None and norm_text(raw) == "" else None
                 if reason:
                     raise BadValue(reason)
                 record[col.name] = col.parse(raw)
             except BadValue as exc:
-                result.quarantine.append(
-                    {
-                        "sheet": name,
-                        "row_number": row_number,
-                        "column": col.header,
-                        "value": redact.shown_value(raw),
-                        "raw_value": norm_text(raw)[:200],
-                        "reason": str(exc),
-                        "table": table,
-                    }
-                )
-                break
-        else:
+                bad = bad or {
+                    "sheet": name,
+                    "row_number": row_number,
+                    "column": col.header,
+                    "value": redact.shown_value(int(raw) if isinstance(raw, float) and raw.is_integer() else raw),
+                    "raw_value": norm_text(raw)[:200],
+                    "reason": str(exc),
+                    "table": table,
+                }
+        if bad is None:
             out.append(record)
+        else:
+            bad["record"] = _identity(record, table)
+            result.quarantine.append(bad)
 
 
 def parse_report_file(path: Path, data: bytes) -> Parsed:

@@ -41,6 +41,7 @@ LATEST = "latest"
 # scripts/airflow_env.sh, scripts/pipeline.sh, warehouse/duck.py, warehouse/transform.py, extract/drops.py)
 # and what the demos add (the simulator's store); tests/pipeline/test_demo_worlds.py checks a real run
 PIPELINE_STATE = (
+    "templates",  # make templates: made from the published registry
     "landing",
     "warehouse",
     "published",

@@ -300,14 +300,18 @@ def _registry(cfg: WorldConfig, clock: int, faults: Faults | None, quarantined: 
     return kept
 
 
-def rural_report_metrics(cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None = None) -> dict:
+def rural_report_metrics(
+    cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None = None, extra_reports: Collection = ()
+) -> dict:
     """S4 with the S1 registry: `faults` is the whole {source: Faults} (S1's `missing` takes
-    centres out of the registry, R5; the S4 `broken` fault shapes the files)."""
+    centres out of the registry, R5; the S4 `broken` fault shapes the files). `extra_reports`:
+    reports (drops.Report) a test sent besides the simulator's files, received after them."""
     faults = faults or {}
     sums: dict = defaultdict(int)
     reporting: dict = defaultdict(set)
     levels: dict[str, str] = {}
     accepted = drops.accepted_reports(cfg, clock, faults)
+    accepted.update({(r.centre_id, r.month.isoformat()): r for r in extra_reports})
     for (centre_id, month), r in accepted.items():
         regions = region_keys(r.county_code)
         levels.update(regions)
@@ -391,12 +395,14 @@ def metric_values(
     clock: int,
     sources: Collection[str] = DEFAULT_SOURCES,
     faults: dict[str, Faults] | None = None,
+    extra_reports: Collection = (),
 ) -> dict:
     """True metric values at a clock, for the given sources (S1..S5).
 
     `faults`: the simulator's per-source faults ({source name: Faults}, drop sources
     included); the values are computed from what the faulty sources serve, and what a
-    correct pipeline quarantines is left out (see the module docstring).
+    correct pipeline quarantines is left out (see the module docstring). `extra_reports`:
+    S4 reports sent besides the simulator's files (rural_report_metrics).
     """
     faults = faults or {}
     values: dict = {}
@@ -407,7 +413,7 @@ def metric_values(
     if "S3" in sources:
         values.update(order_metrics(cfg, clock, faults.get("kechuang_orders")))
     if "S4" in sources:
-        values.update(rural_report_metrics(cfg, clock, faults))
+        values.update(rural_report_metrics(cfg, clock, faults, extra_reports))
     if "S5" in sources:
         values.update(ledger_metrics(cfg, clock, faults))
     _zero_fill_province(values)

@@ -9,7 +9,10 @@ applies the column additions older databases need), so any step may run first.
 - `received_files`: drop-folder file versions seen, accepted or rejected with a reason, in
   the order received (`received_seq` within the run; `file_id` names the file without its
   name, which stays in restricted storage).
-- `quarantine`: every record or file set aside, with column, value and reason.
+- `quarantine`: every record or file set aside, with column, value and reason, and the
+  reason's key in `seeds/quarantine_reasons.csv` (`extract/reasons.py`: its Chinese text and
+  what to change); for a drop-folder row, `record` holds what of it may be shown (sheet,
+  centre, month, county) for the return list.
 - `quality_checks`: the quality ledger — every check of every gate run.
 - `publish_log`: one row per publish (its twin travels inside the published file).
 - `run_context`: the one row dbt reads the publish id and the "as of" day from.
@@ -63,6 +66,7 @@ _DDL = (
     "alter table meta.received_files add column if not exists sheet varchar",
     "alter table meta.received_files add column if not exists file_id varchar",
     "alter table meta.received_files add column if not exists received_seq bigint",
+    "alter table meta.quarantine add column if not exists reason_key varchar",
     f"create table if not exists meta.publish_log ({PUBLISH_LOG_COLUMNS})",
     """create table if not exists meta.run_context as
         select cast('dev' as varchar) as publish_id, cast(null as date) as as_of_date""",
@@ -83,7 +87,7 @@ _COMPLETE = (
     ("received_files", "received_seq"),
     ("loaded_manifests", "loaded_at"),
     ("watermarks", "updated_at"),
-    ("quarantine", "quarantined_at"),
+    ("quarantine", "reason_key"),
     ("publish_log", "dbt_invocation_id"),
     ("run_context", "as_of_date"),
     ("dbt_state", "built_at"),
@@ -103,6 +107,15 @@ def ensure(conn: duckdb.DuckDBPyConnection) -> None:
         return
     for statement in _DDL:
         conn.execute(statement)
+    # rows quarantined before reason keys existed get theirs (once: later rows are keyed on insert)
+    conn.execute(f"update meta.quarantine set reason_key = {quarantine_key_sql()} where reason_key is null")
+
+
+def quarantine_key_sql() -> str:
+    """The reason key of a meta.quarantine row, from its reason and column (extract/reasons.py)."""
+    from extract import reasons
+
+    return reasons.key_sql("reason", "column_name")
 
 
 def migration_applied(conn: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from extract import reasons
 from extract.landing import FILES_ENDPOINT, QUARANTINE, LandedRun, SetAside, failpoint, pending_runs
 from extract.sources import FILE_LINEAGE, SOURCES, Endpoint, FileTable
 from warehouse import duck, meta, raw_records
@@ -126,8 +127,10 @@ def record_run(
         conn.execute(
             f"""
             insert into meta.quarantine
+                (manifest_id, source, endpoint, file, row_number, column_name, value, reason, record,
+                 quarantined_at, reason_key)
             select ?, ?, coalesce("table", endpoint, '_file'), coalesce(file, _file_path), row_number, "column",
-                   value, reason, record, now()
+                   value, reason, record, now(), {reasons.key_sql("reason", '"column"')}
             from read_json(?, format = 'newline_delimited', columns = {_struct(_QUARANTINE_COLUMNS)})
             """,
             [m.manifest_id, m.source, str(run.path(QUARANTINE))],
@@ -189,9 +192,9 @@ def _record_set_aside(conn: duckdb.DuckDBPyConnection, source: str, endpoint: st
             "%s: %s: %s; moved to %s. The next extract asks the source again.", a.run_id, SET_ASIDE, a.reason, a.path
         )
         conn.execute(
-            "insert into meta.quarantine (manifest_id, source, endpoint, file, reason, quarantined_at) "
-            "values (?, ?, ?, ?, ?, now())",
-            [a.run_id, source, endpoint, str(a.path), f"{SET_ASIDE}: {a.reason}"],
+            "insert into meta.quarantine (manifest_id, source, endpoint, file, reason, quarantined_at, reason_key) "
+            "values (?, ?, ?, ?, ?, now(), ?)",
+            [a.run_id, source, endpoint, str(a.path), f"{SET_ASIDE}: {a.reason}", reasons.key_of(SET_ASIDE)],
         )
 
 
@@ -321,9 +324,11 @@ def _quarantine(conn, ep: Endpoint, run_id: str) -> int:
     """The part's bad records into meta.quarantine: each distinct record once per run (a
     page read twice lands it twice), in the order received."""
     return conn.execute(
-        """
-        insert into meta.quarantine (manifest_id, source, endpoint, column_name, value, reason, record, quarantined_at)
-        select ?, ?, ?, _problem.column_name, _problem.value, _problem.reason, _record, now()
+        f"""
+        insert into meta.quarantine
+            (manifest_id, source, endpoint, column_name, value, reason, record, quarantined_at, reason_key)
+        select ?, ?, ?, _problem.column_name, _problem.value, _problem.reason, _record, now(),
+               {reasons.key_sql("_problem.reason", "_problem.column_name")}
         from _fresh as f
         where _problem is not null
           and not exists (select 1 from meta.quarantine as q

@@ -12,6 +12,14 @@ catalog and the new file attached as `pub`:
   `quarantine_summary` (records set aside at extraction, `meta.quarantine`, and by the
   staging rules of this build, `int_quarantined_records`, per source, column and reason). They carry
   counts and reasons only: never a quarantined value or record, so no personal data;
+- for the people who send the S4 reports (issue 24; `write_reporting_tables`): the S1 registry
+  (`rural_centre_registry`) and who has not reported (`unreported_centres`), both dbt marts;
+  the reasons table (`quarantine_reasons`, the seed `extract/reasons.py` reads); the sources'
+  and datasets' names (`source_names`, from the registry `extract.sources`); and the return
+  list (`report_returns`, 退回清单): every S4 row or file set aside, with its file (shown
+  safely), sheet, row, centre, month, county, column, value as `shown_value` allows, the reason
+  and what to change in Chinese and English, and whether a file received later fixed it.
+  These are not counted in `publish_log.row_counts` (that stays the metrics' and reader tables');
 - every table, view and column gets its comment (Chinese, then English): dbt's persist_docs
   wrote them into the working database, and `CREATE TABLE … AS` does not carry them over.
 
@@ -74,6 +82,95 @@ group by all
 order by all
 """
 
+# dbt marts for the senders of the S4 reports, copied beside the metrics (not in row_counts)
+REPORTING_MARTS = ("rural_centre_registry", "unreported_centres")
+REPORTS_SOURCE = "rural_centre_reports"
+
+REPORTING_DDL = """
+create table {c}.metrics.quarantine_reasons (
+    reason_key varchar, applies_to varchar, in_columns varchar, pattern varchar,
+    text_zh varchar, text_en varchar, fix_zh varchar, fix_en varchar);
+create table {c}.metrics.source_names (
+    source varchar, dataset varchar, source_code varchar, source_name_zh varchar, source_name_en varchar,
+    dataset_name_zh varchar, dataset_name_en varchar);
+create table {c}.metrics.report_returns (
+    county_code varchar, file varchar, received_at timestamptz, sheet varchar, row_number bigint,
+    centre_id varchar, school_name varchar, report_month date, column_name varchar, value varchar,
+    stage varchar, reason_key varchar, reason_zh varchar, reason_en varchar, fix_zh varchar, fix_en varchar,
+    fixed boolean, fixed_by_file varchar);
+"""
+# The return list: rows set aside at extraction (meta.quarantine, with the identity the parser
+# kept in `record`), by the staging rules of this build, and files refused whole. A row is
+# fixed when a file received later holds an accepted report of the same centre and month (the
+# folder's month, sources.md `<YYYY-MM>/`, when the row's own month is unreadable or out of
+# range); a refused file when a later version under the same name was accepted.
+RETURNS_SQL = """
+insert into {c}.metrics.report_returns
+with received as (
+    select f.manifest_id, f.file_path, f.received_seq, f.status, m.landed_at
+    from meta.received_files as f
+    inner join meta.loaded_manifests as m using (manifest_id)
+    where f.source = '{source}'
+),
+accepted as (
+    select centre_id, report_month, source_file_path, source_landed_at, source_received_seq
+    from intermediate.int_rural_centre_reports_checked
+    where quarantine_reason is null
+),
+set_aside as (
+    select case when q.endpoint = '_file' then 'file' else 'extract' end as stage, q.file,
+           q.record ->> 'sheet' as sheet, q.row_number, q.record ->> 'centre_id' as centre_id,
+           try_cast(q.record ->> 'report_month' as date) as report_month,
+           q.record ->> 'county_code' as row_county, q.column_name, q.value, q.reason,
+           coalesce(q.reason_key, {quarantine_key}) as reason_key, r.landed_at, r.received_seq
+    from meta.quarantine as q
+    left join received as r on r.manifest_id = q.manifest_id and r.file_path = q.file
+    where q.source = '{source}' and q.endpoint in ('reports', '_file')
+    union all
+    select 'staging', source_file_path, source_sheet, source_row_number, centre_id, report_month, county_code,
+           quarantine_column, quarantine_value, quarantine_reason, quarantine_reason_key, source_landed_at,
+           source_received_seq
+    from intermediate.int_rural_centre_reports_checked
+    where quarantine_reason is not null
+),
+placed as (
+    select s.*, coalesce(s.row_county, g.county_code) as county_code, g.school_name,
+           case when s.reason_key = 'month_out_of_range' or s.report_month is null
+                then try_cast(regexp_extract(s.file, '^{source}/([0-9]{{4}}-[0-9]{{2}})/', 1) || '-01' as date)
+                else s.report_month end as fix_month
+    from set_aside as s
+    left join staging.stg_scipop_platform__rural_centres as g using (centre_id)
+),
+fixes as (
+    select p.file, p.row_number, p.stage, p.landed_at, p.received_seq, min(a.source_file_path) as fixed_by_file
+    from placed as p
+    inner join accepted as a
+        on a.centre_id = p.centre_id and a.report_month = p.fix_month
+       and (a.source_landed_at > p.landed_at
+            or (a.source_landed_at = p.landed_at and a.source_received_seq > p.received_seq))
+    where p.stage <> 'file'
+    group by all
+    union all
+    select p.file, p.row_number, p.stage, p.landed_at, p.received_seq, min(r.file_path)
+    from placed as p
+    inner join received as r
+        on r.file_path = p.file and r.status = 'accepted'
+       and (r.landed_at > p.landed_at or (r.landed_at = p.landed_at and r.received_seq > p.received_seq))
+    where p.stage = 'file'
+    group by all
+)
+select p.county_code, p.file, p.landed_at, p.sheet, p.row_number, p.centre_id, p.school_name, p.report_month,
+       p.column_name, p.value, p.stage, p.reason_key, k.text_zh, k.text_en,
+       replace(k.fix_zh, '{{detail}}', {detail}), replace(k.fix_en, '{{detail}}', {detail}),
+       f.fixed_by_file is not null, f.fixed_by_file
+from placed as p
+left join reference.quarantine_reasons as k using (reason_key)
+left join fixes as f
+    on f.file = p.file and f.stage = p.stage and f.row_number is not distinct from p.row_number
+   and f.landed_at is not distinct from p.landed_at and f.received_seq is not distinct from p.received_seq
+order by p.county_code nulls last, p.landed_at, p.file, p.row_number nulls first
+"""
+
 # Comments of the tables the publish itself writes (dbt documents the others).
 PUBLISH_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
     "publish_log": (
@@ -118,6 +215,61 @@ PUBLISH_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
             "last_quarantined_at": "最近隔离时间 — the latest time (extract).",
         },
     ),
+    "quarantine_reasons": (
+        "隔离原因 — every reason a row, record or file is set aside: its Chinese and English text and what "
+        "the sender should change (the one table the pipeline, the pre-check and the dashboard share).",
+        {
+            "reason_key": "原因代码 — the reason's key (report_returns.reason_key).",
+            "applies_to": "适用对象 — row (a spreadsheet row), record (an API record) or file (a whole file).",
+            "in_columns": "适用字段 — the columns the reason applies to, separated by | (empty: any).",
+            "pattern": "匹配规则 — the regular expression the pipeline's English reason (quarantine_summary.reason) "
+            "matches; the first reason that matches gives the key.",
+            "text_zh": "原因 — the reason in Chinese.",
+            "text_en": "原因（英文） — the reason in English.",
+            "fix_zh": "如何修改 — what the sender should change, in Chinese ({detail}: what the reason names).",
+            "fix_en": "如何修改（英文） — what the sender should change, in English.",
+        },
+    ),
+    "source_names": (
+        "数据源名称 — every source and dataset with its Chinese and English name (what the quality and "
+        "reporting pages show instead of the registry names).",
+        {
+            "source": "数据源 — the source's registry name (quarantine_summary.source).",
+            "dataset": "数据集 — an endpoint or drop-folder table, or _file for a file refused whole.",
+            "source_code": "数据源编号 — the contract's code, S1…S5.",
+            "source_name_zh": "数据源名称 — the source's Chinese name.",
+            "source_name_en": "数据源名称（英文） — the source's English name.",
+            "dataset_name_zh": "数据集名称 — the dataset's Chinese name.",
+            "dataset_name_en": "数据集名称（英文） — the dataset's English name.",
+        },
+    ),
+    "report_returns": (
+        "退回清单 — every row of a rural-centre monthly report (S4) set aside, and every report file refused "
+        "whole, with where it is, why, what to change and whether a later file fixed it: ready to send back "
+        "to the county (no personal data: names shown safely, values only as numbers, dates or codes).",
+        {
+            "county_code": "所属县区代码 — the county the row is for (the row's own, else the centre's in the "
+            "S1 registry); null when neither is known (a file refused whole).",
+            "file": "文件 — the file, relative to the drop folder, its name shown safely.",
+            "received_at": "接收时间 — when the pipeline received the file (the landing run).",
+            "sheet": "工作表 — the sheet the row is on.",
+            "row_number": "行号 — the row as a person sees it in the file (null for a whole file).",
+            "centre_id": "科技馆编号 — the centre the row reports (when it could be read).",
+            "school_name": "学校名称 — the centre's school in the S1 registry.",
+            "report_month": "报告月份 — the month the row states (when it could be read).",
+            "column_name": "字段 — the column that is wrong (its header in the file).",
+            "value": "填写的值 — what was written, only as a number, date or code (else its kind and length).",
+            "stage": "环节 — extract (when the file was read), staging (a rule of this build) or file (refused whole).",
+            "reason_key": "原因代码 — the reason's key (quarantine_reasons).",
+            "reason_zh": "原因 — why it was set aside, in Chinese.",
+            "reason_en": "原因（英文） — why it was set aside, in English.",
+            "fix_zh": "如何修改 — what to change, in Chinese.",
+            "fix_en": "如何修改（英文） — what to change, in English.",
+            "fixed": "是否已更正 — true when a file received later holds an accepted report of the same centre "
+            "and month (for a whole file: a later accepted version of it).",
+            "fixed_by_file": "更正文件 — the file that fixed it.",
+        },
+    ),
 }
 
 
@@ -148,6 +300,38 @@ def write_quality_tables(conn, catalog: str) -> None:
         conn.execute(QUARANTINE_SQL.format(c=catalog))
     if _has(conn, "intermediate", "int_quarantined_records"):
         conn.execute(STAGING_QUARANTINE_SQL.format(c=catalog))
+
+
+def write_reporting_tables(conn, catalog: str) -> None:
+    """The tables for the senders of the S4 reports (see the module's docstring); the dbt ones
+    only when this working database has them (one built before issue 24 does not)."""
+    from extract import reasons, sources
+
+    for statement in REPORTING_DDL.format(c=catalog).split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    for name in REPORTING_MARTS:
+        if _has(conn, SCHEMA, name):
+            conn.execute(f"create table {catalog}.{SCHEMA}.{name} as select * from {SCHEMA}.{name}")
+    conn.executemany(
+        f"insert into {catalog}.metrics.source_names values (?, ?, ?, ?, ?, ?, ?)", sources.dataset_names()
+    )
+    if not _has(conn, "reference", "quarantine_reasons"):
+        return
+    conn.execute(
+        f"insert into {catalog}.metrics.quarantine_reasons select reason_key, applies_to, in_columns, pattern, "
+        "text_zh, text_en, fix_zh, fix_en from reference.quarantine_reasons"
+    )
+    needed = [("meta", "quarantine"), ("meta", "received_files"), ("intermediate", "int_rural_centre_reports_checked")]
+    if all(_has(conn, schema, name) for schema, name in needed):
+        conn.execute(
+            RETURNS_SQL.format(
+                c=catalog,
+                source=REPORTS_SOURCE,
+                quarantine_key=reasons.key_sql("q.reason", "q.column_name"),
+                detail=reasons.detail_sql("p.reason", "p.reason_key"),
+            )
+        )
 
 
 def copy_views(conn, catalog: str) -> None:
@@ -215,6 +399,7 @@ def copy_comments(conn, catalog: str) -> int:
 def add_reader_extras(conn, catalog: str = "pub") -> None:
     """Called by publish() once the tables and the publish log are in the new file."""
     write_quality_tables(conn, catalog)
+    write_reporting_tables(conn, catalog)
     copy_views(conn, catalog)
     copy_comments(conn, catalog)
 

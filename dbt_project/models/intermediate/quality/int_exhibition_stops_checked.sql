@@ -8,8 +8,8 @@ checked as (
     select
         *,
         {{ quarantine_columns([
-            ("start_date < cast('" ~ var('plan_start') ~ "' as date)", 'start_date', 'start_date', 'starts before the plan period'),
-            ('end_date < start_date', 'end_date', 'end_date', 'ends before it starts'),
+            ("start_date < cast('" ~ var('plan_start') ~ "' as date)", 'start_date', 'start_date', 'starts before the plan period', 'starts_before_plan'),
+            ('end_date < start_date', 'end_date', 'end_date', 'ends before it starts', 'ends_before_start'),
         ]) }}
     from stops
 ),

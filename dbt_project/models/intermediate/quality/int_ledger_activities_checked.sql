@@ -1,20 +1,26 @@
 -- S5 ledger rows (sheet 台账) with the first rule each breaks: an activity dated outside the
--- plan period up to the as-of month.
+-- plan period up to the as-of month. The rules are dbt_project.yml's `drop_rules` (the
+-- pre-check, extract/precheck.py, applies the same).
 with activities as (
     select * from {{ ref('stg_plan_ledger__activities') }}
+),
+
+joined as (
+    select
+        *,
+        {{ rule_period_columns() }}
+    from activities
 ),
 
 checked as (
     select
         *,
-        {{ quarantine_columns([
-            (outside_plan_period('activity_month'), '日期', 'activity_date', 'dated outside the plan period up to the as-of month'),
-        ]) }}
-    from activities
+        {{ drop_rules('plan_ledger') }}
+    from joined
 ),
 
 final as (
-    select * from checked
+    select * exclude (plan_start, as_of_month) from checked
 )
 
 select * from final

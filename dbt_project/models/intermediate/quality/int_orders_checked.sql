@@ -9,11 +9,11 @@ checked as (
     select
         *,
         {{ quarantine_columns([
-            (outside_plan_period('placed_month'), 'placed_at', 'placed_at', 'placed_at outside the plan period up to the as-of month'),
-            (outside_plan_period('accepted_month'), 'accepted_at', 'accepted_at', 'accepted_at outside the plan period up to the as-of month'),
-            (outside_plan_period('resolved_month'), 'resolved_at', 'resolved_at', 'resolved_at outside the plan period up to the as-of month'),
-            ('accepted_at < placed_at', 'accepted_at', 'accepted_at', 'accepted before it was placed'),
-            ('resolved_at < accepted_at', 'resolved_at', 'resolved_at', 'resolved before it was accepted'),
+            (outside_plan_period('placed_month'), 'placed_at', 'placed_at', 'placed_at outside the plan period up to the as-of month', 'event_outside_plan'),
+            (outside_plan_period('accepted_month'), 'accepted_at', 'accepted_at', 'accepted_at outside the plan period up to the as-of month', 'event_outside_plan'),
+            (outside_plan_period('resolved_month'), 'resolved_at', 'resolved_at', 'resolved_at outside the plan period up to the as-of month', 'event_outside_plan'),
+            ('accepted_at < placed_at', 'accepted_at', 'accepted_at', 'accepted before it was placed', 'out_of_order'),
+            ('resolved_at < accepted_at', 'resolved_at', 'resolved_at', 'resolved before it was accepted', 'out_of_order'),
         ]) }}
     from orders
 ),

@@ -44,6 +44,7 @@ final as (
         quarantine_column as column_name,
         quarantine_value as value,
         quarantine_reason as reason,
+        quarantine_reason_key as reason_key,
         cast(null as varchar) as file,
         cast(null as bigint) as row_number
     from orders
@@ -55,6 +56,7 @@ final as (
         quarantine_column as column_name,
         quarantine_value as value,
         quarantine_reason as reason,
+        quarantine_reason_key as reason_key,
         cast(null as varchar) as file,
         cast(null as bigint) as row_number
     from stops
@@ -66,6 +68,7 @@ final as (
         quarantine_column as column_name,
         quarantine_value as value,
         quarantine_reason as reason,
+        quarantine_reason_key as reason_key,
         cast(null as varchar) as file,
         cast(null as bigint) as row_number
     from visits
@@ -77,6 +80,7 @@ final as (
         quarantine_column as column_name,
         quarantine_value as value,
         quarantine_reason as reason,
+        quarantine_reason_key as reason_key,
         cast(null as varchar) as file,
         cast(null as bigint) as row_number
     from roadshows
@@ -88,6 +92,7 @@ final as (
         quarantine_column as column_name,
         quarantine_value as value,
         quarantine_reason as reason,
+        quarantine_reason_key as reason_key,
         cast(null as varchar) as file,
         cast(null as bigint) as row_number
     from projects
@@ -99,6 +104,7 @@ final as (
         quarantine_column as column_name,
         quarantine_value as value,
         quarantine_reason as reason,
+        quarantine_reason_key as reason_key,
         source_file_path as file,
         source_row_number as row_number
     from reports
@@ -110,6 +116,7 @@ final as (
         quarantine_column as column_name,
         quarantine_value as value,
         quarantine_reason as reason,
+        quarantine_reason_key as reason_key,
         source_file_path as file,
         source_row_number as row_number
     from activities

@@ -22,8 +22,8 @@ checked as (
     select
         *,
         {{ quarantine_columns([
-            ('is_unknown_roadshow', 'roadshow_id', 'roadshow_id', 'unknown roadshow (not served by the source or quarantined at extraction)'),
-            ('is_roadshow_set_aside', 'roadshow_id', 'roadshow_id', 'its roadshow is quarantined'),
+            ('is_unknown_roadshow', 'roadshow_id', 'roadshow_id', 'unknown roadshow (not served by the source or quarantined at extraction)', 'unknown_parent'),
+            ('is_roadshow_set_aside', 'roadshow_id', 'roadshow_id', 'its roadshow is quarantined', 'parent_set_aside'),
         ]) }}
     from joined
 ),

@@ -8,7 +8,7 @@ checked as (
     select
         *,
         {{ quarantine_columns([
-            ('is_held and ' ~ outside_plan_period('held_month'), 'held_on', 'held_on', 'held outside the plan period up to the as-of month'),
+            ('is_held and ' ~ outside_plan_period('held_month'), 'held_on', 'held_on', 'held outside the plan period up to the as-of month', 'event_outside_plan'),
         ]) }}
     from roadshows
 ),

@@ -1,7 +1,8 @@
 -- S4 monthly report rows with the first rule each breaks: a report month outside the plan
 -- period up to the as-of month, or a centre the S1 rural-centre registry does not hold.
 -- Computed on every build from both sources, so the result never depends on which source
--- loaded first; a report waits in quarantine until its centre is registered.
+-- loaded first; a report waits in quarantine until its centre is registered. The rules are
+-- dbt_project.yml's `drop_rules` (the pre-check, extract/precheck.py, applies the same).
 with reports as (
     select * from {{ ref('stg_rural_centre_reports__reports') }}
 ),
@@ -13,7 +14,8 @@ centres as (
 joined as (
     select
         r.*,
-        c.centre_id is null as is_unknown_centre
+        c.centre_id is null as is_unknown_centre,
+        {{ rule_period_columns() }}
     from reports as r
     left join centres as c on r.centre_id = c.centre_id
 ),
@@ -21,15 +23,12 @@ joined as (
 checked as (
     select
         *,
-        {{ quarantine_columns([
-            (outside_plan_period('report_month'), '报告月份', "strftime(report_month, '%Y-%m')", 'report month outside the plan period up to the as-of month'),
-            ('is_unknown_centre', '科技馆编号', 'centre_id', 'unknown centre (not in the S1 rural-centre registry)'),
-        ]) }}
+        {{ drop_rules('rural_centre_reports') }}
     from joined
 ),
 
 final as (
-    select * exclude (is_unknown_centre) from checked
+    select * exclude (is_unknown_centre, plan_start, as_of_month) from checked
 )
 
 select * from final

@@ -23,11 +23,11 @@ checked as (
     select
         *,
         {{ quarantine_columns([
-            (outside_plan_period('visit_month'), 'visit_date', 'visit_date', 'visit_date outside the plan period up to the as-of month'),
-            ('visitors < 0', 'visitors', 'visitors', 'negative visitors'),
-            ('student_visitors < 0 or student_visitors > visitors', 'student_visitors', 'student_visitors', 'student visitors outside 0 … visitors'),
-            ('is_unknown_stop', 'stop_id', 'stop_id', 'unknown stop (not served by the source or quarantined at extraction)'),
-            ('is_stop_set_aside', 'stop_id', 'stop_id', 'its stop is quarantined'),
+            (outside_plan_period('visit_month'), 'visit_date', 'visit_date', 'visit_date outside the plan period up to the as-of month', 'event_outside_plan'),
+            ('visitors < 0', 'visitors', 'visitors', 'negative visitors', 'negative'),
+            ('student_visitors < 0 or student_visitors > visitors', 'student_visitors', 'student_visitors', 'student visitors outside 0 … visitors', 'students_out_of_range'),
+            ('is_unknown_stop', 'stop_id', 'stop_id', 'unknown stop (not served by the source or quarantined at extraction)', 'unknown_parent'),
+            ('is_stop_set_aside', 'stop_id', 'stop_id', 'its stop is quarantined', 'parent_set_aside'),
         ]) }}
     from joined
 ),
