@@ -10,9 +10,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/plan-metrics/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=False
 
-RUN useradd --create-home --uid 50000 airflow \
-    && mkdir -p /opt/airflow /data /incoming /opt/plan-metrics \
-    && chown -R airflow /opt/airflow /data /incoming
+# Two users: `airflow` runs the pipeline and owns the data; `dashboard` only reads what is
+# published, through the group `plan-readers` (published/ is 2750, its files 0640: the pipeline
+# sets them, docs/deployment.md "Files"). Analysts' host accounts join the group by its gid.
+RUN groupadd --gid 50001 plan-readers \
+    && useradd --create-home --uid 50000 --groups plan-readers airflow \
+    && useradd --no-create-home --uid 50002 --gid plan-readers dashboard \
+    && mkdir -p /opt/airflow /data /incoming /opt/plan-metrics /audit \
+    && chown -R airflow /opt/airflow /incoming \
+    && chown airflow:plan-readers /data && chown dashboard:plan-readers /audit && chmod 0750 /data /audit
 
 WORKDIR /opt/plan-metrics
 COPY requirements.lock ./

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run pipeline test test-fast bench venv simulator rollback lint lock clean secrets prod-local bench-workers dashboard help
+.PHONY: run pipeline test test-fast bench venv simulator rollback lint lock clean secrets tls prod-local bench-workers dashboard templates precheck help
 
 run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result and next steps (SIM_SCALE, SIM_SEED, SIM_CLOCK)
 	$(PY) scripts/run_local.py
@@ -15,6 +15,12 @@ run: venv  ## start the simulated sources and run the pipeline through Airflow, 
 # (data/demo/latest) if there is one, else data/; scripts/demo_latest.py says which file
 dashboard: venv  ## the dashboard (看板) on the published file (the demo world started last, or PLAN_METRICS_DATA_DIR), read-only; prints its URL (DASHBOARD_PORT, default 8501)
 	$(PY) scripts/demo_latest.py $(PY) -m dashboard $(if $(DASHBOARD_PORT),--port $(DASHBOARD_PORT))
+
+templates: venv  ## the S4 report templates (填报模板), one workbook per county, from the published S1 registry (the demo world started last, or PLAN_METRICS_DATA_DIR); OUT= another folder
+	$(PY) scripts/demo_latest.py $(PY) -m extract.templates $(if $(OUT),--out $(OUT))
+
+precheck: venv  ## pre-check report files as the pipeline would judge them (预检), storing nothing: make precheck FILES="a.xlsx b.csv" (LANG_EN=1: in English)
+	$(PY) scripts/demo_latest.py $(PY) -m extract.precheck $(FILES) $(if $(LANG_EN),--lang en)
 
 pipeline: venv  ## run the DAGs once against the configured sources (Airflow connections, PLAN_METRICS_*)
 	bash scripts/pipeline.sh
@@ -55,11 +61,14 @@ simulator: venv  ## serve the simulated sources in the foreground (SEED, SCALE, 
 	$(PY) $(if $(INCOMING),scripts/simulator_local.py,-m simulator serve) --seed $(or $(SEED),42) --scale $(or $(SCALE),1) --port $(or $(PORT),8700) \
 	    --clock $(or $(CLOCK),2021-12-31T23:59:59+08:00) $(foreach f,$(FAULTS),--faults $(f))
 
-prod-local: venv  ## docker-compose.yml as processes: PostgreSQL, Redis, Celery workers (SIM_SCALE, SIM_CLOCK)
+prod-local: venv  ## docker-compose.yml as processes: PostgreSQL, Redis, Celery workers, the dashboard behind its login, the TLS proxy (SIM_SCALE, SIM_CLOCK)
 	$(PY) scripts/prod_local.py
 
-secrets: venv  ## write .env from .env.example with fresh secrets (keeps secrets already set)
+secrets: venv  ## write .env (mode 0600 from its first byte) from .env.example with fresh secrets (keeps secrets already good)
 	$(PY) -m deploy.env_secrets write .env
+
+tls: venv  ## a self-signed certificate for the TLS proxy in ./tls (NAMES="host.example 10.0.0.5"; keeps an existing pair)
+	$(PY) -m deploy.tls tls $(NAMES)
 
 rollback: venv  ## re-publish the previous publish (or TO=<publish_id>) of the demo world started last, or of PLAN_METRICS_DATA_DIR
 	$(PY) scripts/demo_latest.py $(PY) -m warehouse.publish rollback $(if $(TO),--to $(TO))

@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import auth, data
 from dashboard.i18n import EN, ZH, label
 
 # the headline metric of each measure's card on the overview
@@ -64,13 +64,14 @@ def _xlsx(df: pd.DataFrame, sheet: str) -> bytes:
 
 
 def downloads(df: pd.DataFrame, name: str, publish_id: str | None) -> None:
-    """CSV and XLSX of a table's values as published (numbers, not the formatted text)."""
+    """CSV and XLSX of a table's values as published (numbers, not the formatted text); each
+    download is recorded in the audit trail when it is clicked (dashboard/audit.py)."""
     stem = f"{name}-{publish_id or 'unpublished'}"
     left, right, _ = st.columns([1, 1, 4])
     with left:
         st.download_button(
             t("download_csv"),
-            data=lambda: _csv(df),
+            data=auth.audited(lambda: _csv(df), name, "csv"),
             file_name=f"{stem}.csv",
             mime="text/csv",
             key=f"dl-csv-{name}",
@@ -80,7 +81,7 @@ def downloads(df: pd.DataFrame, name: str, publish_id: str | None) -> None:
     with right:
         st.download_button(
             t("download_xlsx"),
-            data=lambda: _xlsx(df, name),
+            data=auth.audited(lambda: _xlsx(df, name), name, "xlsx"),
             file_name=f"{stem}.xlsx",
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             key=f"dl-xlsx-{name}",

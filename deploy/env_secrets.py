@@ -1,26 +1,37 @@
 """The deployment's secrets: which there are, how fresh ones are made, and when a value is refused.
 
-    python -m deploy.env_secrets write .env   # `make secrets`: fill in every missing secret
-    python -m deploy.env_secrets check        # exit 1, naming each bad variable (compose's
-                                              # `secrets-check` service runs this first)
+    python -m deploy.env_secrets write .env      # `make secrets`: fill in every missing secret
+    python -m deploy.env_secrets check           # exit 1, naming each bad variable (compose's
+                                                 # `secrets-check` service runs this first)
+    python -m deploy.env_secrets check NAME ...  # only these (what one container was given;
+                                                 # NAME=VAR: NAME as held in the variable VAR)
 
 docker-compose.yml reads every secret as `${NAME:?…}`, so compose itself refuses to start when
 one is missing or empty — and `.env.example` leaves them all empty, so a copied example never
 starts. This check adds what compose cannot express: a value typed in from an example or a
-tutorial ("change-me", "<token>"), one too short to be random, a Fernet key that is not one,
-a password that would break the URLs it is spliced into. Nothing here has a default: a
-secret that is not set stops the deployment rather than falling back to a known value.
+tutorial ("change-me", "<token>"), one too short or too regular to be random (repeats,
+sequences, a single kind of character), a Fernet key that is not one or holds too few
+different bytes, a password that would break the URLs it is spliced into, and a source
+connection (AIRFLOW_CONN_* of every HTTP source in `extract.sources`) without a usable bearer
+token. Nothing here has a default: a secret that is not set stops the deployment rather than
+falling back to a known value.
+
+A secret can also come from a file: `NAME_FILE=/run/secrets/name` (Docker's convention) is read
+when NAME itself is not set, so a password never has to appear on a command line.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import secrets
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 
 @dataclass(frozen=True)
@@ -37,17 +48,37 @@ SECRETS = (
     Secret("AIRFLOW_JWT_SECRET", "key signing REST and execution API tokens", "token"),
     Secret("AIRFLOW_API_SECRET_KEY", "key signing UI sessions and worker log requests", "token"),
     Secret("AIRFLOW_ADMIN_PASSWORD", "password of the first admin user, created by airflow-init", "password"),
+    Secret("DASHBOARD_SESSION_SECRET", "key signing the dashboard's login sessions", "token"),
 )
 NAMES = tuple(s.name for s in SECRETS)
+BY_NAME = {s.name: s for s in SECRETS}
 
 MIN_LENGTH = 24
+MIN_TOKEN_LENGTH = 16  # a source system's bearer token: its format is the source's, not ours
+MIN_DISTINCT = 10  # different characters in a value (a random 24-character one has ~20)
+MIN_TOKEN_DISTINCT = 6  # a source's token may be hex: 16 symbols only
+MIN_FERNET_BYTES = 16  # different bytes of the 32 in a Fernet key (a random key has ~30)
 URL_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 # What people paste from examples and tutorials; none of it is a secret.
 PLACEHOLDER = re.compile(
-    r"change.?me|changeit|example|placeholder|replace|your.?|secret|password|passw0rd|<[^>]*>|^x+$|^\*+$|^\.+$"
-    r"|^(admin|airflow|postgres|redis|test|default|none|null|todo)$",
+    r"change.?me|changeit|example|placeholder|replace|your.?|secret|password|passw0rd"
+    r"|<[^>]*>|^x+$|^\*+$|^\.+$|^(admin|airflow|postgres|redis|test|default|none|null|todo)$",
     re.I,
 )
+CLASSES = (("digits", str.isdigit), ("lower-case letters", str.islower), ("upper-case letters", str.isupper))
+
+
+def value_of(env: Mapping[str, str], name: str) -> str | None:
+    """`name` from the environment, else the contents of the file `name_FILE` names."""
+    if env.get(name):
+        return env[name]
+    path = env.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+    return env.get(name)
 
 
 def generate() -> dict[str, str]:
@@ -56,11 +87,47 @@ def generate() -> dict[str, str]:
 
     values = {}
     for s in SECRETS:
-        # a random value can, very rarely, contain a word the placeholder rule refuses: draw again
+        # a random value can, very rarely, contain a word or a run the rules refuse: draw again
         while problem(s, value := Fernet.generate_key().decode() if s.kind == "fernet" else secrets.token_urlsafe(32)):
             pass
         values[s.name] = value
     return values
+
+
+def _runs(value: str) -> int:
+    """How many characters of `value` sit in a run of 4 or more that repeats one character or
+    steps by one (aaaa, 1234, dcba, 7890)."""
+
+    def step(a: str, b: str) -> int | None:
+        d = ord(b) - ord(a)
+        if a.isdigit() and b.isdigit() and abs(d) == 9:  # 9→0 and 0→9 continue a sequence
+            d = -1 if d > 0 else 1
+        return d if abs(d) <= 1 else None
+
+    covered, start = set(), 0
+    for i in range(1, len(value) + 1):
+        same = i < len(value) and i - start >= 1 and step(value[i - 1], value[i]) is not None
+        if same and i - start >= 2:
+            same = step(value[i - 2], value[i - 1]) == step(value[i - 1], value[i])
+        if not same:
+            if i - start >= 4:
+                covered.update(range(start, i))
+            start = i - 1 if i < len(value) and step(value[i - 1], value[i]) is not None else i
+    return len(covered)
+
+
+def weakness(value: str, *, one_class_ok: bool = False, min_distinct: int = MIN_DISTINCT) -> str | None:
+    """Why `value` is too regular to be random, or None: few different characters (repeats),
+    runs that repeat or count (sequences), or a single kind of character."""
+    if len(set(value)) < min_distinct:
+        return f"has only {len(set(value))} different characters (repeats)"
+    if _runs(value) * 2 >= len(value):
+        return "is mostly repeats or sequences (aaaa, 1234, abcd)"
+    if not one_class_ok:
+        for what, test in CLASSES:
+            if all(test(c) for c in value):
+                return f"uses only {what}"
+    return None
 
 
 def problem(secret: Secret, value: str | None) -> str | None:
@@ -77,16 +144,56 @@ def problem(secret: Secret, value: str | None) -> str | None:
             Fernet(value.encode())
         except Exception:
             return f"{secret.name} is not a Fernet key (32 url-safe base64-encoded bytes): {fix}"
+        key = base64.urlsafe_b64decode(value.encode())
+        if len(set(key)) < MIN_FERNET_BYTES:
+            return f"{secret.name} is not random (only {len(set(key))} different bytes of 32): {fix}"
         return None
     if len(value) < MIN_LENGTH:
         return f"{secret.name} is too short to be random ({len(value)} < {MIN_LENGTH} characters): {fix}"
     if secret.kind == "password" and not URL_SAFE.match(value):
         return f"{secret.name} may only use A-Z a-z 0-9 - _ (it is spliced into connection URLs): {fix}"
+    if weak := weakness(value):
+        return f"{secret.name} is not random: it {weak}: {fix}"
     return None
 
 
-def problems(env: Mapping[str, str]) -> list[str]:
-    return [p for s in SECRETS if (p := problem(s, env.get(s.name)))]
+def problems(env: Mapping[str, str], names: Iterable[str] = NAMES) -> list[str]:
+    return [p for name in names if (p := problem(BY_NAME[name], value_of(env, name)))]
+
+
+def source_token(conn: str) -> str | None:
+    """The bearer token (password) of an Airflow connection given as JSON or as a URI."""
+    conn = conn.strip()
+    if conn.startswith("{"):
+        try:
+            value = json.loads(conn).get("password")
+        except (ValueError, AttributeError):
+            return None
+        return str(value) if value else None
+    password = urlsplit(conn).password
+    return unquote(password) if password else None
+
+
+def source_problems(env: Mapping[str, str]) -> list[str]:
+    """Each HTTP source's connection must carry a usable bearer token (extract.sources is the list)."""
+    from extract.sources import http_sources
+
+    fix = "put the token the source system issued into its connection in .env"
+    found = []
+    for s in http_sources():
+        conn = value_of(env, s.conn_env)
+        token = source_token(conn) if conn else None
+        if not conn:
+            found.append(f"{s.conn_env} is missing ({s.title}): {fix}")
+        elif not token:
+            found.append(f"{s.conn_env} has no password (the source's bearer token): {fix}")
+        elif PLACEHOLDER.search(token):
+            found.append(f"{s.conn_env}'s token is still a placeholder: {fix}")
+        elif len(token) < MIN_TOKEN_LENGTH:
+            found.append(f"{s.conn_env}'s token is too short ({len(token)} < {MIN_TOKEN_LENGTH}): {fix}")
+        elif weak := weakness(token, one_class_ok=True, min_distinct=MIN_TOKEN_DISTINCT):
+            found.append(f"{s.conn_env}'s token is not random: it {weak}: {fix}")
+    return found
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -104,6 +211,23 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write `path` so that it is 0600 from its first byte: a fresh file created 0600 beside it
+    (O_EXCL, never through a link), filled, synced, then renamed over `path`."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_env(path: Path, example: Path) -> list[str]:
     """Make `path` a usable .env: start from `example` when it does not exist, then give every
     secret that is missing, empty or refused a fresh value. Secrets already good are kept (a
@@ -111,27 +235,35 @@ def write_env(path: Path, example: Path) -> list[str]:
     lines = (path if path.exists() else example).read_text(encoding="utf-8").splitlines()
     current = read_env_file(path) if path.exists() else {}
     fresh = generate()
-    by_name = {s.name: s for s in SECRETS}
     replaced, seen = [], set()
     for i, line in enumerate(lines):
         key = line.split("=", 1)[0].strip() if "=" in line and not line.lstrip().startswith("#") else None
-        if key in by_name:
+        if key in BY_NAME:
             seen.add(key)
-            if problem(by_name[key], current.get(key)):
+            if problem(BY_NAME[key], current.get(key)):
                 lines[i] = f"{key}={fresh[key]}"
                 replaced.append(key)
     for name in NAMES:
         if name not in seen:
             lines.append(f"{name}={fresh[name]}")
             replaced.append(name)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    path.chmod(0o600)
+    write_private(path, "\n".join(lines) + "\n")
     return replaced
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["check"]:
-        found = problems(os.environ)
+        # NAME, or NAME=VARIABLE: the secret NAME as this container holds it, in VARIABLE
+        where = dict(a.split("=", 1) if "=" in a else (a, a) for a in argv[1:])
+        unknown = [n for n in where if n not in BY_NAME]
+        if unknown:
+            print(f"unknown secret(s): {', '.join(unknown)}; known: {', '.join(NAMES)}", file=sys.stderr)
+            return 2
+        if where:
+            env = {name: v for name, var in where.items() if (v := value_of(os.environ, var)) is not None}
+            found = problems(env, where)
+        else:
+            found = problems(os.environ) + source_problems(os.environ)
         for p in found:
             print(f"refusing to start: {p}", file=sys.stderr)
         return 1 if found else 0
@@ -140,6 +272,9 @@ def main(argv: list[str]) -> int:
         replaced = write_env(path, Path(__file__).resolve().parent.parent / ".env.example")
         kept = [n for n in NAMES if n not in replaced]
         print(f"{path}: new {', '.join(replaced) or 'nothing'}" + (f"; kept {', '.join(kept)}" if kept else ""))
+        todo = source_problems(read_env_file(path))
+        if todo:
+            print(f"still to fill in by hand ({path}):\n  " + "\n  ".join(todo))
         return 0
     print(__doc__, file=sys.stderr)
     return 2

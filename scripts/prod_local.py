@@ -1,23 +1,27 @@
 """`make prod-local`: the production deployment of docker-compose.yml, as processes on this machine.
 
 There is no Docker engine here, but every part of the deployment runs without one. This
-installs PostgreSQL and Redis from Debian's packages when they are missing
-(`scripts/system_packages.sh`), starts both on loopback, on free ports, with freshly generated
-passwords, in a throw-away folder; then runs `deploy/init.sh` (what `airflow-init` runs) and
-Airflow's components with the CeleryExecutor: api-server, scheduler, dag-processor,
-triggerer, two Celery workers on the default queue (`--scale airflow-worker=2`) and the one
-DuckDB writer on queue `duckdb_writer` with concurrency 1.
+installs PostgreSQL, Redis and nginx from Debian's packages when they are missing
+(`scripts/system_packages.sh`), runs compose's `secrets-check` on the generated `.env`, starts
+PostgreSQL and Redis on loopback, on free ports, with freshly generated passwords, in a
+throw-away folder; then runs `deploy/init.sh` (what `airflow-init` runs), Airflow's components
+with the CeleryExecutor: api-server, scheduler, dag-processor, triggerer, two Celery workers on
+the default queue (`--scale airflow-worker=2`) and the one DuckDB writer on queue
+`duckdb_writer` with concurrency 1; then the dashboard (with its login) and the TLS proxy
+(nginx on deploy/nginx.conf, a self-signed certificate from deploy/tls.py), the one way in.
 
 "Exactly as compose configures it" is read, not copied: each component's command and
 environment come from docker-compose.yml itself (its `${VAR:?…}` rules included, so a missing
-secret is refused here as compose refuses it) and from `deploy/airflow.env`, the one file of
-Airflow settings both use. Only what a container network provides differently is put in
-locally: service host names become 127.0.0.1 and a free port, container paths become folders
-under the throw-away root, and each worker gets its own Celery name and log-server port
-(containers each have their own host name and ports; processes on one machine share them).
+secret is refused here as compose refuses it; each component gets only its service's secrets)
+and from `deploy/airflow.env`, the one file of Airflow settings both use. Only what a container
+network provides differently is put in locally: service host names become 127.0.0.1 and a free
+port, container paths become folders under the throw-away root, the readers group is the local
+`plan-readers` (created when running as root) or the user's own, and each worker gets its own
+Celery name and log-server port (containers each have their own host name and ports; processes
+on one machine share them).
 
 `make prod-local` also starts the source simulator (SIM_SCALE, SIM_CLOCK, SIM_SEED) so the
-DAGs have sources, prints the UI's URL and the admin login, and stops everything on Ctrl-C.
+DAGs have sources, prints the proxy's URLs and the admin login, and stops everything on Ctrl-C.
 The production-shaped test (tests/deployment/test_prod_celery.py) drives the same class.
 """
 
@@ -49,6 +53,11 @@ AIRFLOW_ENV_FILE = REPO / "deploy" / "airflow.env"
 # The compose services that are Airflow components, in the order compose's depends_on starts them.
 SERVERS = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 WORKER, WRITER = "airflow-worker", "airflow-writer"
+CHECK, INIT, DASHBOARD, PROXY = "secrets-check", "airflow-init", "dashboard", "proxy"
+AIRFLOW_PATH = "/airflow"  # where the proxy serves Airflow ([api] base_url's path)
+IMAGE_REPO = "/opt/plan-metrics"  # where the image has the project (Dockerfile)
+READERS_GROUP = "plan-readers"  # compose's group that may read the published folder
+PACKAGES = ("postgresql", "redis-server", "nginx")  # from Debian, when missing
 
 
 def free_port() -> int:
@@ -346,11 +355,88 @@ class Redis:
             self.process.stop(timeout=15)
 
 
+class Nginx:
+    """The TLS proxy: Debian's nginx on docker-compose.yml's `proxy` configuration (deploy/nginx.conf),
+    with only its upstream hosts, listening port and paths made local. Its working folder is a
+    fresh one under /tmp, which its worker processes (user nobody, when run as root) can reach."""
+
+    def __init__(self, logs: Path, tls_dir: Path):
+        self.port = free_port()
+        self.tls_dir = tls_dir
+        self.root: Path | None = None  # made at start
+        self.log = logs / "proxy.log"
+        self.process: Process | None = None
+
+    def render(self, upstreams: Mapping[str, str]) -> str:
+        spec = compose_services()["proxy"]
+        mounts = {target: source for source, target, *_ in (interpolate(v, {}).split(":") for v in spec["volumes"])}
+        text = (REPO / mounts["/etc/nginx/nginx.conf"]).read_text(encoding="utf-8")
+        container_port = spec["ports"][0].rsplit(":", 1)[1]
+        text = text.replace(f"listen {container_port} ssl", f"listen 127.0.0.1:{self.port} ssl")
+        for host, local in upstreams.items():
+            text = text.replace(f"server {host};", f"server {local};")
+        (self.root / "cache").mkdir(exist_ok=True)
+        self.root.chmod(0o755)
+        for container, local in (
+            ("/etc/plan-metrics/tls/", f"{self.tls_dir}/"),
+            ("/var/cache/nginx/", f"{self.root}/cache/"),
+            ("/var/log/nginx/error.log", str(self.log)),
+            ("/var/log/nginx/access.log", str(self.log.with_name("proxy-access.log"))),
+            ("/var/run/nginx.pid", str(self.root / "nginx.pid")),
+        ):
+            text = text.replace(container, local)
+        leftover = [h for h in (*upstreams, "/etc/", "/var/") if h in text]
+        if leftover:
+            raise ValueError(f"deploy/nginx.conf names what this run does not map: {leftover}")
+        return text
+
+    def start(self, upstreams: Mapping[str, str]) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="plan-metrics-nginx-"))
+        conf = self.root / "nginx.conf"
+        conf.write_text(self.render(upstreams), encoding="utf-8")
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        argv = [nginx, "-c", str(conf), "-p", f"{self.root}/", "-e", str(self.log)]
+        check = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True, timeout=60)
+        if check.returncode:
+            raise RuntimeError(f"nginx refuses {conf}: {check.stderr[-2000:]}")
+        self.process = Process("proxy", [*argv, "-g", "daemon off;"], {"PATH": os.environ.get("PATH", "")}, self.log)
+        self.process.start()
+        wait_until(self.ready, "the TLS proxy answering", 30, self.process, interval=0.2)
+
+    def ready(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2):
+            return True
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop(timeout=15)
+        if self.root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def readers_group(create: bool = False) -> str:
+    """The local stand-in for compose's readers group `plan-readers`: the group itself (with
+    `create`, made a system group when running as root, like the packages a start installs),
+    else the user's own primary group."""
+    import grp
+
+    try:
+        grp.getgrnam(READERS_GROUP)
+        return READERS_GROUP
+    except KeyError:
+        pass
+    if create and os.geteuid() == 0:
+        subprocess.run(["groupadd", "--system", READERS_GROUP], check=True, capture_output=True)
+        return READERS_GROUP
+    return grp.getgrgid(os.getgid()).gr_name
+
+
 class ProdLocal:
     """The deployment as processes under `root` (a throw-away folder). Use as a context manager.
 
     env: what the deployment's `.env` would add besides the secrets — the source connections
-    (AIRFLOW_CONN_*) and anything else the caller wants every component to see.
+    (AIRFLOW_CONN_*) and alerts. Like compose, each component gets only what its service's
+    `environment:` takes from it; a name compose never reads goes to every Airflow component.
     worker_env: extra environment for single components by name (`airflow-worker-1`,
     `airflow-writer`, …), e.g. a failpoint for a crash test.
     """
@@ -368,6 +454,8 @@ class ProdLocal:
         self.data_dir = self.root / "data"
         self.incoming_dir = self.data_dir / "incoming"
         self.airflow_home = self.root / "airflow"
+        self.audit_dir = self.root / "audit"
+        self.tls_dir = self.root / "tls"
         self.extra_env = dict(env or {})
         self.worker_env = {k: dict(v) for k, v in (worker_env or {}).items()}
         self.workers = workers
@@ -375,50 +463,80 @@ class ProdLocal:
         self.admin = ("admin", self.secrets["AIRFLOW_ADMIN_PASSWORD"])
         self.postgres = Postgres(self.logs, self.secrets["POSTGRES_PASSWORD"])
         self.redis = Redis(self.root / "redis", self.logs, self.secrets["REDIS_PASSWORD"])
+        self.proxy = Nginx(self.logs, self.tls_dir)
         self.api_port = free_port()
-        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.dashboard_port = free_port()
+        self.api_url = f"http://127.0.0.1:{self.api_port}{AIRFLOW_PATH}"  # direct, for the tests' REST calls
+        self.url = f"https://127.0.0.1:{self.proxy.port}"  # what people open: the TLS proxy
+        self.readers_group: str | None = None
         self.processes: dict[str, Process] = {}
+        self.envs: dict[str, dict[str, str]] = {}
         self.timings: dict[str, float] = {}
 
     # --- configuration -------------------------------------------------------------------
-    def environment(self) -> dict[str, str]:
-        """Every Airflow component's environment: what compose gives a container, made local.
+    def dotenv(self) -> dict[str, str]:
+        """What `.env` holds here: the generated secrets, the caller's additions, the public URL."""
+        return {"PLAN_METRICS_PUBLIC_URL": self.url, **self.secrets, **self.extra_env}
 
-        Order as compose: env_file deploy/airflow.env, then env_file .env (the secrets and the
-        AIRFLOW_CONN_* lines), then the service's `environment:` — interpolated with compose's
-        rules, then service host names and container paths mapped to this machine."""
-        dotenv = {**self.secrets, **self.extra_env}
-        spec = compose_services()["airflow-scheduler"]  # every Airflow service shares x-airflow-common
-        compose_env = {k: interpolate(str(v), dotenv) for k, v in (spec.get("environment") or {}).items()}
+    def localize(self, value: str) -> str:
+        """A value of compose's environment made local: service host names become 127.0.0.1 and
+        their ports, container paths folders under the throw-away root."""
         hosts = {
             "@postgres/": f"@127.0.0.1:{self.postgres.port}/",
             "@redis:6379/": f"@127.0.0.1:{self.redis.port}/",
             "//airflow-apiserver:8080/": f"//127.0.0.1:{self.api_port}/",
         }
-        paths = {"/data": str(self.data_dir), "/incoming": str(self.incoming_dir)}
-        for key, value in compose_env.items():
-            for container, local in hosts.items():
-                value = value.replace(container, local)
-            compose_env[key] = paths.get(value, value)
-        leftover = [k for k, v in compose_env.items() if re.search(r"[@/](postgres|redis|airflow-apiserver)[:/]", v)]
+        for container, local in hosts.items():
+            value = value.replace(container, local)
+        paths = {"/data": self.data_dir, "/incoming": self.incoming_dir, "/audit": self.audit_dir, IMAGE_REPO: REPO}
+        for container, local in paths.items():
+            if value == container or value.startswith(container + "/"):
+                value = str(local) + value[len(container) :]
+        if value == READERS_GROUP:
+            value = self.readers_group or readers_group()
+        return value
+
+    def compose_environment(self, service: str) -> dict[str, str]:
+        """A service's `environment:` as compose gives it: interpolated from `.env` with compose's
+        rules, then made local; fails loudly on a host name this run does not map."""
+        spec = compose_services()[service]
+        dotenv = self.dotenv()
+        env = {k: self.localize(interpolate(str(v), dotenv)) for k, v in (spec.get("environment") or {}).items()}
+        leftover = [k for k, v in env.items() if re.search(r"[@/](postgres|redis|airflow-apiserver|dashboard)[:/]", v)]
         if leftover:
-            raise ValueError(f"docker-compose.yml names a host this run does not map: {leftover}")
+            raise ValueError(f"docker-compose.yml names a host this run does not map: {service}: {leftover}")
+        return env
+
+    def environment(self, service: str = "airflow-scheduler") -> dict[str, str]:
+        """A component's whole environment: what compose gives its container, made local.
+
+        Order as compose: the service's env_file (deploy/airflow.env), then its `environment:`
+        (its own secrets only) — plus what the image's ENV sets and what processes on one
+        machine must not share (ports)."""
+        spec = compose_services()[service]
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PLAN_METRICS"))}
-        env = {**base, **read_env_file(AIRFLOW_ENV_FILE), **dotenv, **compose_env}
-        env.update(
-            {
-                # what the Dockerfile's ENV sets in the image
-                "AIRFLOW_HOME": str(self.airflow_home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-                # compose publishes the api-server's port on 127.0.0.1 only; here it binds there
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(self.api_port),
-                "AIRFLOW__API__BASE_URL": self.api_url,
-                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        files = {}
+        for name in spec.get("env_file") or []:
+            if name != "deploy/airflow.env":
+                raise ValueError(f"{service} reads env_file {name}: only the secrets check may see .env")
+            files.update(read_env_file(AIRFLOW_ENV_FILE))
+        read = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", COMPOSE_FILE.read_text(encoding="utf-8")))
+        unrouted = {k: v for k, v in self.extra_env.items() if k not in read} if service.startswith("airflow") else {}
+        env = {**base, **files, **unrouted, **self.compose_environment(service)}
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env["PYTHONUNBUFFERED"] = "1"
+        if service.startswith("airflow"):
+            env.update(
+                {
+                    # what the Dockerfile's ENV sets in the image
+                    "AIRFLOW_HOME": str(self.airflow_home),
+                    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                    # compose's network keeps the api-server internal; here it binds loopback
+                    "AIRFLOW__API__HOST": "127.0.0.1",
+                    "AIRFLOW__API__PORT": str(self.api_port),
+                    "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                }
+            )
         return env
 
     def component_argv(self, name: str) -> list[str]:
@@ -429,6 +547,15 @@ class ProdLocal:
         argv = compose_command(name)
         if name == WRITER:
             argv += ["--celery-hostname", f"{name}@%h"]
+        return argv
+
+    def dashboard_argv(self) -> list[str]:
+        """compose's dashboard command, on loopback and a free port (its container listens on
+        every interface of its own network, where only the proxy reaches it)."""
+        argv = compose_command(DASHBOARD)
+        argv = [sys.executable if a == "python" else a for a in argv]
+        for flag, value in (("--address", "127.0.0.1"), ("--port", str(self.dashboard_port))):
+            argv[argv.index(flag) + 1] = value
         return argv
 
     # --- life cycle ------------------------------------------------------------------------
@@ -446,28 +573,35 @@ class ProdLocal:
     def _timed(self, label: str, started: float) -> None:
         self.timings[label] = round(time.monotonic() - started, 1)
 
+    def secrets_check(self) -> None:
+        """compose's `secrets-check`: its command on the whole `.env`, before anything starts."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PLAN_METRICS"))}
+        env.update(self.dotenv())
+        env.update({k: interpolate(str(v), self.dotenv()) for k, v in compose_services()[CHECK]["environment"].items()})
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # the image's python
+        result = subprocess.run(compose_command(CHECK), env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        if result.returncode:
+            raise RuntimeError(f"secrets-check refused to start:\n{result.stderr[-3000:]}")
+
     def start(self) -> None:
         t = time.monotonic()
-        subprocess.run(["bash", str(REPO / "scripts" / "system_packages.sh"), "postgresql", "redis-server"], check=True)
+        subprocess.run(["bash", str(REPO / "scripts" / "system_packages.sh"), *PACKAGES], check=True)
+        self.readers_group = readers_group(create=True)
         self._timed("install", t)
-        for folder in (self.logs, self.data_dir, self.incoming_dir, self.airflow_home):
+        for folder in (self.logs, self.data_dir, self.incoming_dir, self.airflow_home, self.audit_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        problems = env_secrets.problems(self.secrets)
-        if problems:  # generated values always pass; this is the same gate compose applies
-            raise RuntimeError("; ".join(problems))
+        # the data volume's root as the image has it: the pipeline's, readable by the readers group
+        self.data_dir.chmod(0o750)
+        shutil.chown(self.data_dir, group=self.readers_group)
+        self.secrets_check()
         t = time.monotonic()
         self.postgres.start()
         self.redis.start()
         self._timed("postgres+redis", t)
         t = time.monotonic()
-        self.env = self.environment()
+        self.envs = {name: self.environment(name) for name in (INIT, *SERVERS, WORKER, WRITER)}
         init = subprocess.run(
-            ["bash", str(REPO / "deploy" / "init.sh")],
-            env=self.env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=600,
+            compose_command(INIT), env=self.envs[INIT], cwd=REPO, capture_output=True, text=True, timeout=600
         )
         (self.logs / "airflow-init.log").write_text(init.stdout + init.stderr)
         if init.returncode:
@@ -483,15 +617,49 @@ class ProdLocal:
         for i in range(1, self.workers + 1):
             self.start_component(f"{WORKER}-{i}")
         self.start_component(WRITER)
+        self.start_dashboard()
+        self.start_proxy()
         wait_until(self.workers_ready, "every Celery worker ready", 180)
-        self._timed("workers", t)
+        self._timed("workers, dashboard, proxy", t)
 
     def start_component(self, name: str, env: Mapping[str, str] | None = None) -> Process:
-        component_env = {**self.env, **self.worker_env.get(name, {}), **(env or {})}
+        service = WORKER if name.startswith(f"{WORKER}-") else name
+        component_env = {**self.envs[service], **self.worker_env.get(name, {}), **(env or {})}
         if name.startswith((WORKER, WRITER)):
             component_env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
         self.processes[name] = Process(name, self.component_argv(name), component_env, self.logs / f"{name}.log")
         return self.processes[name].start()
+
+    def start_dashboard(self) -> Process:
+        env = self.environment(DASHBOARD)
+        self.envs[DASHBOARD] = env
+        self.processes[DASHBOARD] = Process(DASHBOARD, self.dashboard_argv(), env, self.logs / "dashboard.log").start()
+        health = f"http://127.0.0.1:{self.dashboard_port}/_stcore/health"
+        wait_until(
+            lambda: requests.get(health, timeout=5).ok, "the dashboard answering", 120, self.processes[DASHBOARD]
+        )
+        return self.processes[DASHBOARD]
+
+    def start_proxy(self) -> None:
+        from deploy import tls
+
+        tls.make(self.tls_dir, ["localhost", "127.0.0.1"])
+        self.proxy.start(
+            {
+                "airflow-apiserver:8080": f"127.0.0.1:{self.api_port}",
+                "dashboard:8501": f"127.0.0.1:{self.dashboard_port}",
+            }
+        )
+        self.processes[PROXY] = self.proxy.process
+
+    @property
+    def cert(self) -> Path:
+        """The proxy's self-signed certificate (verify HTTPS against it)."""
+        return self.tls_dir / "cert.pem"
+
+    @property
+    def audit_log(self) -> Path:
+        return Path(self.envs[DASHBOARD]["PLAN_METRICS_DASHBOARD_AUDIT_LOG"])
 
     def kill(self, name: str) -> list[int]:
         return self.processes[name].kill()
@@ -518,33 +686,38 @@ class ProdLocal:
         return all(self.worker_ready(n) for n in self.celery_names())
 
     def broker_url(self) -> str:
-        return self.env["AIRFLOW__CELERY__BROKER_URL"]
+        return self.envs["airflow-scheduler"]["AIRFLOW__CELERY__BROKER_URL"]
 
     def stop(self) -> None:
-        # workers first (a warm shutdown finishes what they run), then the servers, then the stores
-        order = [n for n in self.processes if n.startswith((WORKER, WRITER))] + [
-            n for n in self.processes if not n.startswith((WORKER, WRITER))
-        ]
+        # the edge first, then workers (a warm shutdown finishes what they run), then the
+        # servers, then the stores
+        edge = [n for n in (PROXY, DASHBOARD) if n in self.processes]
+        workers = [n for n in self.processes if n.startswith((WORKER, WRITER))]
+        order = edge + workers + [n for n in self.processes if n not in edge and n not in workers]
         for name in order:
             self.processes[name].send(signal.SIGTERM)
         for name in order:
             self.processes[name].stop(timeout=45)
+        self.proxy.stop()
         self.redis.stop()
         self.postgres.stop()
 
     def leftovers(self) -> list[str]:
-        """Processes of this installation still alive (found by AIRFLOW_HOME, or as PostgreSQL/Redis)."""
+        """Processes of this installation still alive (found by AIRFLOW_HOME or the data folder,
+        or as PostgreSQL, Redis or nginx)."""
         import psutil
 
-        mine = {str(self.airflow_home)}
         found = []
         for p in psutil.process_iter(["pid", "cmdline"]):
             try:
                 cmd = " ".join(p.info["cmdline"] or [])
+                environ = p.environ()
                 if (
-                    p.environ().get("AIRFLOW_HOME") in mine
+                    environ.get("AIRFLOW_HOME") == str(self.airflow_home)
+                    or environ.get("PLAN_METRICS_DATA_DIR") == str(self.data_dir)
                     or str(self.postgres.data) in cmd
                     or ("redis-server" in cmd and str(self.redis.root) in cmd)
+                    or (self.proxy.root is not None and "nginx" in cmd and str(self.proxy.root) in cmd)
                 ):
                     found.append(f"{p.pid} {cmd[:120]}")
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
@@ -613,9 +786,12 @@ def main() -> int:
             with ProdLocal(root, sim.airflow_connections()) as prod:
                 user, password = prod.admin
                 print(
-                    f"\n  Airflow UI   {prod.api_url}\n  login        {user}   password {password}\n"
+                    f"\n  Dashboard    {prod.url}/            (log in with an Airflow account)\n"
+                    f"  Airflow UI   {prod.url}/airflow/\n  login        {user}   password {password}\n"
+                    f"  TLS          self-signed: {prod.cert} (the browser warns; trust it or accept once)\n"
                     f"  PostgreSQL   127.0.0.1:{prod.postgres.port}   Redis 127.0.0.1:{prod.redis.port}\n"
                     f"  workers      {', '.join(prod.celery_names())}\n  logs         {prod.logs}\n"
+                    f"  audit        {prod.audit_log}\n"
                     f"  published    {prod.data_dir / 'published' / 'plan_metrics.duckdb'}\n"
                     f"  start-up     {json.dumps(prod.timings)}\n"
                     "\nThe DAGs start paused (production setting): unpause them in the UI; for the data as of the\n"

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from extract.landing import failpoint, fsync_path
-from warehouse import duck, meta, paths, reader_tables
+from warehouse import duck, meta, paths, permissions, reader_tables
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ def publish(
         _keep_in_history(published_db, history, publish_id)
         _mirror_log(working_db, entry)
         reader_tables.write_docs(working_db, published_db.parent)
+        permissions.share_published(published_db.parent)
         log.info("publish %s is already live in %s; completed its history and log", publish_id, published_db)
         return {
             "publish_id": publish_id,
@@ -114,6 +115,7 @@ def publish(
     _prune(history, published_db.stem, keep)
     _mirror_log(working_db, entry)
     reader_tables.write_docs(working_db, published_db.parent)  # dbt docs page beside the file
+    permissions.share_published(published_db.parent)  # the readers group: 2750 / 0640
     log.info("published %s -> %s (%s)", publish_id, published_db, row_counts)
     return {"publish_id": publish_id, "path": str(published_db), "row_counts": row_counts, "watermarks": watermarks}
 
@@ -200,6 +202,7 @@ def rollback(publish_id: str | None = None, published_db: Path | None = None) ->
     fsync_path(staged)
     os.replace(staged, published_db)
     fsync_path(published_db.parent)
+    permissions.share_published(published_db.parent)
     log.warning("rolled back: %s now serves %s", published_db, source.name)
     return source
 
@@ -213,6 +216,7 @@ def main(argv=None) -> int:
     r = sub.add_parser("rollback", help="re-publish an earlier publish")
     r.add_argument("--to", dest="publish_id", help="publish_id to restore (default: the previous one)")
     args = p.parse_args(argv)
+    permissions.apply_umask()
     if args.cmd == "history":
         current = current_publish_id()
         for f in list_history():

@@ -15,8 +15,13 @@ from airflow.sdk import Asset
 
 from extract.sources import SOURCES
 from plan_dag_lib.alerts import alert_on_failure  # noqa: F401  (every DAG's on_failure_callback)
+from warehouse.permissions import apply_umask
 
 log = logging.getLogger(__name__)
+
+# Every task process parses its DAG file, so this is set before any task writes a file: the
+# data folder's folders are 0750 and its files 0640 (warehouse/permissions.py).
+apply_umask()
 
 # The single-writer rule of DuckDB, enforced by Airflow: every task that opens the working
 # database runs in this pool, which has one slot.

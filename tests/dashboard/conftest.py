@@ -261,6 +261,12 @@ class WorldTruth:
         for r in plan.rejected:
             groups[("extract", r.path.split("/")[0], "_file", "", r.reason)].append(r.path)
         self.quarantine = sorted((*key[:4], len(paths), len(set(paths))) for key, paths in groups.items())
+        # the reasons the quality page shows, in Chinese (the simulator's categories' keys)
+        from extract.reasons import reason
+        from tests.reporting_truth import CATEGORY_KEY
+
+        categories = {q.category for q in plan.quarantined} | {r.category for r in plan.rejected}
+        self.reasons_zh = {reason(CATEGORY_KEY[c]).text_zh for c in categories}
         self.quarantined_per_source: Counter = Counter()
         for (_, source, *_), paths in groups.items():
             self.quarantined_per_source[source] += len(paths)

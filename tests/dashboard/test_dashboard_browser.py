@@ -28,6 +28,7 @@ import duckdb
 import openpyxl
 import pytest
 
+from extract.sources import SOURCES, dataset_names
 from tests.dashboard.conftest import PROVINCE, REPO, Console, DashboardServer, parse_shown, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -38,7 +39,9 @@ PAGES = {  # sidebar title -> the page's heading and a screenshot name
     "地市分布图": ("地市分布图", "map"),
     "计划进度": ("计划进度", "progress"),
     "数据质量": ("数据质量", "quality"),
+    "数据报送": ("数据报送", "reporting"),
     "数据说明": ("数据说明", "about"),
+    "上传预检": ("上传预检", "precheck"),
 }
 MEASURES = [f"M0{i}" for i in range(1, 10)]
 STAGES = {"接收时": "extract", "建模规则": "staging"}  # the quality page's 环节 column
@@ -123,9 +126,13 @@ def by_header(page, name: str) -> list[dict]:
     return [dict(zip(header, row, strict=True)) for row in table_rows(page, name)]
 
 
-def chart_marks(page, scope: str, kind: str) -> list[dict[str, str]]:
+def chart_marks(page, scope: str, kind: str, wait: bool = True) -> list[dict[str, str]]:
     """The marks of one kind ('bar', 'point', 'rect mark', 'text mark') Vega drew under a CSS
-    scope, each as the fields of its accessible description, in drawing order."""
+    scope, each as the fields of its accessible description, in drawing order. `wait`: the
+    chart must have marks — wait (up to 60 s) for Vega to draw the first one, since a chart's
+    SVG appears before its marks on a loaded machine."""
+    if wait:
+        page.wait_for_selector(f'{scope} [aria-roledescription="{kind}"]', state="attached", timeout=60_000)
     labels = page.locator(f'{scope} [aria-roledescription="{kind}"]').evaluate_all(
         "els => els.map(e => e.getAttribute('aria-label'))"
     )
@@ -436,13 +443,19 @@ def test_the_quality_page_shows_the_true_row_count_warnings_and_quarantine(page,
         assert counts and r["级别"] == "warn", r
         warnings.append((r["层级"], tuple(int(n) for n in counts.groups() if n)))
     assert sorted(warnings) == truth.warnings
-    # AND the quarantine: per stage, source, dataset and column, the true records and files
+    # AND the quarantine: per stage, source, dataset and column, the true records and files,
+    # sources and datasets by their Chinese names, each reason in Chinese
+    source_of = {s.name_zh: s.name for s in SOURCES.values()}
+    dataset_of = {(s, zh): d for s, d, _c, _s1, _s2, zh, _en in dataset_names()}
+    rows = by_header(page, "quarantine")
     shown = sorted(
-        (STAGES[r["环节"]], r["数据源"], r["数据集"], r["字段"], int(r["记录数"]), int(r["文件数"]))
-        for r in by_header(page, "quarantine")
-    )
+        (STAGES[r["环节"]], source_of[r["数据源"]], dataset_of[(source_of[r["数据源"]], r["数据集"])], r["字段"],
+         int(r["记录数"]), int(r["文件数"]))
+        for r in rows
+    )  # fmt: skip
     assert shown == truth.quarantine
-    bars = {b["source"]: int(b["records"]) for b in chart_marks(page, ".st-key-chart-quarantine", "bar")}
+    assert {r["原因"] for r in rows} == truth.reasons_zh
+    bars = {source_of[b["source"]]: int(b["records"]) for b in chart_marks(page, ".st-key-chart-quarantine", "bar")}
     assert bars == truth.quarantined_per_source and set(bars) == {"rural_centre_reports", "plan_ledger"}
 
 
@@ -462,8 +475,13 @@ def test_the_about_page_describes_every_published_relation_of_the_file_it_reads(
             "publish_context",
             "publish_log",
             "quality_warnings",
+            "quarantine_reasons",
             "quarantine_summary",
             "regions",
+            "report_returns",
+            "rural_centre_registry",
+            "source_names",
+            "unreported_centres",
         )
     ]
     assert all(r["说明"] for r in by_header(page, "relations")), "every relation has its comment"

@@ -22,6 +22,13 @@ One run serves the module (a small world of all five sources). In order:
 4. Roles: the viewer may look but not trigger, clear or list connections; the operator may
    trigger and clear but not list connections.
 5. Redelivering the dead workers' messages changes nothing; stopping leaves no process behind.
+6. Access (issue 25), in Chromium through the TLS proxy (nginx, self-signed certificate): an
+   anonymous visitor gets the login page of the UI and of the dashboard; a viewer uses the UI,
+   reads and downloads from the dashboard and is refused the pre-check; a county reporter
+   pre-checks a file of their county and is refused another county's; three wrong passwords
+   lock an account for the dashboard and Airflow alike; the dashboard's audit log records each
+   step; each component holds only its own secrets; the data folder is 0750/0640 with
+   published/ for the readers group.
 """
 
 from __future__ import annotations
@@ -44,8 +51,9 @@ from simulator import truth
 from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts
 from tests.conftest import Pipeline, assert_matches_truth
+from tests.dashboard.conftest import browser_packages  # noqa: F401  (Chromium for the access walk)
 
-pytestmark = [pytest.mark.airflow, pytest.mark.services, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.airflow, pytest.mark.services, pytest.mark.browser, pytest.mark.timeout(1500)]
 
 SEED, SCALE = 3, 0.1
 CLOCK = "2021-09-30T23:59:59+08:00"
@@ -58,6 +66,7 @@ OTHER_EXTRACTS = (
 )
 EXTRACTS = (ORDERS, *OTHER_EXTRACTS)
 TRANSFORM = "transform_publish"
+ROLLBACK = "rollback_publish"
 API_LOADS = {"extract_scipop_platform", "extract_kechuang_roadshows", ORDERS}  # raw_inserted lives in their load
 WEBHOOK_TOKEN = "wh-" + hashlib.sha256(str(time.time()).encode()).hexdigest()[:24]
 HOST = socket.gethostname()
@@ -155,6 +164,23 @@ def working_db_state(db: Path) -> dict:
     }
 
 
+def file_modes(prod: ProdLocal) -> dict:
+    """What the pipeline wrote under its data folder: paths whose mode breaks the rules of
+    warehouse/permissions.py (the drop folder aside: the senders', not the pipeline's), and the
+    published folder's and file's group against the readers group."""
+    import grp
+
+    from warehouse.permissions import wrong_modes
+
+    published = prod.data_dir / "published"
+    return {
+        "wrong": [w for w in wrong_modes(prod.data_dir) if f"{prod.incoming_dir}" not in w],
+        "checked": sum(1 for _ in prod.data_dir.rglob("*")),
+        "published_gids": {p.name: p.stat().st_gid for p in [published, *published.iterdir()]},
+        "readers_gid": grp.getgrnam(prod.readers_group).gr_gid,
+    }
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -164,8 +190,9 @@ def log_lines(path: Path, *needles: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, request):
     """Start the deployment and play the whole scenario once; tests assert what it recorded."""
+    request.getfixturevalue("browser_packages")  # Chromium for the access walk, installed if missing
     base = tmp_path_factory.mktemp("prod")
     started = time.monotonic()
     rec: dict = {"timings": {}}
@@ -199,7 +226,7 @@ def run(tmp_path_factory):
         mark("deployment up")
         rec["startup"] = dict(prod.timings)
         admin = RestApi(prod.api_url, *prod.admin)
-        for dag_id in (*EXTRACTS, TRANSFORM):
+        for dag_id in (*EXTRACTS, TRANSFORM, ROLLBACK):
             wait_for(lambda d=dag_id: admin.request("GET", f"/api/v2/dags/{d}").ok, f"{dag_id} parsed", 180, 2)
         users = {}
         for username, role in (("operator", "User"), ("viewer", "Viewer")):
@@ -298,6 +325,21 @@ def run(tmp_path_factory):
         # --- 5. redelivery of what the dead workers held ------------------------------------
         rec["redelivery"] = redeliver(prod, admin, rec)
         mark("redelivered messages refused")
+
+        # --- 6. a rollback, by the operator through Airflow (so in its audit log) -----------
+        from warehouse.publish import current_publish_id
+
+        current = current_publish_id(rec["pipeline"].published_db)
+        operator.set_paused(ROLLBACK, False)
+        rec["rollback_trigger"] = operator.trigger(ROLLBACK, {"to": current}).status_code
+        rec["rollback"] = wait_for(lambda: finished_runs(admin, ROLLBACK), "rollback_publish finished", 300, 3)
+        rec["rollback_publish_id"] = (current, current_publish_id(rec["pipeline"].published_db))
+        rec["modes"] = file_modes(prod)  # every DAG has run, a publish and a rollback too
+        mark("rolled back by the operator")
+
+        # --- 7. access through the TLS proxy ------------------------------------------------
+        rec["access"] = access_walk(prod, admin, users)
+        mark("access walked through the proxy")
         yield rec
     finally:
         prod.stop()
@@ -346,6 +388,187 @@ def redeliver(prod: ProdLocal, admin: RestApi, rec: dict) -> dict:
         "db_unchanged": db_before == working_db_state(prod.data_dir / "warehouse" / "plan_metrics_work.duckdb"),
         "worker_log": seen,
     }
+
+
+# --- 6. access (issue 25): one login, TLS at the proxy, roles, lockout, audit -------------------
+REPORTER_COUNTY, OTHER_COUNTY = "420106", "420102"  # 武昌区 is the reporter's, 江岸区 is not
+READY = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
+
+
+def create_user(admin: RestApi, username: str, roles: list[str]) -> str:
+    password = "Pw-" + hashlib.sha256(f"{username}{time.time()}".encode()).hexdigest()[:24]
+    r = admin.request(
+        "POST",
+        "/auth/fab/v1/users",
+        json={
+            "username": username,
+            "email": f"{username}@example.org",
+            "first_name": username,
+            "last_name": "Test",
+            "roles": [{"name": r} for r in roles],
+            "password": password,
+        },
+    )
+    assert r.ok, f"creating {username}: {r.status_code} {r.text[:300]}"
+    return password
+
+
+def dashboard_login(page, url: str, username: str, password: str) -> None:
+    page.goto(f"{url}/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def choose(page, key: str, option: str) -> None:
+    """Pick an option of a selectbox (by its key) as a user does: open it, click the option."""
+    box = page.locator(f'.st-key-{key} [role="combobox"]')
+    wanted = page.locator('[role="option"]').filter(has_text=option).first
+    for _ in range(3):
+        box.scroll_into_view_if_needed()
+        box.click()
+        try:
+            wanted.wait_for(state="visible", timeout=3000)
+            break
+        except Exception:  # the list closed under a scroll: open it again
+            page.keyboard.press("Escape")
+    wanted.click()
+
+
+def shown_alert(page) -> str:
+    page.wait_for_selector('[data-testid="stAlert"]', timeout=60_000)
+    return page.locator('[data-testid="stAlert"]').first.inner_text()
+
+
+def access_walk(prod: ProdLocal, admin: RestApi, users: dict[str, str]) -> dict:
+    """Through the proxy over HTTPS, in Chromium: who gets in where, and what the audit log says."""
+    import requests
+    from playwright.sync_api import sync_playwright
+
+    from bench.dashboard import CHROMIUM_ARGS
+    from dashboard.audit import read as read_audit
+    from deploy.roles import county_role
+    from tests.dashboard.conftest import settle
+
+    url, out = prod.url, {}
+    users["reporter"] = create_user(admin, "reporter", ["Reporter", county_role(REPORTER_COUNTY)])
+    users["locked"] = create_user(admin, "locked", ["Viewer"])
+    # --- plain HTTPS: the certificate verifies, the headers are set, Airflow sits under /airflow/
+    anonymous = requests.get(f"{url}/", verify=prod.cert, allow_redirects=False, timeout=30)
+    out["anonymous_dashboard"] = (anonymous.status_code, anonymous.headers.get("location"), dict(anonymous.headers))
+    out["anonymous_dbt_docs"] = requests.get(
+        f"{url}/dbt-docs", verify=prod.cert, allow_redirects=False, timeout=30
+    ).status_code
+    out["anonymous_stream"] = requests.get(f"{url}/_stcore/host-config", verify=prod.cert, timeout=30).status_code
+    out["api_version"] = requests.get(f"{url}/airflow/api/v2/version", verify=prod.cert, timeout=30).status_code
+    out["execution_api"] = requests.get(f"{url}/airflow/execution/health", verify=prod.cert, timeout=30).status_code
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        try:
+            out.update(_browser_walk(browser, url, users, choose, settle))
+        finally:
+            browser.close()
+    # the lock holds for Airflow itself: the right password is refused at /auth/token too
+    token = requests.post(
+        f"{prod.api_url}/auth/token", json={"username": "locked", "password": users["locked"]}, timeout=30
+    )
+    out["locked_token"] = token.status_code
+    out["audit"] = read_audit(str(prod.audit_log))
+    out["audit_mode"] = prod.audit_log.stat().st_mode & 0o777
+    out["lock_log"] = log_lines(prod.logs / "airflow-apiserver.log", "plan_metrics.login")
+    out["event_log"] = admin("GET", "/eventLogs", params={"owner": "operator", "limit": 200})["event_logs"]
+    return out
+
+
+def _browser_walk(browser, url: str, users: dict[str, str], choose, settle) -> dict:
+    out = {}
+
+    def context():
+        return browser.new_context(
+            ignore_https_errors=True, locale="zh-CN", viewport={"width": 1400, "height": 1000}, accept_downloads=True
+        )
+
+    # anonymous: both the UI and the dashboard answer with a login page
+    ctx = context()
+    page = ctx.new_page()
+    page.goto(f"{url}/airflow/")
+    page.wait_for_url("**/airflow/auth/login/**", timeout=60_000)
+    out["anonymous_airflow_url"] = page.url
+    page.goto(f"{url}/explorer")
+    page.wait_for_selector("form#login")
+    out["anonymous_dashboard_url"] = page.url
+    ctx.close()
+
+    # a viewer: the Airflow UI through the proxy, then the dashboard — reads and downloads, is
+    # refused the pre-check, logs out
+    ctx = context()
+    page = ctx.new_page()
+    page.goto(f"{url}/airflow/")
+    page.wait_for_url("**/airflow/auth/login/**", timeout=60_000)
+    page.fill("#username", "viewer")
+    page.fill("#password", users["viewer"])
+    page.click("[type=submit]")
+    page.wait_for_url(f"{url}/airflow/", timeout=60_000)
+    page.wait_for_load_state("networkidle")
+    out["viewer_airflow_title"] = page.title()
+    dashboard_login(page, url, "viewer", users["viewer"])
+    page.wait_for_selector(READY, timeout=120_000)
+    settle(page)
+    out["viewer_home"] = (page.url, page.locator("h1").first.inner_text())
+    out["viewer_sidebar"] = page.locator('[data-testid="stSidebar"]').inner_text()
+    page.goto(f"{url}/explorer")
+    page.wait_for_selector(READY, timeout=120_000)
+    settle(page)
+    with page.expect_download() as download:
+        page.locator(".st-key-dl-csv-ranking button").click()
+    out["viewer_download"] = download.value.suggested_filename
+    page.goto(f"{url}/precheck")
+    page.wait_for_selector(READY, timeout=120_000)
+    out["viewer_precheck"] = shown_alert(page)
+    out["viewer_cookies"] = {c["name"]: c for c in ctx.cookies()}
+    page.goto(f"{url}/logout")
+    page.wait_for_selector("form#login")
+    out["after_logout_url"] = page.url
+    page.goto(f"{url}/")
+    page.wait_for_selector("form#login")
+    out["after_logout_home"] = page.url
+    ctx.close()
+
+    # a county reporter: pre-checks a file of their county, is refused another county's and the
+    # reading pages
+    ctx = context()
+    page = ctx.new_page()
+    dashboard_login(page, url, "reporter", users["reporter"])
+    page.wait_for_selector(READY, timeout=120_000)
+    settle(page)
+    out["reporter_home"] = (page.url, page.locator("h1").first.inner_text())
+    upload = {"name": "report.xlsx", "mimeType": "application/octet-stream", "buffer": b"PK\x03\x04 not really"}
+    for key, county in (("own", REPORTER_COUNTY), ("other", OTHER_COUNTY)):
+        choose(page, "precheck-county", county)
+        page.locator('.st-key-precheck-file input[type="file"]').set_input_files(upload)
+        settle(page)
+        page.locator(".st-key-precheck-run button").click()
+        settle(page)
+        result = page.locator(".st-key-precheck-result")
+        out[f"reporter_precheck_{key}"] = {
+            "result": result.inner_text() if result.count() else None,  # the pre-check's verdict, when it ran
+            "alerts": page.locator('[data-testid="stAlert"]').all_inner_texts(),
+        }
+    page.goto(f"{url}/overview")
+    page.wait_for_selector(READY, timeout=120_000)
+    out["reporter_overview"] = shown_alert(page)
+    ctx.close()
+
+    # three wrong passwords lock the account: the fourth try, with the right one, is refused
+    ctx = context()
+    page = ctx.new_page()
+    out["lockout"] = []
+    for password in ("wrong-1", "wrong-2", "wrong-3", users["locked"]):
+        dashboard_login(page, url, "locked", password)
+        out["lockout"].append((page.url, page.locator(".error").inner_text() if page.locator(".error").count() else ""))
+    ctx.close()
+    return out
 
 
 def expected() -> dict:
@@ -490,20 +713,185 @@ def test_only_loopback_listens_and_postgres_and_redis_require_their_passwords(ru
     import redis
 
     prod = run["prod"]
-    api = psutil.Process(prod.processes["airflow-apiserver"].pid)
-    listening = {
-        c.laddr
-        for p in [api, *api.children(recursive=True)]
-        for c in p.net_connections(kind="tcp")
-        if c.status == psutil.CONN_LISTEN
-    }
-    assert listening and {a.ip for a in listening} == {"127.0.0.1"}
+    for name in ("airflow-apiserver", "dashboard", "proxy"):
+        top = psutil.Process(prod.processes[name].pid)
+        listening = {
+            c.laddr
+            for p in [top, *top.children(recursive=True)]
+            for c in p.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN
+        }
+        assert listening and {a.ip for a in listening} == {"127.0.0.1"}, (name, listening)
+    assert prod.proxy.port in {c.laddr.port for c in psutil.Process(prod.processes["proxy"].pid).net_connections()}
     with pytest.raises(redis.exceptions.AuthenticationError):
         redis.Redis(host="127.0.0.1", port=prod.redis.port, socket_timeout=5).ping()
     with pytest.raises(redis.exceptions.AuthenticationError):
         redis.Redis(host="127.0.0.1", port=prod.redis.port, password="wrong", socket_timeout=5).ping()
     with pytest.raises(psycopg2.OperationalError, match="password"):
         psycopg2.connect(host="127.0.0.1", port=prod.postgres.port, user="airflow", password="wrong", dbname="airflow")
+
+
+# --- 6. access: one login, TLS at the edge, roles, lockout, audit (issue 25) ------------------
+def test_anonymous_visitors_get_the_login_page_of_the_airflow_ui_and_of_the_dashboard(run):
+    acc = run["access"]
+    url = run["prod"].url
+    # GIVEN nobody is logged in WHEN the UI, a dashboard page, /dbt-docs or the app's API are asked for
+    assert acc["anonymous_airflow_url"].startswith(f"{url}/airflow/auth/login/")
+    assert acc["anonymous_dashboard_url"] == f"{url}/login?next=%2Fexplorer"
+    status, location, _ = acc["anonymous_dashboard"]
+    # THEN each answers with a login (a page) or a refusal (the app's own requests), never content
+    assert (status, location) == (303, "/login?next=%2F")
+    assert acc["anonymous_dbt_docs"] == 303
+    assert acc["anonymous_stream"] == 401
+
+
+def test_the_proxy_serves_https_only_with_hsts_and_keeps_the_execution_api_inside(run):
+    acc = run["access"]
+    _, _, headers = acc["anonymous_dashboard"]  # verified against the proxy's certificate
+    assert headers["Strict-Transport-Security"].startswith("max-age=63072000")
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert headers["Server"] == "nginx"  # no version
+    assert acc["api_version"] == 200  # the REST API through the proxy, under /airflow/
+    assert acc["execution_api"] == 404  # the workers' API is not reachable from outside
+
+
+def test_a_viewer_uses_the_airflow_ui_reads_and_downloads_from_the_dashboard_and_is_refused_the_precheck(run):
+    acc = run["access"]
+    url = run["prod"].url
+    # GIVEN a FAB user with the Viewer role, logged in once in the UI and once in the dashboard
+    assert "Airflow" in acc["viewer_airflow_title"]
+    home, heading = acc["viewer_home"]
+    # THEN the dashboard opens on the overview, says who is logged in, lists no pre-check
+    assert home == f"{url}/" and heading == "一揽子计划实施监测"
+    assert "viewer · Viewer" in acc["viewer_sidebar"] and "退出登录" in acc["viewer_sidebar"]
+    assert "上传预检" not in acc["viewer_sidebar"]
+    assert acc["viewer_download"].startswith("ranking-") and acc["viewer_download"].endswith(".csv")
+    # AND opening the pre-check by its address is refused
+    assert "无权访问此页面" in acc["viewer_precheck"]
+
+
+def test_sessions_are_secure_http_only_cookies_and_logging_out_ends_the_session(run):
+    acc = run["access"]
+    cookies = acc["viewer_cookies"]
+    session = cookies["plan_metrics_session"]
+    assert session["secure"] and session["httpOnly"] and session["sameSite"] == "Lax" and session["path"] == "/"
+    token = cookies["_token"]  # Airflow's, set through the proxy
+    assert token["secure"] and token["httpOnly"] and token["path"] == "/airflow/"
+    assert all(c["secure"] for c in cookies.values()), {n: c["secure"] for n, c in cookies.items()}
+    url = run["prod"].url
+    assert acc["after_logout_url"] == f"{url}/login?out=1"
+    assert acc["after_logout_home"] == f"{url}/login?next=%2F"
+
+
+def test_a_county_reporter_prechecks_a_file_of_their_county_and_is_refused_another_county_and_the_reading_pages(run):
+    acc = run["access"]
+    # GIVEN a user with the roles Reporter and county-420106-武昌区 (no reading role)
+    home, heading = acc["reporter_home"]
+    # THEN the dashboard opens on the pre-check
+    assert home == f"{run['prod'].url}/" and heading == "上传预检"
+    # AND a file of 武昌区 is pre-checked (the verdict is the pre-check's own), one of 江岸区 refused,
+    # naming the counties, before anything reads it
+    own, other = acc["reporter_precheck_own"], acc["reporter_precheck_other"]
+    assert own["result"] and not any("无权" in a for a in own["alerts"]), own
+    assert other["result"] is None, other
+    (refusal,) = [a for a in other["alerts"] if "无权" in a]
+    assert (
+        f"无权为以下县（市、区）预检：{OTHER_COUNTY}" in refusal
+        and f"您负责的县（市、区）：{REPORTER_COUNTY}" in refusal
+    )
+    assert "无权访问此页面" in acc["reporter_overview"]
+
+
+def test_three_wrong_passwords_lock_the_account_for_the_dashboard_and_for_airflow(run):
+    acc = run["access"]
+    url = run["prod"].url
+    # GIVEN three wrong passwords in a row, then the right one
+    (*wrong, right) = acc["lockout"]
+    # THEN every try stays on the login page with the error, the right password included
+    for page_url, error in [*wrong, right]:
+        assert page_url == f"{url}/login" and "用户名或密码错误，或账户已被锁定" in error
+    # AND Airflow refuses the right password too: the lock is the account's
+    assert acc["locked_token"] == 401
+    lock = [line for line in acc["lock_log"] if "user=locked" in line]
+    assert any("account locked: user=locked after 3 failed logins" in line for line in lock), lock
+    assert any("login refused: user=locked is locked until" in line for line in lock), lock
+
+
+def test_the_audit_log_records_logins_failures_views_downloads_and_refusals_and_no_data(run):
+    acc = run["access"]
+    events = [(e["event"], e["user"], e.get("page"), e.get("table"), e.get("county")) for e in acc["audit"]]
+    # GIVEN the walk above WHEN the admin reads the dashboard's audit log (0640, JSON lines)
+    assert acc["audit_mode"] == 0o640
+    expected_in_order = [
+        ("login", "viewer", None, None, None),
+        ("view", "viewer", "overview", None, None),
+        ("view", "viewer", "explorer", None, None),
+        ("download", "viewer", "explorer", "ranking", None),
+        ("refused", "viewer", "precheck", None, None),
+        ("logout", "viewer", None, None, None),
+        ("login", "reporter", None, None, None),
+        ("view", "reporter", "precheck", None, None),
+        ("precheck", "reporter", "precheck", None, REPORTER_COUNTY),
+        ("precheck_refused", "reporter", "precheck", None, OTHER_COUNTY),
+        ("refused", "reporter", "overview", None, None),
+        *[("login_failed", "locked", None, None, None)] * 4,
+    ]
+    # THEN each step is there, in order, with its user, page, table or county
+    it = iter(events)
+    missing = [step for step in expected_in_order if step not in it]
+    assert not missing, f"not in order in the audit log: {missing}\n{events}"
+    assert all(e["time"].endswith("Z") and e.get("ip") for e in acc["audit"])
+    # AND nothing of the data or the uploaded file: no values, no file name, no password
+    text = json.dumps(acc["audit"], ensure_ascii=False)
+    assert "report.xlsx" not in text and "wrong-1" not in text and run["prod"].admin[1] not in text
+    precheck = next(e for e in acc["audit"] if e["event"] == "precheck")
+    assert set(precheck) == {"time", "event", "user", "page", "county", "size", "sha256", "ip"}
+
+
+def test_a_rollback_is_an_operators_run_of_rollback_publish_and_airflows_audit_log_names_who_did_what(run):
+    # GIVEN the operator rolled back (to the current publish: the only one kept) through Airflow
+    assert run["rollback_trigger"] == 200
+    (rollback,) = run["rollback"]
+    assert rollback["state"] == "success"
+    before, after = run["rollback_publish_id"]
+    assert after == before
+    # THEN Airflow's own audit log names the operator for the triggers of the publish and of
+    # the rollback, and for unpausing them
+    events = run["access"]["event_log"]
+    by_operator = [(e["event"], e["dag_id"]) for e in events if e.get("owner") == "operator"]
+    triggered = {d for e, d in by_operator if "trigger" in e}
+    assert {TRANSFORM, ROLLBACK} <= triggered, by_operator
+    assert any(d == ROLLBACK and "patch" in e.lower() for e, d in by_operator), by_operator
+
+
+def test_each_running_component_holds_only_its_own_secrets(run):
+    prod = run["prod"]
+    secrets = prod.secrets
+
+    def holds(name: str) -> set[str]:
+        env = prod.processes[name].env
+        found = {n for n, v in secrets.items() if any(v in str(x) for x in env.values())}
+        return found | {k for k in env if k.startswith("AIRFLOW_CONN_") and env[k]}
+
+    sources = {k for k in prod.extra_env if k.startswith("AIRFLOW_CONN_") and k != "AIRFLOW_CONN_PLAN_METRICS_ALERTS"}
+    # GIVEN the deployment ran every DAG (the tests above) WHEN the components' environments are read
+    assert not sources & holds("airflow-apiserver") and "REDIS_PASSWORD" not in holds("airflow-apiserver")
+    assert holds("airflow-worker-2") >= sources and "POSTGRES_PASSWORD" not in holds("airflow-worker-2")
+    assert not {"AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET"} & holds("airflow-worker-2")
+    assert not sources & holds("airflow-writer") and "POSTGRES_PASSWORD" not in holds("airflow-writer")
+    assert holds("dashboard") == {"DASHBOARD_SESSION_SECRET"}
+    assert holds("airflow-triggerer") == {"POSTGRES_PASSWORD", "AIRFLOW_API_SECRET_KEY"}
+    assert not any(k.startswith("AIRFLOW") for k in prod.processes["dashboard"].env)
+
+
+def test_the_pipeline_wrote_its_data_0750_0640_and_the_published_folder_for_the_readers_group(run):
+    modes = run["modes"]
+    # GIVEN every DAG ran under Celery WHEN the data folder's modes are read
+    assert modes["checked"] > 20
+    # THEN folders are 0750, files 0640 (restricted storage 0700/0600, published/ 2750)
+    assert modes["wrong"] == [], "\n".join(modes["wrong"][:20])
+    # AND published/ and its files belong to the readers group
+    assert set(modes["published_gids"].values()) == {modes["readers_gid"]}, modes
 
 
 # --- 5. stop ------------------------------------------------------------------------------
