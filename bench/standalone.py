@@ -37,7 +37,6 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import psutil
 import requests
 
@@ -252,8 +251,18 @@ class Standalone:
     def task_states(self, dag_id: str, run: dict) -> dict[str, str]:
         return {t["task_id"]: t["state"] for t in self.task_instances(dag_id, run)}
 
-    def task_report(self, dag_id: str, run: dict) -> str:
-        return "\n".join(f"  {t['task_id']}: {t['state']}" for t in self.task_instances(dag_id, run))
+    def task_report(self, dag_id: str, run: dict, log_lines: int = 25) -> str:
+        """Each task's state, and the end of a failed task's log."""
+        lines = []
+        for t in self.task_instances(dag_id, run):
+            lines.append(f"  {t['task_id']}: {t['state']}")
+            if t["state"] == "failed" and t.get("try_number"):
+                try:
+                    log = self.task_log(dag_id, run["dag_run_id"], t["task_id"], t["try_number"])
+                except AssertionError as exc:
+                    log = f"(no log: {exc})"
+                lines += [f"    | {line}" for line in log.splitlines()[-log_lines:]]
+        return "\n".join(lines)
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
         path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/xcomEntries/{key}"
@@ -396,16 +405,20 @@ LATENCY_MARGIN_SECONDS = 180  # issue target: a reader sees a change within the 
 def publish_ids(published_db: Path) -> list[str]:
     """The publishes the published file holds (its own log), oldest first.
 
-    Read as the dashboard reads it (dashboard/data.py): a fresh in-memory DuckDB with the file
-    attached read-only — not `warehouse.duck.connect`, whose spill folder is under the data
-    folder of *this* process's environment (the checkout's `data/` when the caller has none)."""
+    Read as a reader reads it: through the dashboard's reader (`dashboard.data.open_reader`, an
+    in-memory DuckDB with the file attached read-only) — not `warehouse.duck.connect`, whose
+    spill folder is under the data folder of *this* process's environment (the checkout's
+    `data/` when the caller, a test or the benchmark, has no PLAN_METRICS_DATA_DIR)."""
+    from dashboard.data import open_reader
+
     path = Path(published_db)
     if not path.exists():
         return []
-    with duckdb.connect(":memory:") as conn:
-        conn.execute(f"attach '{str(path).replace(chr(39), chr(39) * 2)}' as published (read_only)")
-        rows = conn.execute("select publish_id from published.metrics.publish_log order by published_at").fetchall()
-    return [r[0] for r in rows]
+    reader = open_reader(path)
+    try:
+        return [r[0] for r in reader.rows("select publish_id from metrics.publish_log order by published_at")]
+    finally:
+        reader.conn.close()
 
 
 def reader_latency(

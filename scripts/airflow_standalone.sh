@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Airflow's own components on this machine: api-server (UI + REST API), scheduler,
-# dag-processor and triggerer (`airflow standalone`, LocalExecutor, SQLite metadata under
-# $AIRFLOW_HOME). Used by `make airflow` (scripts/airflow_local.py) and the real-scheduler
-# test. Sources come from AIRFLOW_CONN_* / PLAN_METRICS_* in the environment.
-#   AIRFLOW_PORT   port of the api-server (default 8080)
+# dag-processor and triggerer (`airflow standalone`, LocalExecutor). Used by `make airflow`
+# (scripts/airflow_local.py), the real-scheduler test and the benchmark (bench/standalone.py).
+# Sources come from AIRFLOW_CONN_* / PLAN_METRICS_* in the environment.
+#   AIRFLOW_PORT                          port of the api-server (default 8080)
+#   AIRFLOW__DATABASE__SQL_ALCHEMY_CONN   the metadata database: airflow_env.sh defaults it to
+#                                         SQLite under $AIRFLOW_HOME (`make airflow`); the
+#                                         real-scheduler test gives a throw-away PostgreSQL
 # Run it in its own process group: stopping the group stops every component and task.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/airflow_env.sh"
