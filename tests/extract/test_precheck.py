@@ -204,7 +204,7 @@ def test_the_cli_says_row_by_row_what_to_change_in_chinese_or_english_and_fails_
     # THEN it fails, and says which row loads and what to change in the other, in Chinese …
     assert zh.returncode == 1, zh.stderr
     assert "第 3 行 接待学生人次：应为不小于 0 的整数" in zh.stdout
-    assert f"第 2 行  {centre} 2021-08" in zh.stdout and "可以入库 1 行" in zh.stdout
+    assert f"第 2 行  {centre} {county} 2021-08" in zh.stdout and "可以入库 1 行" in zh.stdout
     # … or in English
     assert en.returncode == 1 and "row 3 接待学生人次: must be a whole number of 0 or more" in en.stdout
     # AND once corrected, it passes
