@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.airflow_e2e import QUIET, REPO, run_pipeline
-from extract.beijing import iso
+from extract.beijing_time import iso
 
 PIPELINE_STAGES = ("extract", "load", "dbt", "gate", "publish")
 DROPS_SCALE_CAP = 10.0

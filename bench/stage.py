@@ -178,7 +178,7 @@ def duckdb_read(p: dict) -> dict:
 
 def _context(p: dict):
     """The run's context as the transform DAG computes it: as of the simulated clock."""
-    from extract.beijing import parse_ts
+    from extract.beijing_time import parse_ts
     from warehouse.run_context import run_context
 
     return run_context(p["run_id"], parse_ts(p["as_of"]), p["as_of"])

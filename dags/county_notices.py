@@ -51,7 +51,7 @@ def county_notices():
     def send_digests(**context) -> dict:
         from plan_dag_lib.notices import send_county_digests
 
-        from extract.beijing import local_date
+        from extract.beijing_time import local_date
         from warehouse import paths
 
         end = context.get("data_interval_end") or context["dag_run"].run_after

@@ -18,7 +18,7 @@ from dashboard import charts, data
 from dashboard.i18n import EN, day, delta, month, number
 from dashboard.layout import HEADLINE, lang, reader, t, table
 from extract import reasons
-from extract.beijing import BEIJING
+from extract.beijing_time import BEIJING
 
 
 def _beijing(ts) -> str:

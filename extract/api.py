@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from extract import redact
-from extract.beijing import iso, newest_stamp, parse_ts
+from extract.beijing_time import iso, newest_stamp, parse_ts
 from extract.http_client import ApiClient
 from extract.landing import LandingWriter, RunManifest, failpoint
 from extract.pagination import cursor_pages, offset_pages

@@ -34,7 +34,7 @@ import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from extract.beijing import iso, newest_stamp, parse_ts
+from extract.beijing_time import iso, newest_stamp, parse_ts
 from extract.http_client import ApiClient, SourceError
 from extract.sources import Endpoint
 

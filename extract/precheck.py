@@ -120,7 +120,7 @@ class Registry:
     def from_published(cls, path: Path | None, as_of: date | None = None) -> Registry:
         from datetime import datetime
 
-        from extract.beijing import local_date
+        from extract.beijing_time import local_date
         from extract.templates import published_registry
 
         rows, published_as_of = published_registry(path) if path is not None else ([], None)

@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 
 from extract import reasons
-from extract.beijing import TZ_NAME
+from extract.beijing_time import TZ_NAME
 
 NOTICES_CONN_ID = "plan_metrics_county_notices"
 # the return list as a county receives it: (column of metrics.report_returns, Chinese, English header)

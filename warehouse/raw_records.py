@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 REHASH_MIGRATION = "raw_record_hash_in_sql"
 VALUE_CHARS = 200  # a quarantined value is cut to this many characters
 
-# ISO 8601 instants both `extract.beijing.parse_ts` and DuckDB's timestamptz cast read (the
+# ISO 8601 instants both `extract.beijing_time.parse_ts` and DuckDB's timestamptz cast read (the
 # regex keeps out what only DuckDB reads: hour 24, year 0, named zones, padding).
 _YEAR = "([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"
 _HOUR = "([01][0-9]|2[0-3])"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from extract.beijing import local_date, month_start, parse_ts
+from extract.beijing_time import local_date, month_start, parse_ts
 from warehouse import duck, meta
 
 PLAN_START = date(2020, 7, 1)

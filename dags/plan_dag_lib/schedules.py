@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from airflow.sdk import CronDataIntervalTimetable
 
-from extract.beijing import TZ_NAME
+from extract.beijing_time import TZ_NAME
 from extract.sources import Cadence
 
 

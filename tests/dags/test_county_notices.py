@@ -19,7 +19,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from extract.beijing import BEIJING
+from extract.beijing_time import BEIJING
 from simulator.world import WorldConfig, parse_ts
 from tests import reporting_truth as truth
 from tests.conftest import PublishedWorld

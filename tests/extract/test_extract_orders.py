@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from extract.api import extract_endpoint, prepare
-from extract.beijing import parse_ts as instant
+from extract.beijing_time import parse_ts as instant
 from extract.http_client import ApiClient, SourceError
 from extract.landing import landed_runs
 from extract.sources import ORDERS, SERVICE_TEAMS

@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from extract.api import DEFAULT_OVERLAP
-from extract.beijing import BEIJING, iso, newest_stamp
+from extract.beijing_time import BEIJING, iso, newest_stamp
 from extract.http_client import SourceError
 from extract.pagination import MAX_EMPTY_PAGES, cursor_pages, offset_pages
 from extract.sources import ORDERS, STOP_VISITS

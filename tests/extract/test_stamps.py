@@ -1,5 +1,5 @@
 """A page's newest trusted `updated_at` and its stamps beyond the run's present, read from
-text order where the page allows it (`extract.beijing.newest_stamp`): always the answer
+text order where the page allows it (`extract.beijing_time.newest_stamp`): always the answer
 that parsing every stamp gives."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, timedelta, timezone
 
-from extract.beijing import _greatest_of_one_layout, newest_stamp, parse_ts
+from extract.beijing_time import _greatest_of_one_layout, newest_stamp, parse_ts
 
 BOUND = parse_ts("2021-12-31T00:00:00+08:00")
 BASE = parse_ts("2021-06-01T00:00:00+08:00")

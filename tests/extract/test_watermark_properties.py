@@ -7,7 +7,7 @@ wrong (even years ahead)").
 
 The oracle is written here, independently of the parser: every stamp is generated from an
 instant (or as something that is no instant), so the expected watermark is the greatest
-generated instant not after the bound. `extract.beijing.newest_stamp` is checked page by
+generated instant not after the bound. `extract.beijing_time.newest_stamp` is checked page by
 page, and `extract.api.extract_endpoint` over a whole run, driven through its client seam
 (`get_json`) with pages served from memory and landed into a temporary folder.
 """
@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from extract.api import CLOCK_SKEW_TOLERANCE, extract_endpoint
-from extract.beijing import BEIJING, iso, newest_stamp, parse_ts
+from extract.beijing_time import BEIJING, iso, newest_stamp, parse_ts
 from extract.http_client import CallStats
 from extract.sources import ORDERS
 

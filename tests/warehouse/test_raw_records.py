@@ -24,7 +24,7 @@ import duckdb
 import pytest
 
 from extract.api import extract_endpoint
-from extract.beijing import parse_ts
+from extract.beijing_time import parse_ts
 from extract.landing import MANIFEST, landed_runs
 from extract.sources import ORDERS, all_endpoints
 from tests.extract.test_source_misbehaviour import FakeSource, json_body
