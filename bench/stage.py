@@ -257,7 +257,7 @@ STAGES: dict[str, tuple[Callable[[dict], dict], tuple[str, ...]]] = {
     "duckdb_read": (duckdb_read, ("duckdb",)),
     "dbt": (dbt, ("dbt.cli.main", "warehouse.transform")),
     "direct_sql": (direct_sql, ("duckdb",)),
-    "gate": (gate, ("great_expectations", "expectations.gate", "expectations.docs")),
+    "gate": (gate, ("great_expectations", "expectations.gate", "expectations.quality_report")),
     "publish": (publish, ("duckdb", "warehouse.publish")),
 }
 

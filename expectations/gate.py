@@ -159,7 +159,7 @@ def run_gate(
     GateFailed if a blocking check failed. Freshness is judged against `ctx.as_of` (the
     run's data interval end), months against its as-of month — never the wall clock."""
     from expectations import published, quarantine, raw
-    from expectations.docs import write_report
+    from expectations.quality_report import write_report
 
     started = time.perf_counter()
     docs_dir = Path(docs_dir or docs_dir_for(ctx.run_id))
