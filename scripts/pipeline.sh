@@ -21,4 +21,4 @@ if [ -n "${PLAN_METRICS_AS_OF:-}" ]; then
 fi
 
 python dags/plan_dag_lib/run_dags.py --log-dir "$LOG_DIR" "${CONF[@]}" "${EXTRACT_DAGS[@]}" transform_publish
-python -m warehouse.show
+python -m warehouse.published_summary

@@ -57,7 +57,7 @@ def query_command(db: Path) -> str:
     if set(str(db)) & set("\"'$`\\!"):  # a path that needs real quoting gets it, readable or not
         code = f"import duckdb; print(duckdb.connect({json.dumps(str(db))}, read_only=True).sql('''{QUERY}'''))"
         return f"{_here(sys.executable)} -c {shlex.quote(code)}"
-    # otherwise double quotes around it, as warehouse/show.py prints its example
+    # otherwise double quotes around it, as warehouse/published_summary.py prints its example
     return f"{_here(sys.executable)} -c \"import duckdb; print(duckdb.connect('{db}', read_only=True).sql('''{QUERY}'''))\""
 
 
