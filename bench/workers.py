@@ -1,6 +1,6 @@
 """`make bench-workers`: one extract worker against two, on the production deployment.
 
-Runs docker-compose.yml as processes (scripts/prod_local.py: PostgreSQL, Redis, CeleryExecutor,
+Runs docker-compose.yml as processes (deploy/local_stack: PostgreSQL, Redis, CeleryExecutor,
 two default-queue workers, the one writer) against the simulator, and times the same
 extraction — every extract DAG once, from an empty landing zone and warehouse — with the
 default queue served by one worker and by two (Celery's cancel_consumer/add_consumer switch
@@ -29,7 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from scripts.prod_local import ProdLocal, RestApi  # noqa: E402
+from deploy.local_stack.rest_api import RestApi  # noqa: E402
+from deploy.local_stack.stack import ProdLocal  # noqa: E402
 from simulator.process import SimulatorProcess  # noqa: E402
 
 EXTRACTS = (

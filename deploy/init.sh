@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What `airflow-init` runs before any other Airflow component starts (docker-compose.yml), and
-# what scripts/prod_local.py runs for the process-based run: refuse missing, placeholder or weak
+# what deploy/local_stack runs for the process-based run: refuse missing, placeholder or weak
 # secrets among those this container was given, migrate the metadata database (Airflow's tables
 # and FAB's users and roles), create the single-slot writer pool, then the roles of
 # deploy/roles.py (Reporter, one `county-<code>-<name>` per county) and the first admin. Safe to

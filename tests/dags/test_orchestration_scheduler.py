@@ -1,6 +1,6 @@
 """The pipeline under Airflow's real scheduler: `airflow standalone` (api-server, scheduler,
 dag-processor, triggerer; LocalExecutor) started by `scripts/airflow_standalone.sh` on a
-throw-away PostgreSQL as its metadata database (production's kind: scripts/prod_local.py's,
+throw-away PostgreSQL as its metadata database (production's kind: deploy/local_stack's,
 installed from Debian's packages when missing), driven only through the REST API, against the
 simulator over HTTP.
 
@@ -50,8 +50,8 @@ import pytest
 import requests
 
 from bench.standalone import LATENCY_MARGIN_SECONDS, Standalone, parse_time, publish_ids, reader_latency
+from deploy.local_stack.services import Postgres
 from extract.sources import SOURCES
-from scripts.prod_local import Postgres
 from simulator import truth
 from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts

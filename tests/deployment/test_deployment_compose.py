@@ -6,7 +6,7 @@ environment and refused when missing, empty, a placeholder or not random, each s
 only the secrets it uses, one TLS proxy the only published port (the dashboard and Airflow
 behind it, the dashboard behind a login), Redis behind its password, and the DuckDB writer tasks
 pinned to a single worker. That the same file runs is shown by tests/deployment/test_prod_celery.py
-(scripts/prod_local.py reads it)."""
+(deploy/local_stack reads it)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "dags"))  # plan_dag_lib, as the DAG files import it
 from deploy import env_secrets  # noqa: E402
+from deploy.local_stack.compose import interpolate, read_env_file  # noqa: E402
+from deploy.local_stack.stack import ProdLocal  # noqa: E402
 from extract.sources import http_sources  # noqa: E402
-from scripts.prod_local import ProdLocal, interpolate, read_env_file  # noqa: E402
 
 COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)
@@ -255,7 +256,7 @@ def test_fab_auth_manager_and_no_default_login():
 
 
 def test_the_process_based_run_uses_the_compose_commands_and_every_setting(tmp_path):
-    """scripts/prod_local.py reads docker-compose.yml and deploy/airflow.env: same commands,
+    """deploy/local_stack reads docker-compose.yml and deploy/airflow.env: same commands,
     every environment variable, only host names, ports and paths made local."""
     prod = ProdLocal(tmp_path, {c: "{}" for c in SOURCE_CONNS})
     try:

@@ -1,4 +1,4 @@
-"""The production deployment, run: docker-compose.yml as processes (scripts/prod_local.py) —
+"""The production deployment, run: docker-compose.yml as processes (deploy/local_stack) —
 PostgreSQL and Redis installed from Debian and started on loopback with generated passwords,
 Airflow with the CeleryExecutor and FAB's auth manager: api-server, scheduler, dag-processor,
 triggerer, two workers on the default queue and the one DuckDB writer (queue duckdb_writer,
@@ -46,7 +46,8 @@ import duckdb
 import psutil
 import pytest
 
-from scripts.prod_local import ProdLocal, RestApi
+from deploy.local_stack.rest_api import RestApi
+from deploy.local_stack.stack import ProdLocal
 from simulator import truth
 from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts
