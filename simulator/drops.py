@@ -73,7 +73,7 @@ from pathlib import Path
 from simulator import cfb, scipop, workbook
 from simulator.faults import Faults, missing_field, share
 from simulator.workbook import Sheet
-from simulator.world import WORLD_END, WorldConfig, bj_month, counties, county_by_code, to_epoch
+from simulator.world import WorldConfig, bj_month, counties, county_by_code
 
 HEADERS = [
     "科技馆编号",
@@ -955,7 +955,3 @@ def ledger_rows(cfg: WorldConfig, clock: int, faults: dict[str, Faults] | None =
         for mid, reg, val, dl in f.targets:
             targets[(mid, reg)] = (val, dl)
     return acts, targets
-
-
-def world_end_epoch() -> int:
-    return to_epoch(WORLD_END)

@@ -205,7 +205,7 @@ def skewed(entity: str, record_id: str, updated_at: int, rate: float) -> bool:
     return rate > 0 and share("skew", entity, record_id, updated_at) < rate
 
 
-def tied(entity: str, record_id: str, rate: float) -> bool:
+def stamped_by_date_only(entity: str, record_id: str, rate: float) -> bool:
     """Whether the `ties` fault serves this record's `updated_at` with date precision."""
     return rate > 0 and share("ties", entity, record_id) < rate
 
@@ -243,7 +243,7 @@ def served_updated_at(entity: str, record_id: str, updated_at: int, faults: Faul
     `history`: the true `updated_at` of the record's earlier versions, oldest first."""
     if skewed(entity, record_id, updated_at, faults.skew):
         return _skewed_epoch(updated_at)
-    if tied(entity, record_id, faults.ties):
+    if stamped_by_date_only(entity, record_id, faults.ties):
         return _tied_stamp(entity, record_id, updated_at, list(history), faults.skew)
     if backwards(entity, record_id, faults.backwards):
         floor = (history[-1] if history else -1) + 1

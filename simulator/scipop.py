@@ -125,10 +125,6 @@ def _tour(cfg: WorldConfig, s: int):
         day = end + timedelta(days=rng.randint(3, 20))
 
 
-def centre_ids(cfg: WorldConfig) -> list[str]:
-    return [f"RC{n:05d}" for n in range(1, cfg.count(CENTRES_AT_SF1) + 1)]
-
-
 def centre_county(cfg: WorldConfig, n: int):
     """A centre's county (outside Wuhan's central districts: these are rural schools)."""
     rural = [c for c in counties() if not (c.prefecture_code == "420100" and c.code < "420112")]

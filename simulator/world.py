@@ -14,8 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 BEIJING = timezone(timedelta(hours=8))
-# The simulated clock runs over the plan's implementation period.
-WORLD_START = datetime(2020, 7, 1, tzinfo=BEIJING)
+# The simulated clock ends with the plan's implementation period.
 WORLD_END = datetime(2021, 12, 31, 23, 59, 59, tzinfo=BEIJING)
 PLAN_LAUNCH = datetime(2020, 7, 20, tzinfo=BEIJING)
 

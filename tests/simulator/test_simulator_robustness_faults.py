@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from simulator import orders, scipop
-from simulator.faults import SKEW_YEARS, skewed, tied, tied_to_previous, typo_year
+from simulator.faults import SKEW_YEARS, skewed, stamped_by_date_only, tied_to_previous, typo_year
 from simulator.orders import visible
 from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, bj_iso, parse_ts
@@ -128,7 +128,7 @@ def test_a_skewed_version_is_stamped_30_years_ahead_and_the_next_one_normally(si
     rid, first, second = next(
         (rid, a, b)
         for rid, vs in sorted(by_record.items())
-        if not tied("orders", rid, 0.6)
+        if not stamped_by_date_only("orders", rid, 0.6)
         for a, b in zip(vs, vs[1:], strict=False)
         if skewed("orders", rid, a.updated_at, 0.05) and not skewed("orders", rid, b.updated_at, 0.05)
     )
@@ -161,7 +161,7 @@ def test_tied_versions_of_one_record_share_their_updated_at(sim):
     rid, before, after = next(
         (rid, a, b)
         for rid, vs in sorted(by_record.items())
-        if tied("orders", rid, 0.6)
+        if stamped_by_date_only("orders", rid, 0.6)
         for a, b in zip(vs, vs[1:], strict=False)
         if tied_to_previous("orders", rid, b.updated_at)
         and not skewed("orders", rid, a.updated_at, 0.05)
