@@ -63,12 +63,3 @@ def run_compiled(target_dir: Path, db: Path) -> dict:
         "skipped": len(skipped),
         "slowest_models": sorted(models, key=lambda t: -t["seconds"])[:5],
     }
-
-
-def explain_analyze(target_dir: Path, db: Path, model: str) -> str:
-    """DuckDB's EXPLAIN ANALYZE of one model's compiled SQL (for profiling the slowest model)."""
-    from warehouse import duck
-
-    node = next(n for n in _compiled_nodes(target_dir).values() if n["name"] == model)
-    with duck.connect(str(db)) as conn:
-        return conn.execute(f"explain analyze {node['compiled_code']}").fetchall()[0][1]

@@ -23,14 +23,6 @@ class Batch:
     investigate: str = ""  # SQL template, formatted with the first failing row
 
 
-def has_table(conn, schema: str, table: str) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-        ).fetchone()[0]
-    )
-
-
 @dataclass
 class CheckResult:
     layer: str  # gx | dbt | extract | staging

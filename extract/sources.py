@@ -468,10 +468,6 @@ def dataset_names() -> list[tuple[str, str, str, str, str, str, str]]:
     return out
 
 
-def by_code() -> dict[str, Source]:
-    return {s.code: s for s in SOURCES.values()}
-
-
 def env_example() -> str:
     """The source connections block of `.env.example` (tests/extract keeps the file equal to it)."""
     lines = ["# Source systems (sources.md): Airflow connections as JSON; the password is the bearer token."]
