@@ -29,7 +29,7 @@ carry — merged cells need two good adjacent rows — waits for the next chosen
 | `unreadable_cell` | an xlsx that opens, but the last data row's date cell (报告月份 / 日期) is an ISO-date cell holding `YYYY-13-01`: openpyxl (read-only) raises ValueError when it reaches that row | rejects the file |
 | `csv_error` (S4) | a CSV whose last row is cut inside a quoted field, then 150,000 NUL bytes: `csv` raises `_csv.Error` (field larger than field limit) | rejects the file |
 | `zip_bomb` | an xlsx (~0.5 MB) whose first sheet's XML inflates to 256 MiB (17 M cells) | rejects the file without inflating it |
-| `encrypted` | an OLE2/CFB file with `EncryptionInfo` + `EncryptedPackage` streams, as Excel saves a password-protected workbook (`simulator/cfb.py`) | rejects the file |
+| `encrypted` | an OLE2/CFB file with `EncryptionInfo` + `EncryptedPackage` streams, as Excel saves a password-protected workbook (`simulator/compound_file.py`) | rejects the file |
 | `instructions_sheet` | first sheet 填表说明 (instructions, no header), the data on the second sheet | loads the second sheet |
 | `hidden_sheet` | a hidden first sheet with stale figures (last month's, same header), the real data on the visible second sheet | loads the visible sheet |
 | `merged_cells` | 所属县区 (S4) / 措施编号 (S5) merged down over 2–3 good data rows: the rows below the first read empty | quarantines those rows ("merged cell"), loads the rest |
@@ -70,7 +70,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from simulator import cfb, scipop, workbook
+from simulator import compound_file, scipop, workbook
 from simulator.faults import Faults, missing_field, share
 from simulator.workbook import Sheet
 from simulator.world import WorldConfig, bj_month, counties, county_by_code
@@ -429,7 +429,7 @@ def _render_report(f: DropFile) -> bytes:
         last = f.reports[-1]
         return workbook.with_unreadable_cell(data, 1, f"D{where[id(last)]}", f"{last.month.year}-13-01")
     if f.defect == "encrypted":
-        return cfb.encrypted_workbook(data)
+        return compound_file.encrypted_workbook(data)
     return data
 
 
@@ -582,7 +582,7 @@ def _render_ledger(f: DropFile) -> bytes:
         d = f.ledger[-1][3]
         return workbook.with_unreadable_cell(data, 1, f"D{len(f.ledger) + 1}", f"{d.year}-13-{d.day:02d}")
     if f.defect == "encrypted":
-        return cfb.encrypted_workbook(data)
+        return compound_file.encrypted_workbook(data)
     return data
 
 

@@ -125,9 +125,9 @@ def entity_bomb() -> bytes:
 
 def encrypted_workbook() -> bytes:
     """A password-protected workbook as Excel saves it (OLE2: EncryptionInfo + EncryptedPackage)."""
-    from simulator import cfb
+    from simulator import compound_file
 
-    return cfb.encrypted_workbook(report_csv([GOOD_ROW]))
+    return compound_file.encrypted_workbook(report_csv([GOOD_ROW]))
 
 
 def write_corpus(folder: Path, month: str = "2020-08") -> list[Case]:

@@ -78,8 +78,26 @@ def compound_file(streams: dict[str, bytes]) -> bytes:
         raise ValueError("the directory sector holds the root and up to three streams")
     big = {k: v for k, v in streams.items() if len(v) >= MINI_CUTOFF}
     small = {k: v for k, v in streams.items() if len(v) < MINI_CUTOFF}
+    mini, minifat, mini_start = _mini_stream(small)
 
-    # mini stream: each small stream padded to whole mini sectors, chained in the mini FAT
+    # sector plan: 0 FAT, 1 directory, 2 mini FAT, then the mini stream, then big streams
+    fat: list[int] = [FATSECT, ENDOFCHAIN]
+    sectors: list[bytes] = [b"", b""]  # filled below
+    minifat_start = ENDOFCHAIN
+    if minifat:
+        minifat_start = _chain(sectors, fat, b"".join(struct.pack("<I", x) for x in minifat))
+    root_start = _chain(sectors, fat, mini) if mini else ENDOFCHAIN
+    starts = {**mini_start, **{name: _chain(sectors, fat, data) for name, data in big.items()}}
+    if len(fat) > SECTOR // 4:
+        raise ValueError("streams too large for one FAT sector")
+    sectors[0] = b"".join(struct.pack("<I", x) for x in fat).ljust(SECTOR, b"\xff")
+    sectors[1] = _directory(streams, starts, root_start, len(mini))
+    return _header(minifat_start, bool(minifat)) + b"".join(sectors)
+
+
+def _mini_stream(small: dict[str, bytes]) -> tuple[bytes, list[int], dict[str, int]]:
+    """The mini stream (each small stream padded to whole mini sectors), its mini FAT chains
+    and each stream's first mini sector."""
     mini = bytearray()
     minifat: list[int] = []
     mini_start: dict[str, int] = {}
@@ -89,41 +107,34 @@ def compound_file(streams: dict[str, bytes]) -> bytes:
         mini_start[name] = first
         minifat += [first + i + 1 for i in range(count - 1)] + [ENDOFCHAIN]
         mini += data.ljust(count * MINI_SECTOR, b"\0")
+    return bytes(mini), minifat, mini_start
 
-    # sector plan: 0 FAT, 1 directory, 2 mini FAT, then the mini stream, then big streams
-    fat: list[int] = [FATSECT, ENDOFCHAIN]
-    sectors: list[bytes] = [b"", b""]  # filled below
 
-    def chain(data: bytes) -> int:
-        first = len(sectors)
-        count = max(1, -(-len(data) // SECTOR))
-        for i in range(count):
-            sectors.append(data[i * SECTOR : (i + 1) * SECTOR].ljust(SECTOR, b"\0"))
-            fat.append(first + i + 1 if i < count - 1 else ENDOFCHAIN)
-        return first
+def _chain(sectors: list[bytes], fat: list[int], data: bytes) -> int:
+    """Append `data` as a chain of whole sectors (recorded in `fat`); its first sector."""
+    first = len(sectors)
+    count = max(1, -(-len(data) // SECTOR))
+    for i in range(count):
+        sectors.append(data[i * SECTOR : (i + 1) * SECTOR].ljust(SECTOR, b"\0"))
+        fat.append(first + i + 1 if i < count - 1 else ENDOFCHAIN)
+    return first
 
-    minifat_start = ENDOFCHAIN
-    if minifat:
-        minifat_start = chain(b"".join(struct.pack("<I", x) for x in minifat))
-    root_start = chain(bytes(mini)) if mini else ENDOFCHAIN
-    big_start = {name: chain(data) for name, data in big.items()}
-    if len(fat) > SECTOR // 4:
-        raise ValueError("streams too large for one FAT sector")
 
-    # directory: root, then the streams as a left-leaning chain of siblings
+def _directory(streams: dict[str, bytes], starts: dict[str, int], root_start: int, mini_size: int) -> bytes:
+    """The directory sector: root, then the streams as a left-leaning chain of siblings."""
     names = list(streams)
     ordered = sorted(names, key=lambda n: (len(n), n.upper()))  # CFB's name order
-    entries = [_dir_entry("Root Entry", 5, child=1 + names.index(ordered[-1]), start=root_start, size=len(mini))]
+    entries = [_dir_entry("Root Entry", 5, child=1 + names.index(ordered[-1]), start=root_start, size=mini_size)]
     for name in names:
         pos = ordered.index(name)
         left = 1 + names.index(ordered[pos - 1]) if pos > 0 else NOSTREAM
-        start = big_start[name] if name in big else mini_start[name]
-        entries.append(_dir_entry(name, 2, left=left, start=start, size=len(streams[name]), red=pos > 0))
+        entries.append(_dir_entry(name, 2, left=left, start=starts[name], size=len(streams[name]), red=pos > 0))
     while len(entries) < SECTOR // 128:
         entries.append(_dir_entry("", 0, start=0, size=0))
-    sectors[0] = b"".join(struct.pack("<I", x) for x in fat).ljust(SECTOR, b"\xff")
-    sectors[1] = b"".join(entries)
+    return b"".join(entries)
 
+
+def _header(minifat_start: int, has_minifat: bool) -> bytes:
     header = (
         SIGNATURE
         + bytes(16)
@@ -141,14 +152,14 @@ def compound_file(streams: dict[str, bytes]) -> bytes:
             0,  # transaction signature
             MINI_CUTOFF,
             minifat_start,
-            1 if minifat else 0,
+            1 if has_minifat else 0,
             ENDOFCHAIN,  # first DIFAT sector: none
             0,
         )
     )
     header += struct.pack("<I", 0) + struct.pack("<I", FREESECT) * 108  # DIFAT: the FAT is sector 0
     assert len(header) == SECTOR
-    return header + b"".join(sectors)
+    return header
 
 
 def _dir_entry(name: str, kind: int, *, start: int, size: int, child=NOSTREAM, left=NOSTREAM, red=False) -> bytes:
