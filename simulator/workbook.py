@@ -68,12 +68,18 @@ def normalise_zip(data: bytes, patch: dict | None = None) -> bytes:
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             body = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                body = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>2020-01-01T00:00:00Z", body)
+            body = _fixed_dates(info.filename, body)
             if patch and info.filename in patch:
                 body = patch[info.filename](body)
             dst.writestr(zipfile.ZipInfo(info.filename, date_time=ZIP_TIME), body, zipfile.ZIP_DEFLATED)
     return out.getvalue()
+
+
+def _fixed_dates(name: str, body: bytes) -> bytes:
+    """openpyxl stamps the save time into the core properties whatever the workbook says."""
+    if name != "docProps/core.xml":
+        return body
+    return re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>2020-01-01T00:00:00Z", body)
 
 
 def with_unreadable_cell(data: bytes, sheet_number: int, ref: str, text: str) -> bytes:
@@ -121,7 +127,7 @@ def _bomb(sheet_title: str, header: tuple[str, ...], sheets_after: tuple[str, ..
             entry = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
             entry.compress_type = zipfile.ZIP_DEFLATED
             if info.filename != "xl/worksheets/sheet1.xml":
-                dst.writestr(entry, body)
+                dst.writestr(entry, _fixed_dates(info.filename, body))
                 continue
             head, _, tail = body.partition(b"</sheetData>")
             with dst.open(entry, "w") as fh:
