@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -124,7 +125,7 @@ def hostile(folder: Path) -> dict:
                 )
             except subprocess.TimeoutExpired:
                 result = {"ended": f"still reading after {CHILD_SECONDS} s (killed)"}
-            out.setdefault(path.name, {})[reader] = result
+            out.setdefault(os.fsencode(path.name).decode("utf-8", "backslashreplace"), {})[reader] = result
     return out
 
 
