@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from deploy.local_stack.processes import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 METRIC = "mobile_museum_visitors"  # the largest metric by rows: visits at every county, every month
@@ -59,12 +60,6 @@ def explorer_queries(published_db: Path, repeats: int = 20) -> dict:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def browser_times(published_db: Path, log: Path) -> dict:
     import requests
 
@@ -77,7 +72,7 @@ def browser_times(published_db: Path, log: Path) -> dict:
         return {"browser_error": f"chromium not available: {setup.stderr.strip()[-300:]}"}
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAN_METRICS")}
     # the dashboard reads <data>/published/plan_metrics.duckdb
     env["PLAN_METRICS_DATA_DIR"] = str(published_db.parent.parent)

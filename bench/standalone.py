@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -40,6 +39,8 @@ from pathlib import Path
 import psutil
 import requests
 
+from deploy.local_stack.processes import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 
 RETRIED_METHODS = frozenset({"GET", "HEAD", "PATCH", "PUT"})  # setting or reading a state: harmless twice
@@ -48,12 +49,6 @@ ACTIVE = ("queued", "running")
 # after a lost reply to a POST /backfills that left nothing visible, how long the request may
 # still be at work on the server before asking again (the scheduler waits two minutes for an orphan)
 LOST_REPLY_WAIT = 150
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def quote(text: str) -> str:

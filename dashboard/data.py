@@ -27,6 +27,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from warehouse.duck import relation_exists
+
 PROVINCE = "420000"
 
 
@@ -85,13 +87,11 @@ class Reader:
             cur.close()
 
     def has(self, table: str) -> bool:
-        return bool(
-            self.rows(
-                "select count(*) from duckdb_tables() where database_name = 'published' "
-                "and schema_name = 'metrics' and table_name = ?",
-                [table],
-            )[0][0]
-        )
+        cur = self.cursor()
+        try:
+            return relation_exists(cur, "metrics", table, database="published")
+        finally:
+            cur.close()
 
 
 def _identity(path: Path) -> tuple:

@@ -55,3 +55,18 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
         except duckdb.NotImplementedException:  # "cannot switch ... after the current one has been used"
             pass
     return conn
+
+
+def relation_exists(conn, schema: str, name: str, database: str | None = None) -> bool:
+    """Whether a table or view `schema.name` exists in `database` (default: the connection's own).
+
+    The one place that asks: a view counts as well as a table (dbt's intermediate models are
+    views), and the database is named because a connection may have others attached."""
+    return bool(
+        conn.execute(
+            "select count(*) from (select database_name, schema_name, table_name as name from duckdb_tables() "
+            "union all select database_name, schema_name, view_name from duckdb_views()) "
+            "where database_name = coalesce(?, current_database()) and schema_name = ? and name = ?",
+            [database, schema, name],
+        ).fetchone()[0]
+    )

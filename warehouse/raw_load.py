@@ -56,10 +56,7 @@ def read_watermark(db_path: Path, ep: Endpoint) -> str | None:
     if not Path(db_path).exists():
         return None
     with duck.connect(str(db_path), read_only=True) as conn:
-        exists = conn.execute(
-            "select count(*) from information_schema.tables where table_schema='meta' and table_name='watermarks'"
-        ).fetchone()[0]
-        if not exists:
+        if not duck.relation_exists(conn, "meta", "watermarks"):
             return None
         row = conn.execute(
             "select watermark from meta.watermarks where source = ? and endpoint = ?", [ep.source, ep.name]

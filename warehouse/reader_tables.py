@@ -35,6 +35,8 @@ import os
 import shutil
 from pathlib import Path
 
+from warehouse.duck import relation_exists
+
 log = logging.getLogger(__name__)
 
 SCHEMA = "metrics"
@@ -277,28 +279,16 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _has(conn, schema: str, relation: str) -> bool:
-    """A table or view of the working database (dbt's intermediate models are views)."""
-    return bool(
-        conn.execute(
-            "select count(*) from (select schema_name, table_name as name, database_name from duckdb_tables() "
-            "union all select schema_name, view_name, database_name from duckdb_views()) "
-            "where database_name = current_database() and schema_name = ? and name = ?",
-            [schema, relation],
-        ).fetchone()[0]
-    )
-
-
 def write_quality_tables(conn, catalog: str) -> None:
     """Both quality tables, empty when the working database has no ledger or quarantine yet."""
     for statement in QUALITY_DDL.format(c=catalog).split(";"):
         if statement.strip():
             conn.execute(statement)
-    if _has(conn, "meta", "quality_checks"):
+    if relation_exists(conn, "meta", "quality_checks"):
         conn.execute(QUALITY_WARNINGS_SQL.format(c=catalog, runs=QUALITY_RUNS))
-    if _has(conn, "meta", "quarantine"):
+    if relation_exists(conn, "meta", "quarantine"):
         conn.execute(QUARANTINE_SQL.format(c=catalog))
-    if _has(conn, "intermediate", "int_quarantined_records"):
+    if relation_exists(conn, "intermediate", "int_quarantined_records"):
         conn.execute(STAGING_QUARANTINE_SQL.format(c=catalog))
 
 
@@ -311,19 +301,19 @@ def write_reporting_tables(conn, catalog: str) -> None:
         if statement.strip():
             conn.execute(statement)
     for name in REPORTING_MARTS:
-        if _has(conn, SCHEMA, name):
+        if relation_exists(conn, SCHEMA, name):
             conn.execute(f"create table {catalog}.{SCHEMA}.{name} as select * from {SCHEMA}.{name}")
     conn.executemany(
         f"insert into {catalog}.metrics.source_names values (?, ?, ?, ?, ?, ?, ?)", sources.dataset_names()
     )
-    if not _has(conn, "reference", "quarantine_reasons"):
+    if not relation_exists(conn, "reference", "quarantine_reasons"):
         return
     conn.execute(
         f"insert into {catalog}.metrics.quarantine_reasons select reason_key, applies_to, in_columns, pattern, "
         "text_zh, text_en, fix_zh, fix_en from reference.quarantine_reasons"
     )
     needed = [("meta", "quarantine"), ("meta", "received_files"), ("intermediate", "int_rural_centre_reports_checked")]
-    if all(_has(conn, schema, name) for schema, name in needed):
+    if all(relation_exists(conn, schema, name) for schema, name in needed):
         conn.execute(
             RETURNS_SQL.format(
                 c=catalog,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -19,6 +18,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from deploy.local_stack.processes import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
 from plan_dag_lib import alerts  # noqa: E402  (DAG glue lives on the dags/ path, as Airflow sees it)
@@ -60,12 +61,6 @@ def webhook():
     server.server_close()
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_an_apprise_json_webhook_receives_one_alert_naming_what_failed(webhook, monkeypatch, caplog):
     # GIVEN the alerts connection lists an Apprise JSON webhook on a local HTTP server
     address, received = webhook
@@ -94,7 +89,7 @@ def test_without_a_connection_the_alert_is_logged_only(monkeypatch, caplog):
 
 
 def test_an_unreachable_destination_does_not_hide_the_logged_alert(monkeypatch, caplog):
-    url = f"json://127.0.0.1:{closed_port()}/hooks/{TOKEN}"
+    url = f"json://127.0.0.1:{free_port()}/hooks/{TOKEN}"
     monkeypatch.setenv("AIRFLOW_CONN_PLAN_METRICS_ALERTS", apprise_connection(url))
     with caplog.at_level(logging.WARNING):
         alerts.alert_on_failure(CONTEXT)  # does not raise
@@ -106,7 +101,7 @@ def test_an_unreachable_destination_does_not_hide_the_logged_alert(monkeypatch, 
 def test_webhook_urls_and_their_tokens_are_masked_in_log_lines(monkeypatch):
     # GIVEN connection URLs that carry credentials in every place Apprise URLs put them
     urls = [
-        f"json://127.0.0.1:{closed_port()}/hooks/{TOKEN}",
+        f"json://127.0.0.1:{free_port()}/hooks/{TOKEN}",
         "dingtalk://a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0/",
         "mailto://alerts:mail-pa55word-99@mail.example.org?to=ops@example.org",
         "jsons://hooks.example.org/notify?token=query-token-123456",

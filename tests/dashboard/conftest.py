@@ -17,7 +17,6 @@ import csv
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,15 +28,10 @@ import pytest
 import requests
 
 from bench.dashboard import CHROMIUM_ARGS
+from deploy.local_stack.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class DashboardServer:
