@@ -39,7 +39,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from deploy.local_stack.processes import free_port
+from deploy.local_stack.processes import free_port, wait_for_api
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -87,15 +87,10 @@ class Standalone:
                 start_new_session=True,  # its own process group: one signal stops everything
             )
         deadline = time.monotonic() + timeout
-        while True:
-            assert self.proc.poll() is None, f"standalone exited: {self.tail()}"
-            assert time.monotonic() < deadline, f"api-server not up after {timeout}s: {self.tail()}"
-            try:
-                if requests.get(f"{self.url}/api/v2/version", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(1)
+        try:
+            wait_for_api(self.url, timeout, self.proc)
+        except (RuntimeError, TimeoutError) as e:
+            raise AssertionError(f"standalone: {e}: {self.tail()}") from None
         # The simple auth manager writes the generated admin password here on first start.
         passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
         # Asking for a token twice is harmless (each request only issues one).

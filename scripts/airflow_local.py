@@ -22,27 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-import requests
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from deploy.local_stack.processes import wait_for_api  # noqa: E402
 from simulator import demo  # noqa: E402
 from simulator.process import SimulatorProcess  # noqa: E402
-
-
-def wait_for_api(url: str, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"Airflow exited ({proc.returncode}); see {log}")
-        try:
-            if requests.get(f"{url}/api/v2/version", timeout=5).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(2)
-    raise SystemExit(f"the api-server did not come up in {timeout:.0f}s; see {log}")
 
 
 def stop_group(proc: subprocess.Popen) -> None:
@@ -114,7 +99,10 @@ def _serve(sim: SimulatorProcess, data_dir: Path, incoming: Path, home: Path, po
         )
     try:
         url = f"http://localhost:{port}"
-        wait_for_api(url, proc, log)
+        try:
+            wait_for_api(url, 300, proc, interval=2)
+        except (RuntimeError, TimeoutError) as e:
+            raise SystemExit(f"{e}; see {log}") from None
         password_file = home / "simple_auth_manager_passwords.json.generated"
         password = json.loads(password_file.read_text()).get("admin", "?") if password_file.exists() else "?"
         print(

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import requests
+
 from deploy.local_stack.compose import REPO
 
 
@@ -120,11 +122,16 @@ class Process:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
-def wait_until(check, what: str, timeout: float, process: Process | None = None, interval: float = 0.5):
+def wait_until(
+    check, what: str, timeout: float, process: Process | subprocess.Popen | None = None, interval: float = 0.5
+):
+    """Call `check` until it returns something true (an exception counts as not yet) and return
+    that; TimeoutError after `timeout` seconds, RuntimeError as soon as `process` has exited
+    (a service that died will never answer)."""
     deadline = time.monotonic() + timeout
     while True:
-        if process is not None and not process.alive():
-            raise RuntimeError(f"{process.name} exited while waiting for {what}:\n{process.tail()}")
+        if process is not None and not _alive(process):
+            raise RuntimeError(f"{_name(process)} exited while waiting for {what}{_tail(process)}")
         try:
             result = check()
             if result:
@@ -132,6 +139,28 @@ def wait_until(check, what: str, timeout: float, process: Process | None = None,
         except Exception:
             pass
         if time.monotonic() > deadline:
-            tail = f":\n{process.tail()}" if process else ""
+            tail = _tail(process) if process else ""
             raise TimeoutError(f"{what}: not after {timeout:.0f}s{tail}")
         time.sleep(interval)
+
+
+def _alive(process: Process | subprocess.Popen) -> bool:
+    return process.poll() is None if isinstance(process, subprocess.Popen) else process.alive()
+
+
+def _name(process: Process | subprocess.Popen) -> str:
+    return f"process {process.pid}" if isinstance(process, subprocess.Popen) else process.name
+
+
+def _tail(process: Process | subprocess.Popen) -> str:
+    return "" if isinstance(process, subprocess.Popen) else f":\n{process.tail()}"
+
+
+def api_answers(url: str) -> bool:
+    """Whether Airflow's api-server at `url` (its base URL, path included) answers."""
+    return requests.get(f"{url}/api/v2/version", timeout=5).ok
+
+
+def wait_for_api(url: str, timeout: float, process: Process | subprocess.Popen | None = None, interval: float = 1):
+    """Wait until the api-server at `url` answers (see wait_until for how it fails)."""
+    wait_until(lambda: api_answers(url), "the api-server answering", timeout, process, interval)

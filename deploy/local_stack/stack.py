@@ -35,7 +35,7 @@ from deploy.local_stack.compose import (
     interpolate,
     read_env_file,
 )
-from deploy.local_stack.processes import Process, free_port, wait_until
+from deploy.local_stack.processes import Process, free_port, wait_for_api, wait_until
 from deploy.local_stack.services import Nginx, Postgres, Redis
 
 
@@ -235,7 +235,7 @@ class ProdLocal:
         t = time.monotonic()
         for name in SERVERS:
             self.start_component(name)
-        wait_until(self.api_ready, "the api-server answering", 300, self.processes["airflow-apiserver"])
+        wait_for_api(self.api_url, 300, self.processes["airflow-apiserver"])
         self._timed("servers", t)
         # compose starts the workers once the api-server is healthy: tasks report to it
         t = time.monotonic()
@@ -294,9 +294,6 @@ class ProdLocal:
         self.processes[name].stop()
         self.worker_env[name] = dict(env or {})
         return self.start_component(name)
-
-    def api_ready(self) -> bool:
-        return requests.get(f"{self.api_url}/api/v2/version", timeout=5).ok
 
     def celery_names(self) -> list[str]:
         return sorted(n for n in self.processes if n.startswith((WORKER, WRITER)))
