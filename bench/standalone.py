@@ -389,7 +389,7 @@ class Standalone:
         return found
 
 
-LATENCY_MARGIN_SECONDS = 180  # issue target: a reader sees a change within the cadence plus this
+LATENCY_MARGIN_SECONDS = 180  # the promise to readers: a change is seen within the cadence plus this
 
 
 def publish_ids(published_db: Path) -> list[str]:

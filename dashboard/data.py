@@ -318,7 +318,7 @@ def column_comments(r: Reader, relation: str) -> pd.DataFrame:
     )
 
 
-# --- for the people who send the S4 reports (issue 24: the 数据报送 and 上传预检 pages) ------
+# --- for the people who send the S4 reports (the 数据报送 and 上传预检 pages) -----------------
 def source_names(r: Reader) -> pd.DataFrame:
     """Every source and dataset with its Chinese and English names (empty for an older file)."""
     if not r.has("source_names"):

@@ -123,7 +123,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "data_type": ("类型", "Type"),
     "unit": ("单位", "Unit"),
     "definition": ("定义", "Definition"),
-    # 数据报送 / 上传预检 (issue 24: the people who send the S4 reports)
+    # 数据报送 / 上传预检 (for the people who send the S4 reports)
     "page_reporting": ("数据报送", "Reporting"),
     "reporting_intro": (
         "各县农村中学科技馆月报的报送情况：填报模板、退回清单（需修改后重新上传的行）和未报送清单。",

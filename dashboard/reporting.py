@@ -1,5 +1,5 @@
 """数据报送 (Reporting) and the result of 上传预检 (pre-check an upload): the loop with the people
-who send the S4 reports (issue 24).
+who send the S4 reports.
 
 数据报送, per county: its report template (extract/templates.py, built from the published S1
 registry), its return list (`metrics.report_returns`: every row set aside with what to change,

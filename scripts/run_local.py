@@ -62,7 +62,7 @@ def query_command(db: Path) -> str:
 
 
 def next_steps(folders: demo.Folders, env: dict) -> list[str]:
-    """The four lines `make run` ends with (issue 17): query, scheduler, quality report, dashboard."""
+    """The four lines `make run` ends with, the next steps a newcomer can take: query, scheduler, quality report, dashboard."""
     query = query_command(folders.published_db)
     watch = ["make", "airflow", f"SIM_SCALE={folders.world.scale:g}"]
     if folders.world.seed != 42:

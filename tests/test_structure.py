@@ -1,4 +1,4 @@
-"""One home for each idea (issue: "One home for each idea"): the definitions that used to be
+"""One home for each idea: the definitions that used to be
 repeated stay in their one module, and no function of the pipeline grows past 80 lines."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ catalog and the new file attached as `pub`:
   `quarantine_summary` (records set aside at extraction, `meta.quarantine`, and by the
   staging rules of this build, `int_quarantined_records`, per source, column and reason). They carry
   counts and reasons only: never a quarantined value or record, so no personal data;
-- for the people who send the S4 reports (issue 24; `write_reporting_tables`): the S1 registry
+- for the people who send the S4 reports (`write_reporting_tables`): the S1 registry
   (`rural_centre_registry`) and who has not reported (`unreported_centres`), both dbt marts;
   the reasons table (`quarantine_reasons`, the seed `extract/reasons.py` reads); the sources'
   and datasets' names (`source_names`, from the registry `extract.sources`); and the return
@@ -294,7 +294,7 @@ def write_quality_tables(conn, catalog: str) -> None:
 
 def write_reporting_tables(conn, catalog: str) -> None:
     """The tables for the senders of the S4 reports (see the module's docstring); the dbt ones
-    only when this working database has them (one built before issue 24 does not)."""
+    only when this working database has them (one built before those marts existed does not)."""
     from extract import reasons, sources
 
     for statement in REPORTING_DDL.format(c=catalog).split(";"):

@@ -333,7 +333,7 @@ def test_the_lock_pins_what_the_deployment_needs(package):
 # --- who gets which secret ---------------------------------------------------------------------
 SOURCE_CONNS = {s.conn_env for s in http_sources()}
 ALERTS = "AIRFLOW_CONN_PLAN_METRICS_ALERTS"
-# What each service needs, and so may be given (issue 25): the API server no source token, the
+# What each service needs, and so may be given (least privilege): the API server no source token, the
 # workers only the connections they use, the dashboard its session secret, the proxy nothing.
 NEEDS = {
     "postgres": {"POSTGRES_PASSWORD"},

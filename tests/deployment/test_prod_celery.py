@@ -391,7 +391,7 @@ def redeliver(prod: ProdLocal, admin: RestApi, rec: dict) -> dict:
     }
 
 
-# --- 6. access (issue 25): one login, TLS at the proxy, roles, lockout, audit -------------------
+# --- 6. access: one login, TLS at the proxy, roles, lockout, audit -------------------------------
 REPORTER_COUNTY, OTHER_COUNTY = "420106", "420102"  # 武昌区 is the reporter's, 江岸区 is not
 READY = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
 
@@ -732,7 +732,7 @@ def test_only_loopback_listens_and_postgres_and_redis_require_their_passwords(ru
         psycopg2.connect(host="127.0.0.1", port=prod.postgres.port, user="airflow", password="wrong", dbname="airflow")
 
 
-# --- 6. access: one login, TLS at the edge, roles, lockout, audit (issue 25) ------------------
+# --- 6. access: one login, TLS at the edge, roles, lockout, audit ------------------------------
 def test_anonymous_visitors_get_the_login_page_of_the_airflow_ui_and_of_the_dashboard(run):
     acc = run["access"]
     url = run["prod"].url

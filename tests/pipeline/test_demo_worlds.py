@@ -24,7 +24,7 @@ from tests.pipeline.published_digest import table_digests
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
-SCALES = ("0.2", "1")  # in this order: the sequence of the issue
+SCALES = ("0.2", "1")  # in this order: the small world first, as a newcomer meets them
 
 
 def expected(scale: str) -> dict:
@@ -122,7 +122,7 @@ NEW_SINCE_ISSUE_14 = {
 
 
 def test_the_scale_1_demo_publishes_the_same_bytes_as_the_pipeline_before_issue_14(demos):
-    # GIVEN the digest of what the pipeline before issue 14's rewrite (the load's checks and
+    # GIVEN the digest of what the pipeline before the rewrite for cheap runs (the load's checks and
     # hashes in DuckDB, marts by kind, one dbt test per model, memory limits) published on
     # this seed, scale and clock, made once from that commit's `make run`
     before = json.loads((Path(__file__).parent / "published_digest_before_issue_14.json").read_text(encoding="utf-8"))
@@ -131,7 +131,7 @@ def test_the_scale_1_demo_publishes_the_same_bytes_as_the_pipeline_before_issue_
     # WHEN today's pipeline has published the same world
     now = table_digests(root / "seed42-scale1" / "published" / "plan_metrics.duckdb")
     # THEN every table published then holds the same bytes, publish ids and times aside
-    # (tables added since — the reporting tables of issue 24 — are new, and only new)
+    # (tables added since — the reporting tables for the senders — are new, and only new)
     assert set(before["tables"]) <= set(now), set(before["tables"]) - set(now)
     assert {t: now[t] for t in before["tables"]} == before["tables"], [
         table for table in before["tables"] if now.get(table) != before["tables"][table]
