@@ -68,7 +68,7 @@ Drop-folder faults (sources `rural_centre_reports` (S4) and `plan_ledger` (S5)):
   awkward form; the files so chosen take the kinds of `simulator.drops.REPORT_DEFECTS` /
   `LEDGER_DEFECTS` in turn, in submission order (a kind a file cannot carry waits for the
   next chosen file), so any run of as many chosen files as there are kinds shows every
-  kind. See `simulator/drops.py` for each kind and `drops.drop_plan` for what a test can
+  kind. See `simulator/drops/` for each kind and `drops.drop_plan` for what a test can
   ask (rejected files, quarantined rows, the sheet the data is on).
 """
 

@@ -1,6 +1,6 @@
 """The per-record quarantine rules R1–R4 of the HTTP sources, as the truth reads them
 (`helpers/quarantine_rules.md`, the contract with the pipeline's staging models; R5/R6, the
-drop-folder rules, live with the files in `simulator/drops.py`).
+drop-folder rules, live with the files in `simulator/drops/plan.py`).
 
 Each check takes a record as the source SERVED it (`faults.served_body`) and the as-of
 month (the clock's Beijing month, 'YYYY-MM-01'), and returns the first violation as

@@ -12,7 +12,7 @@ faulty source SERVED its latest version at the clock (`faults.served_body`, the 
 the server serves with, so no fault is re-implemented here), and left out when it lacks a
 required field (`missing`) or breaks a quarantine rule (`simulator/rules.py`: R1 orders,
 R2 stop-visits, R3 exhibition stops with their visits, R4 held roadshows with their
-projects; `simulator/drops.py`: R5 rural-centre reports — month, and centre in the S1
+projects; `simulator/drops/plan.py`: R5 rural-centre reports — month, and centre in the S1
 registry the pipeline holds —, R6 ledger rows, plus the drop files and rows the `broken`
 fault makes unreadable). `quarantined_records` lists the HTTP records left out and why.
 The timestamp faults (`ties`, `backwards`, `skew`) change no value: the latest version at

@@ -64,7 +64,7 @@ def return_rows(cfg: WorldConfig, clock: int) -> set[tuple]:
     out = set()
     for q in (q for q in plan.quarantined if q.path.startswith(S4 + "/")):
         f = files[q.path]
-        _, where = drops._report_layout(f)
+        _, where = drops.report_layout(f)
         report = next(r for r in f.reports if where[id(r)] == q.row)
         out.add((q.path, q.row, q.column, CATEGORY_KEY[q.category], report.centre_id, report.month, report.county_code))
     for r in (r for r in plan.rejected if r.path.startswith(S4 + "/")):

@@ -4,8 +4,8 @@ Each parser is driven two ways: with the forms the contract names, generated fro
 (and the parsed value must be that value), and with near misses of those forms — a day of
 45, commas that do not group thousands, `95%%`, a county under the wrong prefecture — that
 must raise `BadValue`, never be read as something the person did not write. A last property
-writes report rows the way the simulator's files do (`simulator.drops._cells`, every form of
-`_form`) and reads every cell back."""
+writes report rows the way the simulator's files do (`simulator.drops.report_cells`, every form of
+`draw_form`) and reads every cell back."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from extract import cells
 from extract.cells import BadValue
-from simulator.drops import FIRST_MONTH, LAST_MONTH, Report, _cells
+from simulator.drops import FIRST_MONTH, LAST_MONTH, Report, report_cells
 from simulator.world import counties
 
 # printable ASCII → its full-width form (what an input method in full-width mode types)
@@ -466,7 +466,7 @@ def months_between(first: date, last: date) -> list[date]:
 
 @st.composite
 def simulated_rows(draw):
-    """(report, form): a report and a file form as `simulator.drops._form` draws them."""
+    """(report, form): a report and a file form as `simulator.drops.reports.draw_form` draws them."""
     fmt = draw(st.sampled_from(["xlsx", "csv-utf8", "csv-bom", "csv-gbk"]))
     form = {
         "fmt": fmt,
@@ -499,7 +499,7 @@ def simulated_rows(draw):
 def test_every_cell_the_simulator_writes_reads_back_as_the_simulators_value(case):
     # GIVEN a report row written in one of the simulator's forms
     report, form = case
-    row = _cells(report, form)
+    row = report_cells(report, form)
     # WHEN its cells are read with the parsers of the report's columns
     got = (
         cells.parse_region(row[2], counties_only=True),

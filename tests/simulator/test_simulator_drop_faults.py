@@ -243,7 +243,7 @@ def test_the_truth_leaves_out_exactly_the_rejected_files_and_quarantined_rows(pl
     for f in sorted(files, key=lambda f: (f.submitted, f.path)):
         if f.path in rejected:
             continue
-        _, where = drops._report_layout(f)
+        _, where = drops.report_layout(f)
         for r in f.reports:
             if (f.path, where[id(r)]) not in quarantined:
                 want[(r.centre_id, r.month.isoformat())] = r
