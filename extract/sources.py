@@ -35,10 +35,18 @@ class Endpoint:
     personal: tuple[str, ...] = ()
     name_zh: str = ""  # what readers call it (the quality and reporting pages)
     name_en: str = ""
+    # Its staging rules' model is int_<entity>_checked (intermediate/quality), which
+    # int_quarantined_records lists; `checked=False` for a table no rule reads record by record.
+    entity: str = ""  # default: the table's name
+    checked: bool = True
 
     @property
     def raw_table(self) -> str:
         return f"raw.{self.source}__{self.name}"
+
+    @property
+    def checked_model(self) -> str | None:
+        return f"int_{self.entity or self.name}_checked" if self.checked else None
 
 
 @dataclass(frozen=True)
@@ -56,10 +64,16 @@ class FileTable:
     fields: dict[str, str]
     name_zh: str = ""  # what readers call it (the quality and reporting pages)
     name_en: str = ""
+    entity: str = ""  # as Endpoint's
+    checked: bool = True
 
     @property
     def raw_table(self) -> str:
         return f"raw.{self.source}__{self.name}"
+
+    @property
+    def checked_model(self) -> str | None:
+        return f"int_{self.entity or self.name}_checked" if self.checked else None
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,9 @@ class Source:
     # "metric" — only the metrics its rows name (column metric_id) with a value above zero
     # (the S5 ledger is one table for many metrics).
     coverage: Literal["source", "metric"] = "source"
+    # Its dbt models of metric events (intermediate/metrics; metric_id, region_code,
+    # period_month, value, entity_id), which int_metric_events unions.
+    metric_events: tuple[str, ...] = ()
     about: str = ""  # a paragraph for the extract DAG's docs
     # what readers call it (published in metrics.source_names; the dashboard's pages); a source
     # without one is shown by its title
@@ -162,6 +179,7 @@ SERVICE_TEAMS = Endpoint(
     source="kechuang_orders",
     name="service_teams",
     path="/v1/service-teams",
+    checked=False,
     pagination="cursor",
     since_param="updated_since",
     key=("team_id",),
@@ -224,6 +242,7 @@ RURAL_CENTRES = Endpoint(
     source="scipop_platform",
     name="rural_centres",
     path="/api/v1/rural-centres",
+    checked=False,
     pagination="offset",
     since_param="modified_after",
     key=("centre_id",),
@@ -302,6 +321,7 @@ RURAL_CENTRE_REPORTS = FileTable(
     name_en="monthly reports",
     source="rural_centre_reports",
     name="reports",
+    entity="rural_centre_reports",
     key=("centre_id", "report_month"),
     fields={
         "centre_id": "varchar",  # 科技馆编号 (学校名称 is free text and not read)
@@ -320,6 +340,7 @@ LEDGER_ACTIVITIES = FileTable(
     name_en="ledger activities",
     source="plan_ledger",
     name="activities",
+    entity="ledger_activities",
     key=("metric_id", "region_code", "activity_date"),
     fields={
         "measure_code": "varchar",  # 措施编号 normalised to M03..M09
@@ -335,6 +356,7 @@ LEDGER_TARGETS = FileTable(
     name_en="targets",
     source="plan_ledger",
     name="targets",
+    checked=False,
     key=("metric_id", "region_code"),
     fields={
         "metric_id": "varchar",  # 指标代码
@@ -357,6 +379,7 @@ _REGISTRY = (
         freshness_hours=72,
         measures=("M06",),
         endpoints=(EXHIBITION_STOPS, STOP_VISITS, RURAL_CENTRES),
+        metric_events=("int_mobile_museum_metric_events",),
         about=(
             "Mobile-museum exhibition stops and their daily visits, and the registry of rural "
             "middle-school science centres that the S4 monthly reports are checked against. "
@@ -375,6 +398,7 @@ _REGISTRY = (
         freshness_hours=72,
         measures=("M01",),
         endpoints=(ROADSHOWS, ROADSHOW_PROJECTS),
+        metric_events=("int_roadshow_metric_events",),
         about="Roadshows held in the hub cities and the projects pitched at them (cursor pagination).",
     ),
     Source(
@@ -388,6 +412,7 @@ _REGISTRY = (
         freshness_hours=72,
         measures=("M02",),
         endpoints=(ORDERS, SERVICE_TEAMS),
+        metric_events=("int_order_metric_events",),
         about=(
             "Orders placed by Hubei enterprises and taken by S&T service teams (湖北点单、"
             "服务团接单、中国科协买单), and the service teams (cursor pagination). Runs hourly."
@@ -405,6 +430,7 @@ _REGISTRY = (
         freshness_hours=45 * 24,
         measures=("M06",),
         tables=(RURAL_CENTRE_REPORTS,),
+        metric_events=("int_rural_centre_metric_events",),
         parser=spreadsheets.parse_report_file,
         personal=("填报人", "联系电话"),
         about=(
@@ -424,6 +450,7 @@ _REGISTRY = (
         freshness_hours=45 * 24,
         measures=("M03", "M04", "M05", "M06", "M07", "M08", "M09"),
         tables=(LEDGER_ACTIVITIES, LEDGER_TARGETS),
+        metric_events=("int_ledger_metric_events",),
         parser=spreadsheets.parse_ledger_file,
         coverage="metric",
         about=(
@@ -480,8 +507,10 @@ def env_example() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m extract.sources dags|env-example`: the extract DAG ids in run order, or the
-    connection block of `.env.example` (for shell scripts that must not repeat the list)."""
+    """`python -m extract.sources dags|env-example|dbt-registry|scaffold NAME`: the extract DAG
+    ids in run order, or the connection block of `.env.example` (for shell scripts that must not
+    repeat the list); rewrite dbt's copy of the registry; or write a source's dbt files from its
+    entry (those that do not exist yet) and list them."""
     import sys
 
     what = (argv if argv is not None else sys.argv[1:]) or ["dags"]
@@ -489,8 +518,14 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(f"extract_{name}" for name in SOURCES))
     elif what[0] == "env-example":
         print(env_example(), end="")
+    elif what[0] == "dbt-registry" or (what[0] == "scaffold" and len(what) == 2 and what[1] in SOURCES):
+        # the dbt project's side lives with the warehouse (it knows the loader's raw columns)
+        from warehouse import dbt_sources
+
+        written = [dbt_sources.write_registry()] if what[0] == "dbt-registry" else dbt_sources.scaffold(what[1])
+        print("\n".join(str(p) for p in written))
     else:
-        print("usage: python -m extract.sources dags|env-example", file=sys.stderr)
+        print("usage: python -m extract.sources dags|env-example|dbt-registry|scaffold NAME", file=sys.stderr)
         return 2
     return 0
 

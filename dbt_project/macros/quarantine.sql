@@ -4,6 +4,13 @@
     expression, reason, reason key): the key is the reason's row in seeds/quarantine_reasons.csv.
     int_quarantined_records lists the records with a reason, the metric events read the rest. -#}
 {% macro quarantine_columns(rules) -%}
+    {%- if not rules -%}
+    {#- a new source's checked model before its first rule: nothing is set aside -#}
+    cast(null as varchar) as quarantine_column,
+    cast(null as varchar) as quarantine_value,
+    cast(null as varchar) as quarantine_reason,
+    cast(null as varchar) as quarantine_reason_key
+    {%- else -%}
     case
         {%- for condition, column, value, reason, key in rules %}
         when {{ condition }} then '{{ column }}'
@@ -24,6 +31,7 @@
         when {{ condition }} then '{{ key }}'
         {%- endfor %}
     end as quarantine_reason_key
+    {%- endif %}
 {%- endmacro %}
 
 {#- The staging rules of a drop-folder source as quarantine_columns' rules: they live in
