@@ -4,8 +4,9 @@ One `Source` record per source system (shared/design/sources.md): its contract c
 (S1–S5), kind (an HTTP API behind an Airflow connection, or a spreadsheet drop folder),
 cadence, how old its newest record may be, its endpoints or file tables, and its personal
 fields. The extract DAGs, the raw Assets, the gate's coverage and freshness checks,
-`.env.example`'s connection list and `make pipeline`'s DAG order are all derived from
-`SOURCES`; adding a source is one entry here plus its dbt models (docs/add-a-source.md).
+`.env.example`'s connection list, `make pipeline`'s DAG order and dbt's union models (through
+its copy of the registry, warehouse/dbt_sources.py) are all derived from `SOURCES`; adding a
+source is one entry here plus its own dbt models, which `scaffold` starts (docs/add-a-source.md).
 
 For every HTTP endpoint: its path, pagination style, key, the fields the contract names
 (with the raw column type they land as), the required ones, and personal-data fields that
