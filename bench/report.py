@@ -51,94 +51,10 @@ def _state(s: dict) -> str | None:
 
 def table(report: dict) -> str:
     rows = [("measure", *[f"SF{s['scale']:g}" for s in report["scales"]], "target")]
-
-    def row(label: str, fn, target: str = "", timing: bool = True) -> None:
-        vals = []
-        for s in report["scales"]:
-            if timing and _state(s):
-                vals.append(_state(s))
-                continue
-            try:
-                vals.append(fn(s))
-            except (KeyError, TypeError, ZeroDivisionError):
-                vals.append("-")
-        rows.append((label, *vals, target))
-
-    row(
-        "world versions: visits+orders",
-        lambda s: f"{s['world_versions']['stop_visits'] + s['world_versions']['orders']:,}",
-        timing=False,
-    )
-    row("world versions: all", lambda s: f"{sum(s['world_versions'].values()):,}", timing=False)
-    row("drops at scale", lambda s: f"SF{s['drops_scale']:g}", timing=False)
-    row("simulator peak RSS MB", lambda s: _f(s["simulator_peak_rss_mb"], "{:.0f}"), timing=False)
-    row("drops: files", lambda s: f"{s['drops']['files']:,}", timing=False)
-    row("drops: isolated stage s", lambda s: _f(s["drops"]["isolated_seconds"]))
-    row("drops: bare parse s (1 process)", lambda s: _f(s["drops"]["bare_parse_seconds"]))
-    row("drops: isolated / bare parse", lambda s: _f(s["drops"]["isolated_over_bare_parse"]), "<= 1.5 @SF10")
-    row("drops: openpyxl / calamine read", lambda s: _f(s["drops"]["openpyxl_over_calamine"]))
-    row("extract records", lambda s: f"{s['extract']['records']:,}")
-    row("extract rec/s (pipeline)", lambda s: _f(s["extract"]["records_per_s"], "{:,.0f}"))
-    row("extract rec/s (bare requests)", lambda s: _f(s["extract"]["bare_records_per_s"], "{:,.0f}"))
-    row("extract time / bare time", lambda s: _f(s["extract"]["pipeline_over_bare_time"]), "<= 1.25 @SF100")
-    row("raw load rows/s", lambda s: _f(s["raw_load"]["rows_per_s"], "{:,.0f}"))
-    row("duckdb read_json rows/s", lambda s: _f(s["raw_load"]["duckdb_rows_per_s"], "{:,.0f}"))
-    row("load rate / duckdb rate", lambda s: _f(s["raw_load"]["share_of_duckdb_rate"]), ">= 0.5 @SF1,SF10")
-    row("dbt build s", lambda s: _f(s["dbt"]["build_seconds"]))
-    row("same SQL direct s", lambda s: _f(s["dbt"]["direct_sql_seconds"]))
-    row("dbt / direct SQL", lambda s: _f(s["dbt"]["dbt_overhead_ratio"]))
-    row(
-        "slowest model",
-        lambda s: "{name} {seconds:.2f}s".format(**s["dbt"]["slowest_models"][0]),
-    )
-    row(
-        "gate passed (full, incremental)",
-        lambda s: "{} {}".format(
-            s["full_refresh"]["stages"]["gate"]["passed"], s["incremental_run"]["stages"]["gate"]["passed"]
-        ),
-        "True True",
-        timing=False,
-    )
-    row("gate s (+import s)", lambda s: f"{s['gate']['gate_seconds']:.2f} (+{s['gate']['import_seconds']:.1f})")
-    row("gate / dbt build", lambda s: _f(s["gate"]["gate_over_dbt"]), "<= 0.25 @SF10")
-    row("full refresh wall s", lambda s: _f(s["incremental"]["full_wall_seconds"]))
-    row(
-        "incremental wall s (records)",
-        lambda s: f"{s['incremental']['incremental_wall_seconds']:.2f} ({s['incremental']['records_changed']:,})",
-    )
-    row("incremental / full", lambda s: _f(s["incremental"]["fraction_of_full"]), "<= 0.10 @SF10, <= 0.05 @SF100")
-    row(
-        "incremental stage s",
-        lambda s: " ".join(f"{k[:2]}{v:.1f}" for k, v in s["incremental"]["stage_seconds"].items()),
-    )
-    row(
-        "dashboard first page s (warm)",
-        lambda s: "{} ({})".format(
-            _f(s["dashboard"].get("first_page_seconds")), _f(s["dashboard"].get("first_page_warm_seconds"))
-        ),
-    )
-    row("dashboard explorer page s", lambda s: _f(s["dashboard"].get("explorer_page_seconds")))
-    row(
-        "explorer queries ms (max)",
-        lambda s: "{} ({})".format(
-            _f(s["dashboard"].get("explorer_query_ms_median")), _f(s["dashboard"].get("explorer_query_ms_max"))
-        ),
-    )
-    row("airflow wall s", lambda s: _airflow(s, "wall_seconds"))
-    row("airflow sum of tasks s", lambda s: _airflow(s, "sum_task_seconds"))
-    row("airflow wall / task sum", lambda s: _airflow(s, "wall_over_task_sum"), "<= 1.3")
-    row(
-        "reader latency s (change->publish)",
-        lambda s: _latency(s["reader_latency"]),
-        "cadence + <= 180",
-        timing=False,
-    )
-    row("dag folder parse s", lambda s: _f(s["airflow"]["dag_parse"]["parse_seconds"]))
-    row("peak RSS MB extract (APIs only)", lambda s: _f(s["extract"]["api_peak_rss_mb"], "{:.0f}"))
-    for st in STAGES:
-        target = {"extract": "<= 1.5x SF1 @SF100", "load": "<= 1.5x SF1 @SF100", "dbt": "<= 2048 @SF100"}.get(st, "")
-        row(f"peak RSS MB {st}", lambda s, st=st: _f(s["memory_peak_rss_mb"][st], "{:.0f}"), target)
-    row("memory-limited full refresh", lambda s: _limited(s["memory_limited"]), "completes at 1GB @SF100", timing=False)
+    rows += [
+        (label, *[_value(s, value, timing) for s in report["scales"]], target)
+        for label, value, target, timing in MEASURES
+    ]
     machine = report.get("machine", {})
     header = [
         f"machine: {machine.get('cpus')} CPUs, {machine.get('memory_gb', '?')} GB, Python {machine.get('python')}, "
@@ -159,6 +75,15 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _value(s: dict, value, timing: bool) -> str:
+    if timing and _state(s):
+        return _state(s)
+    try:
+        return value(s)
+    except (KeyError, TypeError, ZeroDivisionError):
+        return "-"
+
+
 def _airflow(s: dict, key: str) -> str:
     a = s["airflow"]
     return "FAILED" if not a.get("ok") else _f(a[key])
@@ -175,3 +100,93 @@ def _limited(r: dict) -> str:
         return f"FAILED at {r.get('failed_stage')} ({r['limit']})"
     peak = max(v for v in r["peak_rss_mb"].values() if v)
     return f"ok at {r['limit']}: {r['wall_seconds']:.0f}s, peak {peak:.0f} MB"
+
+
+def _m(label: str, value, target: str = "", timing: bool = True) -> tuple:
+    """One line of the table: its label, its value from one scale's report, its target, and
+    whether it is a timing (a scale whose run did not complete shows why instead)."""
+    return (label, value, target, timing)
+
+
+MEASURES = [
+    _m(
+        "world versions: visits+orders",
+        lambda s: f"{s['world_versions']['stop_visits'] + s['world_versions']['orders']:,}",
+        timing=False,
+    ),
+    _m("world versions: all", lambda s: f"{sum(s['world_versions'].values()):,}", timing=False),
+    _m("drops at scale", lambda s: f"SF{s['drops_scale']:g}", timing=False),
+    _m("simulator peak RSS MB", lambda s: _f(s["simulator_peak_rss_mb"], "{:.0f}"), timing=False),
+    _m("drops: files", lambda s: f"{s['drops']['files']:,}", timing=False),
+    _m("drops: isolated stage s", lambda s: _f(s["drops"]["isolated_seconds"])),
+    _m("drops: bare parse s (1 process)", lambda s: _f(s["drops"]["bare_parse_seconds"])),
+    _m("drops: isolated / bare parse", lambda s: _f(s["drops"]["isolated_over_bare_parse"]), "<= 1.5 @SF10"),
+    _m("drops: openpyxl / calamine read", lambda s: _f(s["drops"]["openpyxl_over_calamine"])),
+    _m("extract records", lambda s: f"{s['extract']['records']:,}"),
+    _m("extract rec/s (pipeline)", lambda s: _f(s["extract"]["records_per_s"], "{:,.0f}")),
+    _m("extract rec/s (bare requests)", lambda s: _f(s["extract"]["bare_records_per_s"], "{:,.0f}")),
+    _m("extract time / bare time", lambda s: _f(s["extract"]["pipeline_over_bare_time"]), "<= 1.25 @SF100"),
+    _m("raw load rows/s", lambda s: _f(s["raw_load"]["rows_per_s"], "{:,.0f}")),
+    _m("duckdb read_json rows/s", lambda s: _f(s["raw_load"]["duckdb_rows_per_s"], "{:,.0f}")),
+    _m("load rate / duckdb rate", lambda s: _f(s["raw_load"]["share_of_duckdb_rate"]), ">= 0.5 @SF1,SF10"),
+    _m("dbt build s", lambda s: _f(s["dbt"]["build_seconds"])),
+    _m("same SQL direct s", lambda s: _f(s["dbt"]["direct_sql_seconds"])),
+    _m("dbt / direct SQL", lambda s: _f(s["dbt"]["dbt_overhead_ratio"])),
+    _m(
+        "slowest model",
+        lambda s: "{name} {seconds:.2f}s".format(**s["dbt"]["slowest_models"][0]),
+    ),
+    _m(
+        "gate passed (full, incremental)",
+        lambda s: "{} {}".format(
+            s["full_refresh"]["stages"]["gate"]["passed"], s["incremental_run"]["stages"]["gate"]["passed"]
+        ),
+        "True True",
+        timing=False,
+    ),
+    _m("gate s (+import s)", lambda s: f"{s['gate']['gate_seconds']:.2f} (+{s['gate']['import_seconds']:.1f})"),
+    _m("gate / dbt build", lambda s: _f(s["gate"]["gate_over_dbt"]), "<= 0.25 @SF10"),
+    _m("full refresh wall s", lambda s: _f(s["incremental"]["full_wall_seconds"])),
+    _m(
+        "incremental wall s (records)",
+        lambda s: f"{s['incremental']['incremental_wall_seconds']:.2f} ({s['incremental']['records_changed']:,})",
+    ),
+    _m("incremental / full", lambda s: _f(s["incremental"]["fraction_of_full"]), "<= 0.10 @SF10, <= 0.05 @SF100"),
+    _m(
+        "incremental stage s",
+        lambda s: " ".join(f"{k[:2]}{v:.1f}" for k, v in s["incremental"]["stage_seconds"].items()),
+    ),
+    _m(
+        "dashboard first page s (warm)",
+        lambda s: "{} ({})".format(
+            _f(s["dashboard"].get("first_page_seconds")), _f(s["dashboard"].get("first_page_warm_seconds"))
+        ),
+    ),
+    _m("dashboard explorer page s", lambda s: _f(s["dashboard"].get("explorer_page_seconds"))),
+    _m(
+        "explorer queries ms (max)",
+        lambda s: "{} ({})".format(
+            _f(s["dashboard"].get("explorer_query_ms_median")), _f(s["dashboard"].get("explorer_query_ms_max"))
+        ),
+    ),
+    _m("airflow wall s", lambda s: _airflow(s, "wall_seconds")),
+    _m("airflow sum of tasks s", lambda s: _airflow(s, "sum_task_seconds")),
+    _m("airflow wall / task sum", lambda s: _airflow(s, "wall_over_task_sum"), "<= 1.3"),
+    _m(
+        "reader latency s (change->publish)",
+        lambda s: _latency(s["reader_latency"]),
+        "cadence + <= 180",
+        timing=False,
+    ),
+    _m("dag folder parse s", lambda s: _f(s["airflow"]["dag_parse"]["parse_seconds"])),
+    _m("peak RSS MB extract (APIs only)", lambda s: _f(s["extract"]["api_peak_rss_mb"], "{:.0f}")),
+    *(
+        _m(
+            f"peak RSS MB {st}",
+            lambda s, st=st: _f(s["memory_peak_rss_mb"][st], "{:.0f}"),
+            {"extract": "<= 1.5x SF1 @SF100", "load": "<= 1.5x SF1 @SF100", "dbt": "<= 2048 @SF100"}.get(st, ""),
+        )
+        for st in STAGES
+    ),
+    _m("memory-limited full refresh", lambda s: _limited(s["memory_limited"]), "completes at 1GB @SF100", timing=False),
+]

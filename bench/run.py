@@ -179,34 +179,11 @@ def run_scale(
         if not full["ok"]:
             report["failed"] = f"the full refresh failed at its {full['failed_stage']} stage"
             return report
-        common = {"sources": sim.info["sources"], "landing_root": str(full_dir / "landing")}
-        bare = _stage("bare_fetch", {**common, "urls_file": str(logs / "urls.json")}, logs, full_dir)
-        report["drops"] = drops_figures(full["stages"]["extract"], _stage("bare_parse", {"incoming": str(incoming)},
-                                                                         logs, full_dir))  # fmt: skip
-        read = _stage("duckdb_read", {**common, "scratch_db": str(sdir / "scratch" / "read.duckdb")}, logs, full_dir)
-        # direct SQL on a copy of the database dbt built (dbt's target dir holds the compiled SQL)
-        working = full_dir / "warehouse" / "plan_metrics_work.duckdb"
-        direct_db = _copy_db(working, sdir / "direct")
-        direct = _stage(
-            "direct_sql", {"target_dir": str(full_dir / "dbt" / "target"), "db": str(direct_db)}, logs, full_dir
-        )
-        shutil.rmtree(sdir / "scratch", ignore_errors=True)
-        shutil.rmtree(sdir / "direct", ignore_errors=True)
+        bare, read, direct = _baselines(report, full, sdir, sim, incoming)
 
         # --- the same full refresh with every DuckDB connection held to `memory_limit` ------
         if memory_limit:
-            limited = pipeline_pass(
-                "limited", sdir / "limited", sim.info, incoming, t0, sdir / "logs" / "limited",
-                {"PLAN_METRICS_DUCKDB_MEMORY_LIMIT": memory_limit},
-            )  # fmt: skip
-            report["memory_limited"] = {
-                "limit": memory_limit,
-                "ok": limited["ok"],
-                "failed_stage": limited.get("failed_stage"),
-                "wall_seconds": limited.get("wall_seconds"),
-                "peak_rss_mb": {k: v.get("peak_rss_mb") for k, v in limited["stages"].items()},
-            }
-            shutil.rmtree(sdir / "limited", ignore_errors=True)
+            report["memory_limited"] = _memory_limited(sdir, sim, incoming, t0, memory_limit)
 
         # --- ~1 % later: the incremental run in the same folder ----------------------------
         sim.set_clock(_iso(end))
@@ -228,6 +205,48 @@ def run_scale(
             report["reader_latency"] = measure_latency(sdir / "latency", incoming, sim, t0, end)
         # the simulator's own high-water mark after serving every pass (flat memory is its promise)
         report["simulator_peak_rss_mb"] = _peak_rss_of(sim.info["pid"])
+    return _conclude(report, sdir, full, inc, (bare, read, direct))
+
+
+def _baselines(report: dict, full: dict, sdir: Path, sim, incoming: Path) -> tuple[dict, dict, dict]:
+    """The bare tools on the very files of the full refresh (bare fetch, bare parse, DuckDB's own
+    read, the compiled SQL run directly): what the ratios of the report are measured against."""
+    full_dir, logs = sdir / "full", sdir / "logs" / "full"
+    common = {"sources": sim.info["sources"], "landing_root": str(full_dir / "landing")}
+    bare = _stage("bare_fetch", {**common, "urls_file": str(logs / "urls.json")}, logs, full_dir)
+    report["drops"] = drops_figures(full["stages"]["extract"], _stage("bare_parse", {"incoming": str(incoming)},
+                                                                     logs, full_dir))  # fmt: skip
+    read = _stage("duckdb_read", {**common, "scratch_db": str(sdir / "scratch" / "read.duckdb")}, logs, full_dir)
+    # direct SQL on a copy of the database dbt built (dbt's target dir holds the compiled SQL)
+    working = full_dir / "warehouse" / "plan_metrics_work.duckdb"
+    direct_db = _copy_db(working, sdir / "direct")
+    direct = _stage(
+        "direct_sql", {"target_dir": str(full_dir / "dbt" / "target"), "db": str(direct_db)}, logs, full_dir
+    )
+    shutil.rmtree(sdir / "scratch", ignore_errors=True)
+    shutil.rmtree(sdir / "direct", ignore_errors=True)
+    return bare, read, direct
+
+
+def _memory_limited(sdir: Path, sim, incoming: Path, t0: int, memory_limit: str) -> dict:
+    """The full refresh again in a folder of its own, every DuckDB connection held to `memory_limit`."""
+    limited = pipeline_pass(
+        "limited", sdir / "limited", sim.info, incoming, t0, sdir / "logs" / "limited",
+        {"PLAN_METRICS_DUCKDB_MEMORY_LIMIT": memory_limit},
+    )  # fmt: skip
+    shutil.rmtree(sdir / "limited", ignore_errors=True)
+    return {
+        "limit": memory_limit,
+        "ok": limited["ok"],
+        "failed_stage": limited.get("failed_stage"),
+        "wall_seconds": limited.get("wall_seconds"),
+        "peak_rss_mb": {k: v.get("peak_rss_mb") for k, v in limited["stages"].items()},
+    }
+
+
+def _conclude(report: dict, sdir: Path, full: dict, inc: dict, baselines: tuple[dict, dict, dict]) -> dict:
+    """The figures of a scale whose runs all completed, else what failed."""
+    bare, read, direct = baselines
     if inc["ok"] and all(not b.get("failed") for b in (bare, read, direct)):
         report.update(summarise(full, inc, bare, read, direct))
     else:

@@ -148,12 +148,19 @@ def explorer() -> None:
     name, unit = _metric_name(c), c["unit"]
     st.caption(c["definition_en" if lg == EN else "definition_zh"] + " · " + t("as_published"))
     regions = data.regions(r).set_index("region_code")
-    prefectures = regions[regions["level"] == "prefecture"]
     months_ = data.months(r, metric_id)
     if not months_:
         st.info(t("no_data"))
         return
+    prefecture, region, chosen, period = _explorer_choices(regions, months_, metric_id)
+    _explorer_trend(r, metric_id, region, regions.loc[region, "name_zh"], period, unit, name)
+    _explorer_regions(r, metric_id, chosen, prefecture, regions.loc[prefecture, "name_zh"], unit, name)
 
+
+def _explorer_choices(regions: pd.DataFrame, months_: list[date], metric_id: str) -> tuple:
+    """The explorer's choices: (prefecture, region, month, (first, last month of the period))."""
+    lg = lang()
+    prefectures = regions[regions["level"] == "prefecture"]
     c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
     level = c1.radio(
         t("level"), ["province", "prefecture", "county"], format_func=t, horizontal=True, key="explorer-level"
@@ -189,11 +196,17 @@ def explorer() -> None:
             format_func=lambda d: f"{d:%Y-%m}",
             key=f"explorer-period-{metric_id}",
         )
+    return prefecture, region, chosen, (start, end)
 
-    # line chart by month, the chosen region
+
+def _explorer_trend(
+    r: data.Reader, metric_id: str, region: str, region_name: str, period: tuple, unit: str, name: str
+) -> None:
+    """The line chart by month of the chosen region, and its table."""
+    lg = lang()
+    start, end = period
     series = data.series(r, metric_id, region)
     series = series[(series["period_month"] >= start) & (series["period_month"] <= end)]
-    region_name = regions.loc[region, "name_zh"]
     st.subheader(t("trend_title", region=region_name))
     with st.container(key="chart-trend"):
         if len(series):
@@ -218,7 +231,12 @@ def explorer() -> None:
         )
         table(shown, raw, "trend", r.publish_id)
 
-    # ranking of prefectures in the chosen month
+
+def _explorer_regions(
+    r: data.Reader, metric_id: str, chosen: date, prefecture: str, prefecture_name: str, unit: str, name: str
+) -> None:
+    """The ranking of prefectures in the chosen month, then the counties of the chosen prefecture."""
+    lg = lang()
     st.subheader(t("ranking_title", month=month(chosen, lg)))
     ranking = data.by_region(r, metric_id, chosen, "prefecture")
     with st.container(key="chart-ranking"):
@@ -230,8 +248,7 @@ def explorer() -> None:
             st.info(t("no_data"))
     _region_table(ranking, unit, "ranking", metric_id, chosen, r.publish_id, rank=True)
 
-    # counties of the chosen prefecture in the chosen month
-    st.subheader(t("county_title", prefecture=regions.loc[prefecture, "name_zh"], month=month(chosen, lg)))
+    st.subheader(t("county_title", prefecture=prefecture_name, month=month(chosen, lg)))
     counties = data.by_region(r, metric_id, chosen, "county", prefecture)
     if len(counties):
         _region_table(counties, unit, "counties", metric_id, chosen, r.publish_id, rank=True)
@@ -343,6 +360,12 @@ def progress() -> None:
 def quality() -> None:
     r = reader()
     st.title(t("page_quality"))
+    _quality_publishes(r)
+    _quality_warnings(r)
+    _quality_quarantine(r)
+
+
+def _quality_publishes(r: data.Reader) -> None:
     st.subheader(t("last_publishes"))
     pubs = data.publishes(r)
     metric_rows = [json.loads(x).get("plan_metric_values") if isinstance(x, str) else None for x in pubs["row_counts"]]
@@ -357,6 +380,8 @@ def quality() -> None:
     )
     table(shown, pubs.assign(published_at=pubs["published_at"].astype(str)), "publishes", r.publish_id)
 
+
+def _quality_warnings(r: data.Reader) -> None:
     st.subheader(t("warnings"))
     warnings = data.quality_warnings(r)
     if not len(warnings):
@@ -374,6 +399,8 @@ def quality() -> None:
         )
         table(shown, warnings.assign(checked_at=warnings["checked_at"].astype(str)), "warnings", r.publish_id)
 
+
+def _quality_quarantine(r: data.Reader) -> None:
     st.subheader(t("quarantine"))
     q = data.quarantine(r)
     if not len(q):
