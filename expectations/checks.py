@@ -43,12 +43,12 @@ class CheckResult:
         )
 
 
-def plain(value):
+def jsonable(value):
     """A value as JSON-able Python (numpy scalars and the like turned into numbers or text)."""
     if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [jsonable(v) for v in value]
     if hasattr(value, "item"):  # numpy scalars
         value = value.item()
     return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)

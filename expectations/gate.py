@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from expectations.checks import Batch, CheckResult, plain
+from expectations.checks import Batch, CheckResult, jsonable
 from warehouse import duck, meta, paths
 from warehouse.run_context import RunContext
 
@@ -89,9 +89,9 @@ def _result(r, suite_name: str, batch: Batch) -> CheckResult:
         observed = f"{value} of {res.get('element_count')} rows unexpected"
     else:
         value = res.get("observed_value")
-        observed = json.dumps(plain(value), default=str)
+        observed = json.dumps(jsonable(value), default=str)
     sample = res.get("partial_unexpected_index_list") or res.get("partial_unexpected_list") or []
-    sample = [plain(s) for s in sample[:10]]
+    sample = [jsonable(s) for s in sample[:10]]
     severity = getattr(r.expectation_config.severity, "value", "critical")
     return CheckResult(
         "gx",

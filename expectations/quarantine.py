@@ -15,7 +15,7 @@ import json
 
 import duckdb
 
-from expectations.checks import CheckResult, plain
+from expectations.checks import CheckResult, jsonable
 
 
 def extraction_checks(conn: duckdb.DuckDBPyConnection) -> list[CheckResult]:
@@ -44,7 +44,7 @@ def extraction_checks(conn: duckdb.DuckDBPyConnection) -> list[CheckResult]:
                 not quarantined,
                 severity="warn",
                 observed=f"{quarantined or 0} of {received} records quarantined",
-                sample=[plain(r) for r in (reasons or [])],
+                sample=[jsonable(r) for r in (reasons or [])],
                 observed_value=float(quarantined or 0),
                 investigate=f"select column_name, reason, value from meta.quarantine where manifest_id = '{manifest_id}'",
             )
@@ -114,7 +114,7 @@ def staging_checks(conn: duckdb.DuckDBPyConnection) -> list[CheckResult]:
             False,
             severity="warn",
             observed=f"{n} records quarantined: {reason}",
-            sample=[plain(e) for e in examples],
+            sample=[jsonable(e) for e in examples],
             observed_value=float(n),
             investigate=(
                 "select * from intermediate.int_quarantined_records "
