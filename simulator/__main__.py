@@ -28,31 +28,18 @@ import os
 import signal
 import sys
 import threading
-from itertools import chain
 from pathlib import Path
 
-from simulator import drops, orders, roadshows, scipop, truth
-from simulator.faults import HTTP_SOURCES, parse_specs
-from simulator.server import ROUTES, SimState, start_servers
+from simulator import truth
+from simulator.server import SimState, start_servers
+from simulator.sources import all_versions, generator_code, http_sources, parse_specs, write_drops
 from simulator.store import FORMAT as STORE_FORMAT
 from simulator.store import VersionStore
 from simulator.world import WorldConfig, bj_iso, parse_ts
 
 
-def all_versions(cfg: WorldConfig):
-    return chain(
-        orders.team_versions(cfg),
-        orders.order_versions(cfg),
-        scipop.stop_versions(cfg),
-        scipop.visit_versions(cfg),
-        scipop.centre_versions(cfg),
-        roadshows.roadshow_versions(cfg),
-        roadshows.project_versions(cfg),
-    )
-
-
 def _fingerprint(cfg: WorldConfig) -> str:
-    code = b"".join(Path(m.__file__).read_bytes() for m in (orders, scipop, roadshows))
+    code = generator_code()
     return f"{cfg.seed}/{cfg.scale:g}/{STORE_FORMAT}/{hashlib.sha256(code).hexdigest()[:16]}"
 
 
@@ -72,13 +59,13 @@ def serve(args) -> int:
         # --drops-scale: the spreadsheets at another scale than the APIs (rendering one costs
         # ~10 ms, so a benchmark at SF100 keeps its 150 k report files at a smaller scale)
         dcfg = WorldConfig(seed=cfg.seed, scale=args.drops_scale or cfg.scale)
-        state.on_clock = lambda clock: drops.write_drops(dcfg, incoming, clock, faults)
+        state.on_clock = lambda clock: write_drops(dcfg, incoming, clock, faults)
         state.on_clock(state.clock)
-    for source in ROUTES:
+    for source in (s.name for s in http_sources()):
         env_token = os.environ.get(f"PLAN_SIM_TOKEN_{source.upper()}")
         if env_token:
             state.tokens[source] = env_token
-    state.faults = {source: f for source, f in faults.items() if source in HTTP_SOURCES}
+    state.faults = {s.name: faults[s.name] for s in http_sources() if s.name in faults}
     servers = start_servers(state, args.host, args.port)
     ready = {
         "clock": bj_iso(state.clock),
@@ -147,7 +134,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.cmd == "drops":
         cfg = WorldConfig(seed=args.seed, scale=args.scale)
-        written = drops.write_drops(cfg, Path(args.incoming), parse_ts(args.clock), parse_specs(args.faults))
+        written = write_drops(cfg, Path(args.incoming), parse_ts(args.clock), parse_specs(args.faults))
         print(f"{len(written)} files in {args.incoming}")
         return 0
     return serve(args) if args.cmd == "serve" else print_truth(args)

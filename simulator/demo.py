@@ -30,7 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from simulator.faults import Faults, parse_specs
+from simulator.faults import Faults
+from simulator.sources import parse_specs
 from simulator.world import bj_iso, parse_ts
 
 REPO = Path(__file__).resolve().parent.parent

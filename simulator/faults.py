@@ -1,6 +1,6 @@
 """Faults on demand, per source, all off by default.
 
-`--faults SOURCE:name=value,...` switches them on (`Faults.parse`, `parse_specs`).
+`--faults SOURCE:name=value,...` switches them on (`Faults.parse`, `simulator.sources.parse_specs`).
 
 Transport faults (`rate_limit`, `server_error`, `drop`, `slow`) are rolled per request.
 
@@ -75,7 +75,7 @@ Drop-folder faults (sources `rural_centre_reports` (S4) and `plan_ledger` (S5)):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -106,11 +106,9 @@ TYPO_YEAR_FIELD = {"orders": "placed_at", "stop_visits": "visit_date"}
 SKEW_YEARS = 30
 TIED_TO_PREVIOUS = 0.5  # share of a tied record's later versions that reuse the previous stamp
 
-HTTP_SOURCES = ("kechuang_orders", "scipop_platform", "kechuang_roadshows")
-OFFSET_SOURCES = frozenset({"scipop_platform"})
-DROP_SOURCES = ("rural_centre_reports", "plan_ledger")
-_DROP_FAULTS = {"broken", "names", "old_mtime"}
-_OFFSET_ONLY = {"unordered"}
+# which sources take which faults is `SimulatedSource.accepts` (simulator/sources.py)
+DROP_FAULTS = frozenset({"broken", "names", "old_mtime"})
+OFFSET_ONLY_FAULTS = frozenset({"unordered"})
 
 
 @dataclass
@@ -159,28 +157,6 @@ class Faults:
             else:
                 setattr(f, key, float(value))
         return f
-
-
-def parse_specs(specs: Iterable[str]) -> dict[str, Faults]:
-    """`["kechuang_orders:skew=0.02,page_cap=37", "plan_ledger:broken=0.2"]` -> {source: Faults}.
-
-    Fails on an unknown source, a drop fault on an HTTP source (or the reverse) and
-    `unordered` on a cursor API, so that a typo does not silently switch nothing on."""
-    out: dict[str, Faults] = {}
-    for spec in specs:
-        source, _, rest = spec.partition(":")
-        if source not in HTTP_SOURCES + DROP_SOURCES:
-            raise ValueError(f"unknown source {source!r} in --faults; known: {', '.join(HTTP_SOURCES + DROP_SOURCES)}")
-        f = Faults.parse(rest)
-        on = {fl.name for fl in fields(f) if getattr(f, fl.name) != getattr(Faults(), fl.name)}
-        if source in DROP_SOURCES and on - _DROP_FAULTS:
-            raise ValueError(f"{source} is a drop folder: only {sorted(_DROP_FAULTS)} apply, got {sorted(on)}")
-        if source in HTTP_SOURCES and on & _DROP_FAULTS:
-            raise ValueError(f"{source} is an HTTP API: {sorted(on & _DROP_FAULTS)} apply to drop folders only")
-        if source not in OFFSET_SOURCES and on & _OFFSET_ONLY:
-            raise ValueError(f"{source} pages by cursor: {sorted(on & _OFFSET_ONLY)} applies to offset APIs only")
-        out[source] = f
-    return out
 
 
 def share(*parts: object) -> float:

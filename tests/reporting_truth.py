@@ -53,7 +53,7 @@ def months(first: date, last: date) -> list[date]:
 
 def registry(cfg: WorldConfig, clock: int) -> dict[str, dict]:
     """The S1 registry a correct pipeline holds at the clock (latest version of each centre)."""
-    return sim_truth._registry(cfg, clock, None, {})
+    return sim_truth.registry_at(cfg, clock, None, {})
 
 
 def return_rows(cfg: WorldConfig, clock: int) -> set[tuple]:

@@ -77,12 +77,18 @@ def render(f: DropFile) -> bytes:
     return render_ledger(f) if f.source == "plan_ledger" else render_report(f)
 
 
-def write_drops(cfg: WorldConfig, incoming: Path, clock: int, faults: dict[str, Faults] | None = None) -> list[str]:
-    """Write every file submitted by `clock`, in submission order; remove the simulator's
-    files not yet due."""
+def write_drops(
+    cfg: WorldConfig,
+    incoming: Path,
+    clock: int,
+    faults: dict[str, Faults] | None = None,
+    source: str | None = None,
+) -> list[str]:
+    """Write every file (of both folders, or of `source`) submitted by `clock`, in submission
+    order; remove the simulator's files not yet due."""
     base = os.fsencode(Path(incoming))
     written = []
-    for f in all_files(cfg, faults):
+    for f in all_files(cfg, faults, source):
         target = base + b"/" + disk_name(f, faults)
         if f.source == "rural_centre_reports":
             # the `broken` fault may have turned a .csv into an .xlsx (or back): drop the other name

@@ -20,8 +20,8 @@ import pytest
 from extract.drops import extract_drop_folder
 from extract.landing import landed_runs
 from simulator import drops
-from simulator.faults import parse_specs
 from simulator.process import SimulatorProcess
+from simulator.sources import parse_specs
 from simulator.world import WorldConfig, parse_ts
 from warehouse.raw_load import load_drop_source
 

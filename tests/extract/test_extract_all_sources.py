@@ -13,8 +13,9 @@ from extract.api import extract_endpoint
 from extract.http_client import ApiClient
 from extract.sources import all_endpoints, http_sources
 from simulator import orders, roadshows, scipop
-from simulator.faults import missing_field, parse_specs, served_body
+from simulator.faults import missing_field, served_body
 from simulator.process import SimulatorProcess
+from simulator.sources import parse_specs
 from simulator.world import WorldConfig, parse_ts
 from warehouse.raw_load import load_endpoint, read_watermark
 

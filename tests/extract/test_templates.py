@@ -29,7 +29,7 @@ CLOCK = parse_ts(PublishedWorld.CLOCK)
 
 def _active_by_county() -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
-    for c in sim_truth._registry(CFG, CLOCK, None, {}).values():
+    for c in sim_truth.registry_at(CFG, CLOCK, None, {}).values():
         if c["status"] == "active":
             out.setdefault(c["county_code"], []).append(c)
     return out

@@ -18,8 +18,9 @@ import pytest
 
 from extract.sources import all_endpoints, all_file_tables
 from simulator import drops, orders, truth
-from simulator.faults import parse_specs, typo_year
+from simulator.faults import typo_year
 from simulator.process import SimulatorProcess
+from simulator.sources import parse_specs
 from simulator.world import WorldConfig, parse_ts
 from tests.conftest import Pipeline, assert_matches_truth
 

@@ -25,8 +25,9 @@ import openpyxl
 import pytest
 
 from simulator import orders, truth
-from simulator.faults import PERSONAL_NAME, parse_specs, personal_fields
+from simulator.faults import PERSONAL_NAME, personal_fields
 from simulator.process import SimulatorProcess
+from simulator.sources import parse_specs
 from simulator.world import WorldConfig, parse_ts
 from tests.conftest import assert_matches_truth
 from tests.extract.hostile_corpus import write_corpus

@@ -16,8 +16,9 @@ import openpyxl
 import pytest
 
 from simulator import drops, scipop
-from simulator.faults import Faults, missing_field, parse_specs
+from simulator.faults import Faults, missing_field
 from simulator.process import SimulatorProcess
+from simulator.sources import parse_specs
 from simulator.world import WorldConfig, bj_month, parse_ts
 
 CFG = WorldConfig(seed=3, scale=0.1)
