@@ -28,6 +28,7 @@ RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements.lock \
     && pip check \
     && python -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "plan_metrics.pth").write_text("/opt/plan-metrics\n")'
 
+COPY settings/ settings/
 COPY deploy/ deploy/
 COPY dags/ dags/
 COPY extract/ extract/

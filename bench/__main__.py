@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     scales = [float(x) for x in (args.scales or ("1" if args.quick else FULL_SCALES)).split(",") if x.strip()]
-    data = Path(os.environ.get("PLAN_METRICS_DATA_DIR") or Path(__file__).resolve().parent.parent / "data")
+    from settings import Settings
+
+    data = Settings.from_env().data_dir
     work = Path(args.work_dir or data / "bench" / "work").resolve()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out or data / "bench" / f"report-{stamp}.json").resolve()

@@ -8,13 +8,14 @@ folder's parse time is measured apart, in a process of its own.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from settings import child_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,7 +44,7 @@ QUIET = {"PLAN_METRICS_DROP_QUIET_SECONDS": "0"}
 
 
 def pipeline_env(data_dir: Path, incoming: Path, connections: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PLAN_METRICS"))}
+    env = child_env(without=("AIRFLOW", "PLAN_METRICS"))
     env.update(connections)
     env["PLAN_METRICS_DATA_DIR"] = str(data_dir)
     env["PLAN_METRICS_INCOMING_DIR"] = str(incoming)

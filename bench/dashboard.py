@@ -73,7 +73,9 @@ def browser_times(published_db: Path, log: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLAN_METRICS")}
+    from settings import child_env
+
+    env = child_env(without=("PLAN_METRICS",))
     # the dashboard reads <data>/published/plan_metrics.duckdb
     env["PLAN_METRICS_DATA_DIR"] = str(published_db.parent.parent)
     started = time.perf_counter()

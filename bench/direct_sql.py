@@ -28,14 +28,14 @@ def _compiled_nodes(target_dir: Path) -> dict[str, dict]:
     return nodes
 
 
-def run_compiled(target_dir: Path, db: Path) -> dict:
+def run_compiled(target_dir: Path, db: Path, settings) -> dict:
     from warehouse import duck
 
     nodes = _compiled_nodes(target_dir)
     graph = {uid: [d for d in n["depends_on"]["nodes"] if d in nodes] for uid, n in nodes.items()}
     timings: list[dict] = []
     skipped = []
-    with duck.connect(str(db)) as conn:
+    with duck.connect(db, settings) as conn:
         for uid in TopologicalSorter(graph).static_order():
             n = nodes[uid]
             sql = n.get("compiled_code")

@@ -16,7 +16,9 @@ first (the OS page cache and the simulator's SQLite cache then favour neither):
 
 Both legs must load exactly the orders the simulator holds at the clock (counted from its
 SQLite store, not from either leg). dlt runs in its own virtualenv: nothing here imports a
-project module at the top, so the same file runs under both interpreters. dlt is a yardstick,
+project module at the top, so the same file runs under both interpreters (each leg with `-P`:
+bench/, which holds run.py, report.py, …, never comes first on its path to shadow a library;
+the base URL and token come on stdin, not in argv or the environment). dlt is a yardstick,
 not a dependency, so it is in neither lock; make its virtualenv with
 
     python3.11 -m venv /tmp/dltvenv && /tmp/dltvenv/bin/pip install 'dlt[duckdb]==1.31.0'
@@ -28,16 +30,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)  # bench/ holds run.py, report.py, …: never let them shadow a library
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path("/tmp/dltbench")
@@ -55,16 +53,17 @@ def _peak_rss_mb() -> float | None:
 
 # ------------------------------------------------------------------ leg A: ours --------
 def leg_ours(base: str, token: str, work: Path) -> dict:
-    os.environ["PLAN_METRICS_DATA_DIR"] = str(work)  # duck.connect spills under it
     t_imp = time.perf_counter()
     from extract.api import PAGE_LIMIT as OUR_LIMIT
     from extract.api import extract_endpoint
     from extract.http_client import ApiClient
     from extract.sources import SOURCES
+    from settings import Settings
     from warehouse import duck
     from warehouse.raw_load import load_endpoint
 
     import_s = time.perf_counter() - t_imp
+    settings = Settings.from_env().with_data_dir(work)  # duck.connect spills under it
     assert OUR_LIMIT == PAGE_LIMIT, f"the pipeline pages by {OUR_LIMIT} now, not {PAGE_LIMIT}"
     ep = next(e for e in SOURCES["kechuang_orders"].endpoints if e.name == "orders")
     landing = work / "landing"
@@ -78,10 +77,10 @@ def leg_ours(base: str, token: str, work: Path) -> dict:
     finally:
         client.close()
     t1 = time.perf_counter()
-    with duck.connect(str(db)) as conn:
+    with duck.connect(db, settings) as conn:
         r = load_endpoint(conn, ep, landing)
     t2 = time.perf_counter()
-    with duck.connect(str(db), read_only=True) as conn:
+    with duck.connect(db, settings, read_only=True) as conn:
         rows, distinct = conn.execute(f"select count(*), count(distinct order_id) from {ep.raw_table}").fetchone()
     return {
         "leg": "ours",
@@ -125,7 +124,6 @@ def dlt_config(base: str, token: str, disposition: str) -> dict:
 
 
 def leg_dlt(base: str, token: str, work: Path, disposition: str, file_format: str | None) -> dict:
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")  # no internet here
     t_imp = time.perf_counter()
     import dlt
     from dlt.sources.rest_api import rest_api_source
@@ -174,11 +172,14 @@ def _run_leg(python: str, leg: str, base: str, token: str, work: Path, extra: li
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PLAN_METRICS"))}
-    env.update(DLTB_BASE=base, DLTB_TOKEN=token)  # the token in the environment, not argv
+    from settings import child_env
+
+    # dlt's telemetry off: there is no internet here
+    env = child_env({"RUNTIME__DLTHUB_TELEMETRY": "false"}, without=("AIRFLOW", "PLAN_METRICS"))
     started = time.perf_counter()
     out = subprocess.run(
-        [python, str(Path(__file__).resolve()), "leg", leg, str(work), *extra],
+        [python, "-P", str(Path(__file__).resolve()), "leg", leg, str(work), *extra],
+        input=json.dumps({"base": base, "token": token}) + "\n",  # the token on stdin, not in argv
         env=env,
         cwd=work,
         capture_output=True,
@@ -318,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--disposition", default="append", choices=["append", "merge"])
         p.add_argument("--file-format", default=None)
         a = p.parse_args(argv[1:])
-        base, token = os.environ["DLTB_BASE"], os.environ["DLTB_TOKEN"]
+        given = json.loads(sys.stdin.readline())
+        base, token = given["base"], given["token"]
         if a.leg == "ours":
             r = leg_ours(base, token, a.work)
         else:

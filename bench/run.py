@@ -30,13 +30,13 @@ DROPS_SCALE_CAP = 10.0
 def _stage(name: str, params: dict, workdir: Path, env_data_dir: Path, env_extra: dict | None = None) -> dict:
     """Run one stage in a fresh process; its result plus the process's wall time. A stage that
     fails is reported as failed (with the end of its log), never as a time."""
-    import os
+    from settings import child_env
 
     workdir.mkdir(parents=True, exist_ok=True)
     pfile, rfile = workdir / f"{name}.params.json", workdir / f"{name}.result.json"
     pfile.write_text(json.dumps(params))
     rfile.unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env = child_env(without=("AIRFLOW",))
     env["PLAN_METRICS_DATA_DIR"] = str(env_data_dir)
     env.update(QUIET)
     env.update(env_extra or {})

@@ -31,7 +31,7 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
-def extract(p: dict) -> dict:
+def extract(p: dict, settings) -> dict:
     from extract.api import extract_endpoint
     from extract.drops import extract_drop_folder
     from extract.http_client import ApiClient
@@ -49,7 +49,7 @@ def extract(p: dict) -> dict:
             client.session.hooks["response"].append(lambda r, *a, _s=source.name, **k: urls.append([_s, r.url]))
             started = time.perf_counter()
             try:
-                m = extract_endpoint(client, ep, landing, p["run_key"], read_watermark(db, ep))
+                m = extract_endpoint(client, ep, landing, p["run_key"], read_watermark(db, ep, settings))
             finally:
                 client.close()
             endpoints[f"{source.name}/{ep.name}"] = {
@@ -83,7 +83,7 @@ def extract(p: dict) -> dict:
     }
 
 
-def bare_fetch(p: dict) -> dict:
+def bare_fetch(p: dict, settings) -> dict:
     """The same pages with nothing but `requests`: GET, decode JSON, count the records."""
     from urllib.parse import parse_qs, urlsplit
 
@@ -109,7 +109,7 @@ def bare_fetch(p: dict) -> dict:
     return {"records": records, "requests": len(urls), "seconds_work": round(seconds, 3)}
 
 
-def load(p: dict) -> dict:
+def load(p: dict, settings) -> dict:
     from extract.sources import file_sources, http_sources
     from warehouse import duck
     from warehouse.raw_load import load_drop_source, load_endpoint
@@ -118,7 +118,7 @@ def load(p: dict) -> dict:
     db.parent.mkdir(parents=True, exist_ok=True)
     landing = Path(p["landing_root"])
     tables = {}
-    with duck.connect(str(db)) as conn:
+    with duck.connect(db, settings) as conn:
         for source in http_sources():
             for ep in source.endpoints:
                 started = time.perf_counter()
@@ -139,7 +139,7 @@ def load(p: dict) -> dict:
     }
 
 
-def duckdb_read(p: dict) -> dict:
+def duckdb_read(p: dict, settings) -> dict:
     """DuckDB alone: read the same landed NDJSON files into a fresh table per endpoint."""
     from extract.landing import landed_runs
     from extract.sources import all_endpoints
@@ -150,7 +150,7 @@ def duckdb_read(p: dict) -> dict:
     rows = seconds = 0.0
     tables = {}
     Path(p["scratch_db"]).parent.mkdir(parents=True, exist_ok=True)
-    with duck.connect(p["scratch_db"]) as conn:
+    with duck.connect(p["scratch_db"], settings) as conn:
         for ep in all_endpoints():
             runs = landed_runs(landing, ep.source, ep.name)
             files = [str(run.path(part.name)) for run in runs for part in run.manifest.parts]
@@ -184,11 +184,11 @@ def _context(p: dict):
     return run_context(p["run_id"], parse_ts(p["as_of"]), p["as_of"])
 
 
-def dbt(p: dict) -> dict:
+def dbt(p: dict, settings) -> dict:
     from warehouse.transform import dbt_build
 
     started = time.perf_counter()
-    r = dbt_build(Path(p["working_db"]), _context(p))
+    r = dbt_build(settings, _context(p))
     wall = time.perf_counter() - started
     nodes = r["nodes"]
     by_type: dict[str, float] = {}
@@ -205,25 +205,25 @@ def dbt(p: dict) -> dict:
     }
 
 
-def gate(p: dict) -> dict:
+def gate(p: dict, settings) -> dict:
     from expectations.gate import GateFailed, run_gate
 
     build = json.loads(Path(p["nodes_file"]).read_text())
     started = time.perf_counter()
     try:
-        r = run_gate(Path(p["working_db"]), _context(p), build["nodes"])
+        r = run_gate(settings, _context(p), build["nodes"])
         outcome = {"passed": True, "checks_passed": r["checks_passed"], "checks_failed": r["checks_failed"]}
     except GateFailed as exc:  # the timing still counts; the report says it failed and why
         outcome = {"passed": False, "checks_passed": None, "checks_failed": None, "message": str(exc)[:2000]}
     return {"gate_seconds": round(time.perf_counter() - started, 3), **outcome}
 
 
-def publish(p: dict) -> dict:
+def publish(p: dict, settings) -> dict:
     from warehouse.publish import publish as do_publish
 
     started = time.perf_counter()
     r = do_publish(
-        Path(p["working_db"]),
+        settings,
         _context(p).publish_id,
         p.get("checks_passed") or 0,
         p.get("checks_failed") or 0,
@@ -233,7 +233,7 @@ def publish(p: dict) -> dict:
     return {"publish_seconds": round(time.perf_counter() - started, 3), "row_counts": r["row_counts"]}
 
 
-def bare_parse(p: dict) -> dict:
+def bare_parse(p: dict, settings) -> dict:
     """The drop folders' files read and parsed in this one process (bench/drops.py), and the
     two readers compared on the same files."""
     from bench.drops import bare_parse as parse_all
@@ -242,13 +242,13 @@ def bare_parse(p: dict) -> dict:
     return {**parse_all(Path(p["incoming"])), "readers": readers(Path(p["incoming"]))}
 
 
-def direct_sql(p: dict) -> dict:
+def direct_sql(p: dict, settings) -> dict:
     from bench.direct_sql import run_compiled
 
-    return run_compiled(Path(p["target_dir"]), Path(p["db"]))
+    return run_compiled(Path(p["target_dir"]), Path(p["db"]), settings)
 
 
-STAGES: dict[str, tuple[Callable[[dict], dict], tuple[str, ...]]] = {
+STAGES: dict[str, tuple[Callable[..., dict], tuple[str, ...]]] = {
     # stage -> (function, modules imported before the timer: import cost is reported apart)
     "extract": (extract, ("extract.api", "extract.drops", "warehouse.raw_load")),
     "bare_fetch": (bare_fetch, ("requests",)),
@@ -270,12 +270,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     fn, modules = STAGES[name]
     params = json.loads(Path(params_path).read_text())
+    from extract.landing import arm_failpoint
+    from settings import Settings
+
+    # the stage's process is the edge: its settings (the data folder bench/run.py gave it)
+    settings = Settings.from_env()
+    arm_failpoint(settings)
     t0 = time.perf_counter()
     for m in modules:
         importlib.import_module(m)
     import_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    result = fn(params)
+    result = fn(params, settings)
     result.setdefault("seconds", round(time.perf_counter() - t1, 3))
     result["import_seconds"] = round(import_s, 3)
     result["peak_rss_mb"] = _peak_rss_mb()

@@ -26,13 +26,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from deploy.local_stack.rest_api import RestApi  # noqa: E402
-from deploy.local_stack.stack import ProdLocal  # noqa: E402
-from extract.sources import SOURCES, http_sources  # noqa: E402
-from simulator.process import SimulatorProcess  # noqa: E402
+from deploy.local_stack.rest_api import RestApi
+from deploy.local_stack.stack import ProdLocal
+from extract.sources import SOURCES, http_sources
+from settings import REPO
+from simulator.process import SimulatorProcess
 
 # every source of the registry, in its order; the APIs are the ones slowed down
 EXTRACTS = tuple(f"extract_{name}" for name in SOURCES)

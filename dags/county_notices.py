@@ -49,13 +49,13 @@ WEEKLY = Cadence("0 9 * * 1", timedelta(minutes=30), timedelta(days=7))
 def county_notices():
     @task
     def send_digests(**context) -> dict:
+        from plan_dag_lib import task_settings
         from plan_dag_lib.notices import send_county_digests
 
         from extract.beijing_time import local_date
-        from warehouse import paths
 
         end = context.get("data_interval_end") or context["dag_run"].run_after
-        return send_county_digests(paths.published_db(), local_date(end))
+        return send_county_digests(task_settings(), local_date(end))
 
     send_digests()
 

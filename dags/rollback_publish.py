@@ -45,15 +45,18 @@ from plan_dag_lib.schedules import TRANSFORM_DAGRUN_TIMEOUT, TRANSFORM_TASK
 def rollback_publish():
     @task(pool=WRITER_POOL, outlets=[PUBLISHED_ASSET])
     def rollback(**context) -> dict:
+        from plan_dag_lib import task_settings
+
         from warehouse import publish
 
+        settings = task_settings()
         to = (context.get("params") or {}).get("to") or None
-        kept = [f.name for f in publish.list_history()]
+        kept = [f.name for f in publish.list_history(settings.published_db)]
         try:
-            restored = publish.rollback(to)
+            restored = publish.rollback(settings, to)
         except SystemExit as exc:  # a wrong id or nothing to go back to: retrying cannot help
             raise AirflowFailException(f"{exc} (kept: {kept})") from exc
-        return {"restored": restored.name, "publish_id": publish.current_publish_id()}
+        return {"restored": restored.name, "publish_id": publish.current_publish_id(settings)}
 
     rollback()
 

@@ -33,6 +33,7 @@ from plan_dag_lib import (
     WRITER_QUEUE,
     alert_on_failure,
     run_context_of,
+    task_settings,
 )
 from plan_dag_lib.schedules import TRANSFORM_DAGRUN_TIMEOUT, TRANSFORM_TASK
 
@@ -65,13 +66,12 @@ def transform_publish():
 
     @task(pool=WRITER_POOL)
     def dbt_build(**context) -> dict:
-        from warehouse import paths
         from warehouse.transform import DbtBuildFailed
         from warehouse.transform import dbt_build as build
 
         ctx = run_context_of(context)
         try:
-            result = build(paths.working_db(), ctx)
+            result = build(task_settings(), ctx)
         except DbtBuildFailed as exc:  # deterministic for the same data: retrying cannot help
             raise AirflowFailException(str(exc)) from exc
         return {"publish_id": ctx.publish_id, "invocation_id": result["invocation_id"], "nodes": result["nodes"]}
@@ -79,20 +79,18 @@ def transform_publish():
     @task(pool=WRITER_POOL)
     def quality_gate(build: dict, **context) -> dict:
         from expectations.gate import GateFailed, run_gate
-        from warehouse import paths
 
         try:
-            return run_gate(paths.working_db(), run_context_of(context), build["nodes"])
+            return run_gate(task_settings(), run_context_of(context), build["nodes"])
         except GateFailed as exc:  # a failed check is not transient: fail now, do not retry
             raise AirflowFailException(str(exc)) from exc
 
     @task(pool=WRITER_POOL, outlets=[PUBLISHED_ASSET])
     def publish(build: dict, gate: dict) -> dict:
-        from warehouse import paths
         from warehouse.publish import publish as do_publish
 
         return do_publish(
-            paths.working_db(),
+            task_settings(),
             build["publish_id"],
             gate["checks_passed"],
             gate["checks_failed"],

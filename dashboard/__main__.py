@@ -49,9 +49,12 @@ def streamlit_args(port: int, address: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from settings import Settings
+
+    settings = Settings.from_env()
     p = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__.split("\n")[0])
-    p.add_argument("--port", type=int, default=int(os.environ.get("DASHBOARD_PORT", "8501")))
-    p.add_argument("--address", default=os.environ.get("DASHBOARD_ADDRESS", "localhost"))
+    p.add_argument("--port", type=int, default=int(settings.variable("DASHBOARD_PORT", "8501")))
+    p.add_argument("--address", default=settings.variable("DASHBOARD_ADDRESS", "localhost"))
     args = p.parse_args(argv)
     from dashboard import auth, data
 

@@ -29,7 +29,9 @@ FIELDS = ("page", "table", "format", "county", "size", "sha256", "reason", "ip")
 
 
 def log_path() -> str | None:
-    return os.environ.get("PLAN_METRICS_DASHBOARD_AUDIT_LOG") or None
+    from settings import Settings
+
+    return Settings.from_env().dashboard_audit_log
 
 
 def _clean(value) -> str | int:

@@ -30,7 +30,6 @@ import hashlib
 import hmac
 import html
 import json
-import os
 import secrets
 import threading
 import time
@@ -59,6 +58,7 @@ class Settings:
     airflow: str | None  # the Airflow API base URL (…/airflow), None: open local demo
     secret: bytes
     hours: float
+    max_failures: int = 3  # failed logins before Airflow locks the account (deploy/fab_security.py)
 
     @property
     def enabled(self) -> bool:
@@ -67,15 +67,18 @@ class Settings:
 
 @functools.cache
 def settings() -> Settings:
-    url = (os.environ.get("PLAN_METRICS_DASHBOARD_AUTH") or "").strip().rstrip("/") or None
-    secret = os.environ.get("PLAN_METRICS_DASHBOARD_SESSION_SECRET") or ""
+    """The login's settings, from the server process's (read once: this is cached)."""
+    from settings import Settings as ProcessSettings
+
+    read = ProcessSettings.from_env()
+    url, secret = read.dashboard_auth, read.dashboard_session_secret
     if url:
         from deploy.env_secrets import BY_NAME, problem
 
         bad = problem(BY_NAME["DASHBOARD_SESSION_SECRET"], secret)
         if bad:
             raise RuntimeError(f"PLAN_METRICS_DASHBOARD_SESSION_SECRET: {bad}")
-    return Settings(url, secret.encode(), float(os.environ.get("PLAN_METRICS_DASHBOARD_SESSION_HOURS", "8")))
+    return Settings(url, secret.encode(), read.dashboard_session_hours, read.login_max_failures)
 
 
 # --- the session cookie --------------------------------------------------------------------
@@ -306,7 +309,7 @@ def _form(request, error: str | None = None, username: str = "", status: int = 2
     # one token per browser (double submit: the form's field must equal the cookie): a second
     # GET of the form (another tab, the favicon's redirect) keeps the first one valid
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
-    failures = os.environ.get("PLAN_METRICS_LOGIN_MAX_FAILURES", "3")
+    failures = str(settings().max_failures)
     page = _FORM.format(
         error=f'<p class="error" role="alert">{html.escape(ERRORS[error])}</p>' if error else "",
         csrf=csrf,

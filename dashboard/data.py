@@ -34,9 +34,9 @@ PROVINCE = "420000"
 
 def published_path() -> Path:
     """`$PLAN_METRICS_DATA_DIR/published/plan_metrics.duckdb` (default `./data`), as the pipeline writes it."""
-    from warehouse import paths
+    from settings import Settings
 
-    return paths.published_db()
+    return Settings.from_env().published_db
 
 
 def docs_path(db: Path) -> Path:

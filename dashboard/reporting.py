@@ -147,13 +147,15 @@ def precheck_result(name: str, content: bytes, may_see=lambda counties: True) ->
     `may_see(counties)`: whether this user may see the verdict of a file whose rows are of
     those counties (it refuses, and says so, otherwise)."""
     from extract import precheck
+    from settings import Settings
 
+    settings = Settings.from_env()  # this request's edge
     r = reader()
     lg = lang()
     info = data.publish_info(r)
-    as_of = info.get("as_of_date") or precheck.Registry.from_published(None).as_of  # no publish yet: today
+    as_of = info.get("as_of_date") or precheck.Registry.from_published(None, settings).as_of  # no publish yet: today
     registry = precheck.Registry(data.registry_ids(r), as_of)
-    verdict = precheck.check_upload(name, content, SOURCE, registry)
+    verdict = precheck.check_upload(name, content, SOURCE, registry, settings)
     if not may_see(verdict.counties):
         return
     with st.container(key="precheck-summary"):

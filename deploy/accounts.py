@@ -13,10 +13,11 @@ resets a changed password). One Python process does it all, through FAB's securi
 
 from __future__ import annotations
 
-import os
 import sys
+from collections.abc import Mapping
 
 from deploy import env_secrets, roles
+from settings import Settings
 
 
 def _appbuilder():
@@ -25,8 +26,9 @@ def _appbuilder():
     return get_application_builder()
 
 
-def init(env=os.environ) -> list[str]:
-    """Create the missing roles and the first admin; returns what was created."""
+def init(env: Mapping[str, str]) -> list[str]:
+    """Create the missing roles and the first admin (named and with the password `env` holds:
+    the environment of the init container, from its settings); returns what was created."""
     password = env_secrets.value_of(env, "AIRFLOW_ADMIN_PASSWORD")
     problem = env_secrets.problem(env_secrets.BY_NAME["AIRFLOW_ADMIN_PASSWORD"], password)
     if problem:
@@ -64,7 +66,7 @@ def main(argv: list[str]) -> int:
     from airflow.utils.providers_configuration_loader import providers_configuration_loaded
 
     if argv == ["init"]:
-        created = providers_configuration_loaded(init)()
+        created = providers_configuration_loaded(init)(Settings.from_env().environment)
         roles_made = [c for c in created if not c.startswith("user ")]
         users_made = [c for c in created if c.startswith("user ")]
         print(

@@ -252,6 +252,9 @@ def write_env(path: Path, example: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    from settings import Settings
+
+    env = Settings.from_env().environment  # the container's, as it started: what the check judges
     if argv[:1] == ["check"]:
         # NAME, or NAME=VARIABLE: the secret NAME as this container holds it, in VARIABLE
         where = dict(a.split("=", 1) if "=" in a else (a, a) for a in argv[1:])
@@ -260,10 +263,10 @@ def main(argv: list[str]) -> int:
             print(f"unknown secret(s): {', '.join(unknown)}; known: {', '.join(NAMES)}", file=sys.stderr)
             return 2
         if where:
-            env = {name: v for name, var in where.items() if (v := value_of(os.environ, var)) is not None}
-            found = problems(env, where)
+            held = {name: v for name, var in where.items() if (v := value_of(env, var)) is not None}
+            found = problems(held, where)
         else:
-            found = problems(os.environ) + source_problems(os.environ)
+            found = problems(env) + source_problems(env)
         for p in found:
             print(f"refusing to start: {p}", file=sys.stderr)
         return 1 if found else 0

@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 
 from airflow.providers.fab.auth_manager.security_manager.override import FabAirflowSecurityManagerOverride
+
+from settings import Settings
 
 log = logging.getLogger("plan_metrics.login")
 
 
 def max_failures() -> int:
-    return int(os.environ.get("PLAN_METRICS_LOGIN_MAX_FAILURES", "3"))
+    return Settings.from_env().login_max_failures
 
 
 def lock_minutes() -> float:
-    return float(os.environ.get("PLAN_METRICS_LOGIN_LOCK_MINUTES", "30"))
+    return Settings.from_env().login_lock_minutes
 
 
 def _utcnow() -> datetime.datetime:

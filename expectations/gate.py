@@ -27,7 +27,8 @@ from pathlib import Path
 import duckdb
 
 from expectations.checks import Batch, CheckResult, jsonable
-from warehouse import duck, meta, paths
+from settings import Settings
+from warehouse import duck, meta
 from warehouse.run_context import RunContext
 
 log = logging.getLogger(__name__)
@@ -148,23 +149,24 @@ def record(conn: duckdb.DuckDBPyConnection, run_id: str, results: list[CheckResu
         )
 
 
-def docs_dir_for(run_id: str) -> Path:
-    return paths.data_dir() / "quality" / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+def docs_dir_for(settings: Settings, run_id: str) -> Path:
+    return settings.quality_dir / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
 
 
 def run_gate(
-    working_db: Path, ctx: RunContext, dbt_results: list[dict] | None = None, docs_dir: Path | None = None
+    settings: Settings, ctx: RunContext, dbt_results: list[dict] | None = None, docs_dir: Path | None = None
 ) -> dict:
-    """Audit the working database as of the run's context; record every check; raise
+    """Audit the settings' working database as of the run's context; record every check; raise
     GateFailed if a blocking check failed. Freshness is judged against `ctx.as_of` (the
     run's data interval end), months against its as-of month — never the wall clock."""
     from expectations import published, quarantine, raw
     from expectations.quality_report import write_report
 
     started = time.perf_counter()
-    docs_dir = Path(docs_dir or docs_dir_for(ctx.run_id))
+    working_db = settings.working_db
+    docs_dir = Path(docs_dir or docs_dir_for(settings, ctx.run_id))
     context = _context()
-    with duck.connect(str(working_db)) as conn:
+    with duck.connect(working_db, settings) as conn:
         meta.ensure(conn)
         batches = raw.batches(conn, ctx) + published.batches(conn, ctx)
         results = dbt_checks(dbt_results or []) + quarantine.extraction_checks(conn)

@@ -59,7 +59,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from extract.landing import FILES_ENDPOINT, LandingWriter, ReceivedFile, RunManifest, landed_runs
-from extract.originals import OriginalsStore
+from extract.originals import RETENTION_DAYS, OriginalsStore
 from extract.parse_pool import Job, Outcome, ParseLimits, ParsePool
 from extract.redact import FileName, mask_text
 from extract.sources import SOURCES
@@ -78,14 +78,16 @@ class DropSettings:
     quiet_seconds: float = QUIET_SECONDS
     max_bytes: int = MAX_BYTES
     parse: ParseLimits = ParseLimits()
+    originals_retention_days: float = RETENTION_DAYS
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> DropSettings:
-        env = os.environ if env is None else env
+    def of(cls, settings) -> DropSettings:
+        """The drop folders' part of the pipeline's settings (settings.Settings)."""
         return cls(
-            quiet_seconds=float(env.get("PLAN_METRICS_DROP_QUIET_SECONDS") or QUIET_SECONDS),
-            max_bytes=int(env.get("PLAN_METRICS_UPLOAD_MAX_BYTES") or MAX_BYTES),
-            parse=ParseLimits.from_env(env),
+            quiet_seconds=settings.drop_quiet_seconds,
+            max_bytes=settings.upload_max_bytes,
+            parse=ParseLimits.of(settings),
+            originals_retention_days=settings.originals_retention_days,
         )
 
 
@@ -420,7 +422,7 @@ def extract_drop_folder(
     or None when the folder holds nothing new. Originals go to `originals_root` (default:
     `<data>/restricted/originals`, beside the landing zone). `pool`: parse workers already
     started (the run starts its own otherwise)."""
-    settings = settings or DropSettings.from_env()
+    settings = settings or DropSettings()
     started = time.monotonic()
     # decoded: the rows are plain values (a worker's msgpack answer), written by msgspec
     writer = LandingWriter(landing_root, source, FILES_ENDPOINT, run_key, decoded=True)
@@ -429,7 +431,7 @@ def extract_drop_folder(
         return landed
     seen = landed_versions(landing_root, source)
     originals = OriginalsStore(originals_root or Path(landing_root).parent / "restricted" / "originals", source)
-    originals.prune()
+    originals.prune(settings.originals_retention_days)
     manifest = RunManifest(source, FILES_ENDPOINT, writer.run_key, interval=list(interval) if interval else None)
     with writer, nullcontext(pool) if pool is not None else ParsePool(settings.parse) as pool:
         run = _Run(source, writer, seen, originals, settings)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -39,10 +38,6 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 5
 MAX_BODY_BYTES = 64 * 1024 * 1024
-
-
-def max_body_bytes() -> int:
-    return int(float(os.environ.get("PLAN_METRICS_HTTP_MAX_BODY_MB") or MAX_BODY_BYTES / 2**20) * 2**20)
 
 
 _strict_json = msgspec.json.Decoder().decode  # strict JSON, in half the time of the json module
@@ -69,7 +64,7 @@ class ApiClient:
     backoff_max: float = 10.0
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
     stats: CallStats = field(default_factory=CallStats)
-    max_body: int = field(default_factory=max_body_bytes)
+    max_body: int = MAX_BODY_BYTES  # the settings' http_max_body_mb, given by the caller
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")

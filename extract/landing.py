@@ -54,11 +54,23 @@ ROWS_PER_PART = 200_000
 STALE_AFTER = 6 * 3600  # seconds after which another run's temporary folder is a leftover
 
 
+# The failpoint this process stops at, armed once at its edge from its settings
+# (`arm_failpoint`): a crash test's hook is the whole process's, and the places it stops
+# lie deep under functions that have no other reason to carry the settings.
+_armed: tuple[str, Path] | None = None
+
+
+def arm_failpoint(settings) -> None:
+    """Arm the failpoint the settings name (PLAN_METRICS_FAILPOINT / _FILE), or disarm."""
+    global _armed
+    _armed = (settings.failpoint, settings.failpoint_file) if settings.failpoint and settings.failpoint_file else None
+
+
 def failpoint(name: str) -> None:
-    """Crash tests stop the process here: with PLAN_METRICS_FAILPOINT=<name> it announces it
-    (writes the file PLAN_METRICS_FAILPOINT_FILE) and waits to be killed. A no-op otherwise."""
-    if os.environ.get("PLAN_METRICS_FAILPOINT") == name:
-        Path(os.environ["PLAN_METRICS_FAILPOINT_FILE"]).write_text(name)
+    """Crash tests stop the process here: with the failpoint <name> armed it announces it
+    (writes the failpoint file) and waits to be killed. A no-op otherwise."""
+    if _armed is not None and _armed[0] == name:
+        _armed[1].write_text(name)
         time.sleep(3600)
 
 

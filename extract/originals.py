@@ -36,10 +36,6 @@ from pathlib import Path
 RETENTION_DAYS = 90
 
 
-def retention_days() -> float:
-    return float(os.environ.get("PLAN_METRICS_ORIGINALS_RETENTION_DAYS") or RETENTION_DAYS)
-
-
 class OriginalsStore:
     def __init__(self, root: Path, source: str):
         self.dir = Path(root) / source
@@ -138,12 +134,12 @@ class OriginalsStore:
             fh.write("\n".join(sorted(known | names)) + "\n")
         os.replace(tmp, self._names_file)
 
-    def prune(self, now: float | None = None) -> int:
+    def prune(self, retention_days: float = RETENTION_DAYS, now: float | None = None) -> int:
         """Delete packs (and notes) kept longer than the retention period and their index
         entries; returns how many originals were dropped."""
         if not self.dir.exists():
             return 0
-        cutoff = (now or time.time()) - retention_days() * 86400
+        cutoff = (now or time.time()) - retention_days * 86400
         old_packs = {p.name for p in (self.dir / "packs").glob("*.pack") if p.stat().st_mtime < cutoff}
         for path in self.dir.glob("*.notes.jsonl"):
             if path.stat().st_mtime < cutoff:

@@ -14,7 +14,7 @@ folder goes on. Workers live for the whole folder (a pool of `workers`), so isol
 a process start per run, not per file, and two workers parse on two cores while the parent
 reads, hashes and lands.
 
-Settings (environment, with their defaults; `ParseLimits.from_env`):
+Settings (environment, with their defaults; read by settings.Settings, `ParseLimits.of`):
     PLAN_METRICS_PARSE_MEMORY_MB     512   address space of a worker
     PLAN_METRICS_PARSE_CPU_SECONDS    30   CPU seconds one file may take
     PLAN_METRICS_PARSE_WALL_SECONDS   60   wall-clock seconds one file may take
@@ -38,6 +38,8 @@ from pathlib import Path
 
 import msgspec
 
+from settings import REPO, child_env
+
 _HEADER = struct.Struct("<Q")
 AHEAD = 16  # outcomes (and passed-through items) held while an earlier job is still parsed
 _END = object()
@@ -53,14 +55,13 @@ class ParseLimits:
     workers: int = 2
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> ParseLimits:
-        env = os.environ if env is None else env
-        d = cls()
+    def of(cls, settings) -> ParseLimits:
+        """The parse workers' part of the pipeline's settings (settings.Settings)."""
         return cls(
-            memory_mb=int(env.get("PLAN_METRICS_PARSE_MEMORY_MB") or d.memory_mb),
-            cpu_seconds=int(env.get("PLAN_METRICS_PARSE_CPU_SECONDS") or d.cpu_seconds),
-            wall_seconds=float(env.get("PLAN_METRICS_PARSE_WALL_SECONDS") or d.wall_seconds),
-            workers=max(1, int(env.get("PLAN_METRICS_PARSE_WORKERS") or d.workers)),
+            memory_mb=settings.parse_memory_mb,
+            cpu_seconds=settings.parse_cpu_seconds,
+            wall_seconds=settings.parse_wall_seconds,
+            workers=settings.parse_workers,
         )
 
 
@@ -162,10 +163,9 @@ def worker_main(memory_mb: int, cpu_seconds: int) -> None:
 # ------------------------------------------------------------------------ the parent ----
 class _Worker:
     def __init__(self, limits: ParseLimits):
-        env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP}
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")) if p
-        )
+        # the worker imports this checkout's code, whatever the parent's path was
+        env = child_env(only=_ENV_KEEP)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "extract.parse_pool", str(limits.memory_mb), str(limits.cpu_seconds)],
             stdin=subprocess.PIPE,
@@ -248,7 +248,7 @@ class ParsePool:
     order of the jobs, `workers` files parsed at a time."""
 
     def __init__(self, limits: ParseLimits | None = None):
-        self.limits = limits or ParseLimits.from_env()
+        self.limits = limits or ParseLimits()
         self.idle: list[_Worker] = []
         self.busy: list[_Worker] = []
         self.peak_rss_kb = 0

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from extract import reasons
 from extract.redact import FileName, mask_text
+from settings import Settings
 
 SOURCES_CHECKED = ("rural_centre_reports", "plan_ledger")
 PARTIAL_NAME = "a partial-upload name: the drop folder ignores the file (dot file, ~$ lock file, .part, .tmp …)"
@@ -117,13 +118,13 @@ class Registry:
     as_of: date
 
     @classmethod
-    def from_published(cls, path: Path | None, as_of: date | None = None) -> Registry:
+    def from_published(cls, path: Path | None, settings: Settings, as_of: date | None = None) -> Registry:
         from datetime import datetime
 
         from extract.beijing_time import local_date
         from extract.templates import published_registry
 
-        rows, published_as_of = published_registry(path) if path is not None else ([], None)
+        rows, published_as_of = published_registry(path, settings) if path is not None else ([], None)
         centres = frozenset(r["centre_id"] for r in rows) if rows else None
         return cls(centres, as_of or published_as_of or local_date(datetime.now().astimezone()))
 
@@ -133,9 +134,9 @@ def drop_rules() -> dict:
     """`drop_rules` and `plan_start` of dbt_project.yml (the staging rules' one home)."""
     import yaml
 
-    from warehouse import paths
+    from settings import REPO
 
-    project = yaml.safe_load((paths.dbt_project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
+    project = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text(encoding="utf-8"))
     return {"rules": project["vars"]["drop_rules"], "plan_start": project["vars"]["plan_start"]}
 
 
@@ -161,7 +162,7 @@ class Rules:
     """The staging rules of a source, ready to judge files' rows: one in-memory DuckDB holding
     the registry, opened once for all the files of a check."""
 
-    def __init__(self, source: str, registry: Registry):
+    def __init__(self, source: str, registry: Registry, settings: Settings):
         from warehouse import duck
 
         spec = drop_rules()
@@ -170,7 +171,7 @@ class Rules:
             r for r in spec["rules"].get(source, []) if not (r["key"] == "unknown_centre" and registry.centres is None)
         ]
         self.table = _table_of(source)
-        self.conn = duck.connect(":memory:")
+        self.conn = duck.connect(":memory:", settings)
         self.conn.execute("create table registry (centre_id varchar)")
         if registry.centres:
             self.conn.executemany("insert into registry values (?)", [[c] for c in sorted(registry.centres)])
@@ -263,10 +264,13 @@ def verdict_of(name: str, source: str, outcome, rules: Rules) -> FileVerdict:
     return out
 
 
-def check(items: list[tuple[str, bytes | str]], source: str, registry: Registry) -> list[FileVerdict]:
+def check(
+    items: list[tuple[str, bytes | str]], source: str, registry: Registry, settings: Settings
+) -> list[FileVerdict]:
     """Verdicts for (name, bytes) items — or (name, an English refusal) for a file refused
     before it was read — parsed in the isolated pool, in order."""
-    from extract.parse_pool import Job, ParseLimits, ParsePool
+    from extract.drops import DropSettings
+    from extract.parse_pool import Job, ParsePool
 
     out: list[FileVerdict | None] = [None] * len(items)
     jobs = []
@@ -277,9 +281,9 @@ def check(items: list[tuple[str, bytes | str]], source: str, registry: Registry)
             suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
             jobs.append(Job(source, f"upload.{suffix}", data, i))
     if jobs:
-        rules = Rules(source, registry)
+        rules = Rules(source, registry, settings)
         try:
-            with ParsePool(ParseLimits.from_env()) as pool:
+            with ParsePool(DropSettings.of(settings).parse) as pool:
                 for outcome in pool.map(jobs):
                     i = outcome.job.tag
                     out[i] = verdict_of(items[i][0], source, outcome, rules)
@@ -288,21 +292,21 @@ def check(items: list[tuple[str, bytes | str]], source: str, registry: Registry)
     return [v for v in out if v is not None]
 
 
-def check_upload(name: str, data: bytes, source: str, registry: Registry) -> FileVerdict:
+def check_upload(name: str, data: bytes, source: str, registry: Registry, settings: Settings) -> FileVerdict:
     """An uploaded file (the dashboard's 上传预检): checked in memory, never written anywhere."""
     from extract.drops import DropSettings, _ignored
 
-    limit = DropSettings.from_env().max_bytes
+    limit = DropSettings.of(settings).max_bytes
     base = os.fsencode(name).rsplit(b"/", 1)[-1]
     if _ignored(base):
-        return check([(name, f"file rejected: {PARTIAL_NAME}")], source, registry)[0]
+        return check([(name, f"file rejected: {PARTIAL_NAME}")], source, registry, settings)[0]
     if len(data) > limit:
         refusal = f"file rejected: the file is {len(data):,} bytes, more than the {limit:,} allowed"
-        return check([(name, refusal)], source, registry)[0]
-    return check([(name, data)], source, registry)[0]
+        return check([(name, refusal)], source, registry, settings)[0]
+    return check([(name, data)], source, registry, settings)[0]
 
 
-def read_path(path: str) -> bytes | str:
+def read_path(path: str, settings: Settings) -> bytes | str:
     """A file's bytes, read as the drop folder reads one (`extract.drops._read`), or the
     English reason it would be refused with."""
     from extract.drops import Candidate, DropSettings, _ignored, _Later, _read
@@ -318,9 +322,8 @@ def read_path(path: str) -> bytes | str:
     try:
         st = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
         c = Candidate(FileName(raw), dir_fd, entry, st)
-        settings = DropSettings.from_env()
-        settings = DropSettings(0.0, settings.max_bytes, settings.parse)
-        refusal, data = _read(c, settings, time.time())
+        drops = DropSettings.of(settings)
+        refusal, data = _read(c, DropSettings(0.0, drops.max_bytes, drops.parse), time.time())
     except FileNotFoundError:
         return "file rejected: cannot open it: No such file or directory"
     except _Later:
@@ -407,8 +410,6 @@ def render(verdicts: list[FileVerdict], lang: str = reasons.ZH, as_of: date | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    from warehouse import paths
-
     p = argparse.ArgumentParser(
         prog="python -m extract.precheck", description="预检: what the pipeline would make of report files"
     )
@@ -423,8 +424,9 @@ def main(argv: list[str] | None = None) -> int:
         help="published file with the S1 registry (default: PLAN_METRICS_DATA_DIR's)",
     )
     args = p.parse_args(argv)
-    registry = Registry.from_published(args.published or paths.published_db(), args.as_of)
-    verdicts = check([(f, read_path(f)) for f in args.files], args.source, registry)
+    settings = Settings.from_env()
+    registry = Registry.from_published(args.published or settings.published_db, settings, args.as_of)
+    verdicts = check([(f, read_path(f, settings)) for f in args.files], args.source, registry, settings)
     print(render(verdicts, args.lang, registry.as_of))
     return 0 if all(v.ok for v in verdicts) else 1
 

@@ -32,6 +32,7 @@ from datetime import date
 from pathlib import Path
 
 from extract.spreadsheets import REPORT_HEADER
+from settings import Settings
 
 DATA_SHEET, HELP_SHEET, LIST_SHEET = "月报", "填表说明", "名录"
 PLAN_START = date(2020, 7, 1)
@@ -58,14 +59,14 @@ class Centre:
     county_code: str
 
 
-def published_registry(path: Path) -> tuple[list[dict], date | None]:
+def published_registry(path: Path, settings: Settings) -> tuple[list[dict], date | None]:
     """The published S1 registry (metrics.rural_centre_registry) and the publish's as-of day,
     read-only through an in-memory DuckDB; ([], None) when the file has neither."""
     from warehouse import duck
 
     if not Path(path).exists():
         return [], None
-    with duck.connect(":memory:") as conn:
+    with duck.connect(":memory:", settings) as conn:
         conn.execute(f"attach '{path}' as published (read_only)")
         tables = {r[0] for r in conn.execute("show tables from published.metrics").fetchall()}
         rows = []
@@ -203,14 +204,14 @@ def template_name(county_code: str, county_name: str) -> str:
     return f"{county_code}_{county_name}_农村中学科技馆月报模板.xlsx"
 
 
-def write_templates(out: Path, registry: list[dict], as_of: date, counties: list[str] | None = None) -> list[Path]:
-    """One template per county with an active centre (or per county asked for) into `out`."""
-    import os
-
+def write_templates(
+    out: Path, registry: list[dict], as_of: date, counties: list[str] | None = None, deadline_day: int = 5
+) -> list[Path]:
+    """One template per county with an active centre (or per county asked for) into `out`;
+    reports are due by `deadline_day` of the following month (the settings' report_deadline_day)."""
     from extract import reference
 
     names = {d["county_code"]: d["county_name"] for d in reference.divisions()}
-    deadline_day = int(os.environ.get("PLAN_METRICS_REPORT_DEADLINE_DAY") or 5)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for code, centres in counties_with_centres(registry).items():
@@ -223,8 +224,6 @@ def write_templates(out: Path, registry: list[dict], as_of: date, counties: list
 
 
 def main(argv: list[str] | None = None) -> int:
-    from warehouse import paths
-
     p = argparse.ArgumentParser(
         prog="python -m extract.templates", description="填报模板: one S4 report template per county"
     )
@@ -232,13 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--county", action="append", help="only this county code (repeatable)")
     p.add_argument("--published", type=Path, default=None, help="published file with the S1 registry")
     args = p.parse_args(argv)
-    published = args.published or paths.published_db()
-    registry, as_of = published_registry(published)
+    settings = Settings.from_env()
+    published = args.published or settings.published_db
+    registry, as_of = published_registry(published, settings)
     if not registry:
         print(f"no S1 registry in {published}: run the pipeline (make run / make pipeline) first", file=sys.stderr)
         return 2
-    out = args.out or paths.data_dir() / "templates"
-    written = write_templates(out, registry, as_of or date.today(), args.county)
+    out = args.out or settings.data_dir / "templates"
+    written = write_templates(out, registry, as_of or date.today(), args.county, settings.report_deadline_day)
     print(f"{len(written)} template(s) in {out} (registry of {published}, months up to {as_of:%Y-%m})")
     return 0 if written else 1
 

@@ -22,12 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from deploy.local_stack.processes import wait_for_api  # noqa: E402
-from simulator import demo  # noqa: E402
-from simulator.process import SimulatorProcess  # noqa: E402
+from deploy.local_stack.processes import wait_for_api
+from settings import REPO, Settings
+from simulator import demo
+from simulator.process import SimulatorProcess
 
 
 def stop_group(proc: subprocess.Popen) -> None:
@@ -55,36 +53,38 @@ def main() -> int:
     # process groups, so nothing else would stop them).
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    port = int(os.environ.get("AIRFLOW_PORT", "8080"))
-    seed = int(os.environ.get("SIM_SEED", "42"))
-    scale = float(os.environ.get("SIM_SCALE", "0.2"))
-    clock = os.environ.get("SIM_CLOCK", demo.DEFAULT_CLOCK)
+    settings = Settings.from_env()
+    port = int(settings.variable("AIRFLOW_PORT", "8080"))
+    seed = int(settings.variable("SIM_SEED", "42"))
+    scale = float(settings.variable("SIM_SCALE", "0.2"))
+    clock = settings.variable("SIM_CLOCK", demo.DEFAULT_CLOCK)
     try:
-        folders = demo.prepare(demo.World.of(seed, scale), clock)
+        folders = demo.prepare(demo.World.of(seed, scale), clock, settings.environment)
     except demo.WorldConflict as exc:
         print(f"make airflow: nothing started.\n{exc}", file=sys.stderr)
         return 2
     data_dir, incoming = folders.data_dir, folders.incoming
-    home = Path(os.environ.get("AIRFLOW_HOME") or data_dir / "airflow")
+    home = Path(settings.variable("AIRFLOW_HOME") or data_dir / "airflow")
     sim = SimulatorProcess(data_dir / "sim", seed=seed, scale=scale, clock=clock, incoming=incoming)
     print(f"Starting the simulated sources (seed {seed}, scale {scale:g}, clock {clock}) …", flush=True)
     print(f"  this world's folder  {data_dir}", flush=True)
     with sim:
         try:
-            return _serve(sim, data_dir, incoming, home, port)
+            return _serve(settings, sim, data_dir, incoming, home, port)
         finally:
             demo.record_end_clock(folders, sim.current_clock)
 
 
-def _serve(sim: SimulatorProcess, data_dir: Path, incoming: Path, home: Path, port: int) -> int:
-    env = {
-        **os.environ,
-        **sim.airflow_connections(),
-        "PLAN_METRICS_DATA_DIR": str(data_dir),
-        "PLAN_METRICS_INCOMING_DIR": str(incoming),
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW_PORT": str(port),
-    }
+def _serve(settings: Settings, sim: SimulatorProcess, data_dir: Path, incoming: Path, home: Path, port: int) -> int:
+    env = settings.child_env(
+        {
+            **sim.airflow_connections(),
+            "PLAN_METRICS_DATA_DIR": str(data_dir),
+            "PLAN_METRICS_INCOMING_DIR": str(incoming),
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW_PORT": str(port),
+        }
+    )
     home.mkdir(parents=True, exist_ok=True)
     log = home / "standalone.log"
     print(f"Starting Airflow (standalone, LocalExecutor, metadata {home}/airflow.db) …", flush=True)

@@ -11,29 +11,23 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from simulator import demo  # noqa: E402
-
-PUBLISHED = Path("published") / "plan_metrics.duckdb"  # warehouse/paths.py's published_db()
+from settings import Settings
+from simulator import demo
 
 
-def choose(env: dict[str, str]) -> tuple[dict[str, str], str]:
+def choose(settings: Settings) -> tuple[dict[str, str], str]:
     """The command's environment and the line that says which published file it gets."""
-    if env.get("PLAN_METRICS_DATA_DIR"):
-        db = Path(env["PLAN_METRICS_DATA_DIR"]).resolve() / PUBLISHED
-        return env, f"Published file: {db}  (PLAN_METRICS_DATA_DIR)"
+    env = settings.child_env()
+    if settings.variable("PLAN_METRICS_DATA_DIR"):
+        return env, f"Published file: {settings.published_db}  (PLAN_METRICS_DATA_DIR)"
     latest = demo.latest_data_dir(env)
     if latest is None:
-        db = REPO / "data" / PUBLISHED
-        return env, f"Published file: {db}  (PLAN_METRICS_DATA_DIR unset, no demo world started)"
+        return env, f"Published file: {settings.published_db}  (PLAN_METRICS_DATA_DIR unset, no demo world started)"
     marker = demo.read_marker(latest) or {}
     world = marker.get("world", latest.name)
     line = (
-        f"Published file: {latest / PUBLISHED}  (the demo world started last, {world}: "
+        f"Published file: {settings.with_data_dir(latest).published_db}  (the demo world started last, {world}: "
         f"{demo.demo_root(env) / demo.LATEST}; set PLAN_METRICS_DATA_DIR for another)"
     )
     return {**env, "PLAN_METRICS_DATA_DIR": str(latest)}, line
@@ -43,7 +37,7 @@ def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
-    env, line = choose(dict(os.environ))
+    env, line = choose(Settings.from_env())
     print(line, flush=True)
     os.execvpe(argv[0], argv, env)
     return 0  # not reached

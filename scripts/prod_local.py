@@ -5,7 +5,6 @@ proxy's URLs and the admin login, and stops everything on Ctrl-C."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sys
@@ -17,6 +16,7 @@ from deploy.local_stack.stack import ProdLocal
 
 
 def main() -> int:
+    from settings import Settings
     from simulator.process import SimulatorProcess
 
     def interrupt(signum, frame):
@@ -24,10 +24,12 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
-    root = Path(os.environ.get("PROD_LOCAL_DIR") or tempfile.mkdtemp(prefix="plan-metrics-prod-"))
-    seed = int(os.environ.get("SIM_SEED", "42"))
-    scale = float(os.environ.get("SIM_SCALE", "0.2"))
-    clock = os.environ.get("SIM_CLOCK", "2021-12-31T23:59:59+08:00")
+    settings = Settings.from_env()
+    kept = settings.variable("PROD_LOCAL_DIR")
+    root = Path(kept or tempfile.mkdtemp(prefix="plan-metrics-prod-"))
+    seed = int(settings.variable("SIM_SEED", "42"))
+    scale = float(settings.variable("SIM_SCALE", "0.2"))
+    clock = settings.variable("SIM_CLOCK", "2021-12-31T23:59:59+08:00")
     print(f"Throw-away folder: {root}\nStarting the simulated sources (seed {seed}, scale {scale:g}) …", flush=True)
     try:
         with SimulatorProcess(
@@ -58,7 +60,7 @@ def main() -> int:
         print("\nStopping …", flush=True)
         return 0
     finally:
-        if not os.environ.get("PROD_LOCAL_DIR"):
+        if not kept:
             shutil.rmtree(root, ignore_errors=True)
 
 

@@ -20,11 +20,9 @@ import sys
 import unicodedata
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from simulator import demo  # noqa: E402
-from simulator.process import SimulatorProcess  # noqa: E402
+from settings import REPO, Settings
+from simulator import demo
+from simulator.process import SimulatorProcess
 
 # what an analyst asks first, in Chinese first: last month's orders by prefecture, named
 QUERY = (
@@ -91,11 +89,12 @@ def next_steps(folders: demo.Folders, env: dict) -> list[str]:
 
 
 def main() -> int:
-    seed = int(os.environ.get("SIM_SEED", "42"))
-    scale = float(os.environ.get("SIM_SCALE", "1"))
-    clock = os.environ.get("SIM_CLOCK", demo.DEFAULT_CLOCK)
+    settings = Settings.from_env()
+    seed = int(settings.variable("SIM_SEED", "42"))
+    scale = float(settings.variable("SIM_SCALE", "1"))
+    clock = settings.variable("SIM_CLOCK", demo.DEFAULT_CLOCK)
     try:
-        folders = demo.prepare(demo.World.of(seed, scale), clock)
+        folders = demo.prepare(demo.World.of(seed, scale), clock, settings.environment)
     except demo.WorldConflict as exc:
         print(f"make run: nothing started.\n{exc}", file=sys.stderr)
         return 2
@@ -107,20 +106,21 @@ def main() -> int:
     with sim:
         for name, src in sim.info["sources"].items():
             print(f"  {name:18s} {src['base_url']}")
-        env = {
-            **os.environ,
-            **sim.airflow_connections(),
-            "PLAN_METRICS_DATA_DIR": str(data_dir),
-            "PLAN_METRICS_INCOMING_DIR": str(incoming),
-            # the data is as of the simulated clock, not today
-            "PLAN_METRICS_AS_OF": clock,
-            # the simulator renames each drop file into place complete, before the pipeline
-            # starts: no upload is still being written, so the demo does not wait a quiet period
-            "PLAN_METRICS_DROP_QUIET_SECONDS": os.environ.get("PLAN_METRICS_DROP_QUIET_SECONDS", "0"),
-        }
+        env = settings.child_env(
+            {
+                **sim.airflow_connections(),
+                "PLAN_METRICS_DATA_DIR": str(data_dir),
+                "PLAN_METRICS_INCOMING_DIR": str(incoming),
+                # the data is as of the simulated clock, not today
+                "PLAN_METRICS_AS_OF": clock,
+                # the simulator renames each drop file into place complete, before the pipeline
+                # starts: no upload is still being written, so the demo does not wait a quiet period
+                "PLAN_METRICS_DROP_QUIET_SECONDS": settings.variable("PLAN_METRICS_DROP_QUIET_SECONDS", "0"),
+            }
+        )
         rc = subprocess.call(["bash", str(REPO / "scripts" / "pipeline.sh")], env=env, cwd=REPO)
     if rc == 0:  # the dashboard reads only the published file: it needs nothing above running
-        print("\n" + "\n".join(next_steps(folders, dict(os.environ))), flush=True)
+        print("\n" + "\n".join(next_steps(folders, settings.environment)), flush=True)
     return rc
 
 

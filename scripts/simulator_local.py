@@ -16,13 +16,10 @@ import shlex
 import signal
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from simulator import demo  # noqa: E402
-from simulator.process import SimulatorProcess  # noqa: E402
+from settings import Settings
+from simulator import demo
+from simulator.process import SimulatorProcess
 
 
 def pipeline_command(sim: SimulatorProcess, folders: demo.Folders) -> str:
@@ -56,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        folders = demo.prepare(demo.World.of(args.seed, args.scale, args.faults), args.clock)
+        folders = demo.prepare(
+            demo.World.of(args.seed, args.scale, args.faults), args.clock, Settings.from_env().environment
+        )
     except demo.WorldConflict as exc:
         print(f"make simulator: nothing started.\n{exc}", file=sys.stderr)
         return 2

@@ -61,8 +61,11 @@ def serve(args) -> int:
         dcfg = WorldConfig(seed=cfg.seed, scale=args.drops_scale or cfg.scale)
         state.on_clock = lambda clock: write_drops(dcfg, incoming, clock, faults)
         state.on_clock(state.clock)
+    from settings import Settings
+
+    settings = Settings.from_env()  # `serve` is the command's edge
     for source in (s.name for s in http_sources()):
-        env_token = os.environ.get(f"PLAN_SIM_TOKEN_{source.upper()}")
+        env_token = settings.variable(f"PLAN_SIM_TOKEN_{source.upper()}")
         if env_token:
             state.tokens[source] = env_token
     state.faults = {s.name: faults[s.name] for s in http_sources() if s.name in faults}

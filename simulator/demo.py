@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CLOCK = "2021-12-31T23:59:59+08:00"
 MARKER = "world.json"
 LATEST = "latest"
-# what a pipeline run leaves in PLAN_METRICS_DATA_DIR (warehouse/paths.py, expectations/gate.py,
+# what a pipeline run leaves in PLAN_METRICS_DATA_DIR (settings/, expectations/gate.py,
 # scripts/airflow_env.sh, scripts/pipeline.sh, warehouse/duck.py, warehouse/transform.py, extract/drops.py)
 # and what the demos add (the simulator's store); tests/pipeline/test_demo_worlds.py checks a real run
 PIPELINE_STATE = (
@@ -117,13 +117,11 @@ class WorldConflict(Exception):
     """An explicitly chosen folder holds state of another (or an unknown) world."""
 
 
-def demo_root(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
+def demo_root(env: Mapping[str, str]) -> Path:
     return Path(env.get("PLAN_METRICS_DEMO_ROOT") or REPO / "data" / "demo").resolve()
 
 
-def folders_for(world: World, env: Mapping[str, str] | None = None) -> Folders:
-    env = os.environ if env is None else env
+def folders_for(world: World, env: Mapping[str, str]) -> Folders:
     data = env.get("PLAN_METRICS_DATA_DIR")
     data_dir = Path(data).resolve() if data else demo_root(env) / world.name
     incoming = env.get("PLAN_METRICS_INCOMING_DIR")
@@ -207,9 +205,8 @@ def _conflict_in_incoming(folders: Folders, env: Mapping[str, str]) -> str | Non
     )
 
 
-def check(folders: Folders, env: Mapping[str, str] | None = None) -> None:
+def check(folders: Folders, env: Mapping[str, str]) -> None:
     """Raise WorldConflict when an explicitly chosen folder holds another world's state."""
-    env = os.environ if env is None else env
     reasons = [
         r
         for r in (
@@ -282,7 +279,7 @@ def record_end_clock(folders: Folders, ask_clock: Callable[[], str], say: Callab
     say(f"The world {folders.world.name} has served the clock {marker['clock']} (recorded in {folders.marker}).")
 
 
-def point_latest(folders: Folders, env: Mapping[str, str] | None = None) -> Path:
+def point_latest(folders: Folders, env: Mapping[str, str]) -> Path:
     """`<demo root>/latest` -> the world's folder (relative when it lies in the demo root)."""
     root = demo_root(env)
     root.mkdir(parents=True, exist_ok=True)
@@ -298,13 +295,14 @@ def point_latest(folders: Folders, env: Mapping[str, str] | None = None) -> Path
 def prepare(
     world: World,
     clock: str,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
     say: Callable[[str], None] = print,
 ) -> Folders:
     """The folders a demo command uses for `world` at `clock`, ready before anything starts:
     checked (WorldConflict), started afresh if needed (said in one line), marked, and
-    `latest` pointing at them."""
-    env = os.environ if env is None else env
+    `latest` pointing at them. `env`: the environment the command started with (its
+    settings' `environment`), where PLAN_METRICS_DATA_DIR / _INCOMING_DIR / _DEMO_ROOT may
+    choose the folders."""
     folders = folders_for(world, env)
     check(folders, env)
     reason = _afresh_reason(folders, clock)
@@ -319,7 +317,7 @@ def prepare(
     return folders
 
 
-def latest_data_dir(env: Mapping[str, str] | None = None) -> Path | None:
+def latest_data_dir(env: Mapping[str, str]) -> Path | None:
     """The folder of the world started last, if `<demo root>/latest` points at one."""
     link = demo_root(env) / LATEST
     return link.resolve() if link.is_dir() else None

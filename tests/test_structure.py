@@ -121,8 +121,45 @@ def test_every_duckdb_connection_of_the_pipeline_is_bounded():
                     if isinstance(func.value, ast.Name) and func.value.id == "duckdb":
                         calls.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert [c.split(":")[0] for c in calls] == ["warehouse/duck.py"], calls
-    # and dbt's connection has the same default limit
-    from warehouse import duck
+    # and dbt's connection has the limit of the settings, and the same default for a hand-run dbt
+    from settings import DEFAULT_MEMORY_LIMIT, MEMORY_ENV
 
     profile = (DBT / "profiles.yml").read_text(encoding="utf-8")
-    assert f"env_var('{duck.MEMORY_ENV}', '{duck.DEFAULT_MEMORY_LIMIT}')" in profile
+    assert f"var('duckdb_memory_limit', env_var('{MEMORY_ENV}', '{DEFAULT_MEMORY_LIMIT}'))" in profile
+
+
+# every folder of the project's own code (tests aside: a test sets the environment it runs in)
+PROJECT = ("bench", "dags", "dashboard", "deploy", "expectations", "extract", "scripts", "simulator", "warehouse")
+ENVIRONMENT = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+
+
+def _environment_and_path_uses(tree: ast.AST) -> list[tuple[int, str]]:
+    """Where a module touches the process environment or the import path."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            name = (node.value.id, node.attr)
+            if (name[0] == "os" and name[1] in ENVIRONMENT) or name == ("sys", "path"):
+                found.append((node.lineno, f"{node.value.id}.{node.attr}"))
+        elif isinstance(node, ast.ImportFrom) and node.module in ("os", "sys"):
+            names = {a.name for a in node.names} & (ENVIRONMENT | {"path"})
+            found += [(node.lineno, f"from {node.module} import {n}") for n in sorted(names)]
+    return found
+
+
+def test_only_the_settings_module_reads_the_environment_and_nothing_edits_the_import_path():
+    # the settings are read once where a process starts (settings/, `Settings.from_env`) and
+    # passed down; a child process gets its environment from `child_env`; the project is
+    # importable from the venv's .pth, the DAG folder from Airflow
+    offenders = [
+        f"{path.relative_to(REPO)}:{line} {what}"
+        for folder in PROJECT
+        for path in sorted((REPO / folder).rglob("*.py"))
+        for line, what in _environment_and_path_uses(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert offenders == [], "read the settings (settings.Settings) instead:\n" + "\n".join(offenders)
+    # the test sees what it looks for
+    assert _environment_and_path_uses(ast.parse("import os, sys\nos.environ.get('X')\nsys.path.insert(0, '.')")) == [
+        (2, "os.environ"),
+        (3, "sys.path"),
+    ]

@@ -2,8 +2,8 @@
 
 DuckDB takes up to 80 % of the machine's memory by default — fine alone on a laptop, not on
 a worker it shares with other tasks. Each connection the pipeline opens (and dbt's, through
-`profiles.yml`, which reads the variable `warehouse.transform` sets) is held to
-PLAN_METRICS_DUCKDB_MEMORY_LIMIT (any DuckDB size, default DEFAULT_MEMORY_LIMIT) and spills
+`profiles.yml`, which reads the var `warehouse.transform` passes) is held to the settings'
+`duckdb_memory_limit` (PLAN_METRICS_DUCKDB_MEMORY_LIMIT, any DuckDB size, default 4GB) and spills
 what does not fit to `$PLAN_METRICS_DATA_DIR/tmp/duckdb` (dbt's to DuckDB's default,
 `<working database>.tmp`, beside the file: see profiles.yml). The limit is set with `SET` after
 opening rather than as an open-time config, because DuckDB refuses a second handle on a
@@ -13,33 +13,21 @@ gate and the publish in one).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
 
-from warehouse import paths
-
-MEMORY_ENV = "PLAN_METRICS_DUCKDB_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "4GB"
+from settings import Settings
 
 
-def memory_limit() -> str:
-    return os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
-
-
-def temp_directory() -> Path:
-    return paths.data_dir() / "tmp" / "duckdb"
-
-
-def settings() -> dict[str, str]:
-    """What every connection gets (dbt's too: `warehouse.transform` exports these)."""
-    temp = temp_directory()
+def bounds(settings: Settings) -> dict[str, str]:
+    """What every connection gets (dbt's memory limit too: `warehouse.transform` passes it)."""
+    temp = settings.duckdb_temp_dir
     temp.mkdir(parents=True, exist_ok=True)
-    return {"memory_limit": memory_limit(), "temp_directory": str(temp)}
+    return {"memory_limit": settings.duckdb_memory_limit, "temp_directory": str(temp)}
 
 
-def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(path: Path | str, settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """duckdb.connect with the pipeline's memory limit and spill folder.
 
     A second connection to a file already open in this process shares its database instance,
@@ -47,11 +35,11 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
     instance has spilled: the folder is set only when it differs, and an instance that already
     spilled elsewhere (dbt's, beside its file) keeps its own."""
     conn = duckdb.connect(str(path), read_only=read_only)
-    bounds = settings()
-    conn.execute(f"set memory_limit = '{bounds['memory_limit']}'")
-    if conn.execute("select current_setting('temp_directory')").fetchone()[0] != bounds["temp_directory"]:
+    given = bounds(settings)
+    conn.execute(f"set memory_limit = '{given['memory_limit']}'")
+    if conn.execute("select current_setting('temp_directory')").fetchone()[0] != given["temp_directory"]:
         try:
-            conn.execute(f"set temp_directory = '{bounds['temp_directory']}'")
+            conn.execute(f"set temp_directory = '{given['temp_directory']}'")
         except duckdb.NotImplementedException:  # "cannot switch ... after the current one has been used"
             pass
     return conn

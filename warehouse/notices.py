@@ -25,6 +25,7 @@ from pathlib import Path
 
 from extract import reasons
 from extract.beijing_time import TZ_NAME
+from settings import Settings
 
 NOTICES_CONN_ID = "plan_metrics_county_notices"
 # the return list as a county receives it: (column of metrics.report_returns, Chinese, English header)
@@ -149,13 +150,15 @@ def _rows(conn, sql: str, params: list) -> list[dict]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def county_digests(published_db: Path, today: date, counties: list[str] | None = None) -> list[Digest]:
+def county_digests(
+    published_db: Path, settings: Settings, today: date, counties: list[str] | None = None
+) -> list[Digest]:
     """Each county's digest (of `counties`, else every county with something to say), from the
     published file alone; "this month" is `today`'s month (Beijing), the receipt time's too."""
     from warehouse import duck
 
     month = today.replace(day=1)
-    with duck.connect(":memory:") as conn:
+    with duck.connect(":memory:", settings) as conn:
         conn.execute(f"attach '{published_db}' as published (read_only)")
         conn.execute("use published")
         conn.execute(f"set timezone = '{TZ_NAME}'")  # receipt times as the counties read them

@@ -23,7 +23,7 @@ import stat
 import sys
 from pathlib import Path
 
-from warehouse import paths
+from settings import Settings
 
 UMASK = 0o027
 DIR_MODE, FILE_MODE = 0o750, 0o640
@@ -37,9 +37,9 @@ def apply_umask() -> None:
     os.umask(UMASK)
 
 
-def readers_gid() -> int | None:
+def readers_gid(settings: Settings) -> int | None:
     """The group that may read the published folder, or None when PLAN_METRICS_READERS_GROUP is unset."""
-    name = os.environ.get("PLAN_METRICS_READERS_GROUP")
+    name = settings.readers_group
     if not name:
         return None
     try:
@@ -50,10 +50,10 @@ def readers_gid() -> int | None:
         ) from None
 
 
-def share_published(folder: Path | None = None) -> None:
+def share_published(settings: Settings, folder: Path | None = None) -> None:
     """Give the published folder, its history and their files to the readers group: 2750 / 0640."""
-    folder = Path(folder or paths.published_dir())
-    gid = readers_gid()
+    folder = Path(folder or settings.published_dir)
+    gid = readers_gid(settings)
     for path in [folder, *folder.rglob("*")]:
         if path.is_symlink():
             continue
@@ -73,9 +73,9 @@ def expected_mode(path: Path, data_dir: Path) -> int:
     return DIR_MODE if is_dir else FILE_MODE
 
 
-def wrong_modes(data_dir: Path | None = None) -> list[str]:
+def wrong_modes(data_dir: Path) -> list[str]:
     """Every path under the data folder whose mode is not what these rules say (empty: all good)."""
-    data_dir = Path(data_dir or paths.data_dir())
+    data_dir = Path(data_dir)
     found = []
     for path in [data_dir, *data_dir.rglob("*")]:
         if path.is_symlink() or not (path.is_dir() or path.is_file()):
@@ -86,8 +86,8 @@ def wrong_modes(data_dir: Path | None = None) -> list[str]:
     return found
 
 
-def fix(data_dir: Path | None = None) -> int:
-    data_dir = Path(data_dir or paths.data_dir())
+def fix(settings: Settings) -> int:
+    data_dir = settings.data_dir
     changed = 0
     for path in [data_dir, *data_dir.rglob("*")]:
         if path.is_symlink() or not (path.is_dir() or path.is_file()):
@@ -97,17 +97,18 @@ def fix(data_dir: Path | None = None) -> int:
             os.chmod(path, want)
             changed += 1
     if (data_dir / "published").is_dir():
-        share_published(data_dir / "published")
+        share_published(settings, data_dir / "published")
     return changed
 
 
 def main(argv: list[str]) -> int:
+    settings = Settings.from_env()
     if argv == ["fix"]:
-        print(f"{fix()} path(s) changed under {paths.data_dir()}")
+        print(f"{fix(settings)} path(s) changed under {settings.data_dir}")
         return 0
     if argv == ["check"]:
-        wrong = wrong_modes()
-        print("\n".join(wrong) or f"every path under {paths.data_dir()} has its mode")
+        wrong = wrong_modes(settings.data_dir)
+        print("\n".join(wrong) or f"every path under {settings.data_dir} has its mode")
         return 1 if wrong else 0
     print(__doc__, file=sys.stderr)
     return 2

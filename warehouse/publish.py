@@ -29,7 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from extract.landing import failpoint, fsync_path
-from warehouse import duck, meta, paths, permissions, reader_tables
+from settings import Settings
+from warehouse import duck, meta, permissions, reader_tables
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,15 @@ PUBLISHED_TABLES = ("plan_metric_values", "metric_catalog", "plan_progress", *re
 KEEP_HISTORY = 5
 
 
-def _previous_log(published: Path) -> list[tuple]:
+def _previous_log(settings: Settings, published: Path) -> list[tuple]:
     if not published.exists():
         return []
-    with duck.connect(str(published), read_only=True) as conn:
+    with duck.connect(published, settings, read_only=True) as conn:
         return conn.execute("select * from metrics.publish_log order by published_at").fetchall()
 
 
 def publish(
-    working_db: Path,
+    settings: Settings,
     publish_id: str,
     checks_passed: int,
     checks_failed: int,
@@ -54,18 +55,21 @@ def publish(
     published_db: Path | None = None,
     keep: int = KEEP_HISTORY,
 ) -> dict:
-    published_db = Path(published_db or paths.published_db())
+    """Publish the settings' working database's marts (to `published_db`, default the
+    settings' published file)."""
+    working_db = settings.working_db
+    published_db = Path(published_db or settings.published_db)
     history = published_db.parent / "history"
     history.mkdir(parents=True, exist_ok=True)
     for leftover in [*published_db.parent.glob(f".{published_db.stem}-*.duckdb.tmp*"), *history.glob(".*.tmp")]:
         leftover.unlink()  # from a publish that crashed before its swap; never visible to readers
-    previous = _previous_log(published_db)
+    previous = _previous_log(settings, published_db)
     if any(row[0] == publish_id for row in previous):  # a retry after the swap: finish, do not repeat
         entry = next(row for row in previous if row[0] == publish_id)
         _keep_in_history(published_db, history, publish_id)
-        _mirror_log(working_db, entry)
-        reader_tables.write_docs(working_db, published_db.parent)
-        permissions.share_published(published_db.parent)
+        _mirror_log(settings, entry)
+        reader_tables.write_docs(settings, published_db.parent)
+        permissions.share_published(settings, published_db.parent)
         log.info("publish %s is already live in %s; completed its history and log", publish_id, published_db)
         return {
             "publish_id": publish_id,
@@ -78,7 +82,7 @@ def publish(
     # Connect to the working database and attach the new file (not the other way round):
     # in-process callers (dbt, `airflow dags test`) may hold the working database open, and
     # DuckDB allows one handle per file per process.
-    with duck.connect(str(working_db)) as conn:
+    with duck.connect(working_db, settings) as conn:
         conn.execute(f"attach '{staged}' as pub")
         conn.execute("create schema pub.metrics")
         row_counts = {}
@@ -113,15 +117,15 @@ def publish(
     failpoint("after_swap")
     _keep_in_history(published_db, history, publish_id)
     _prune(history, published_db.stem, keep)
-    _mirror_log(working_db, entry)
-    reader_tables.write_docs(working_db, published_db.parent)  # dbt docs page beside the file
-    permissions.share_published(published_db.parent)  # the readers group: 2750 / 0640
+    _mirror_log(settings, entry)
+    reader_tables.write_docs(settings, published_db.parent)  # dbt docs page beside the file
+    permissions.share_published(settings, published_db.parent)  # the readers group: 2750 / 0640
     log.info("published %s -> %s (%s)", publish_id, published_db, row_counts)
     return {"publish_id": publish_id, "path": str(published_db), "row_counts": row_counts, "watermarks": watermarks}
 
 
-def _mirror_log(working_db: Path, entry: tuple) -> None:
-    with duck.connect(str(working_db)) as conn:
+def _mirror_log(settings: Settings, entry: tuple) -> None:
+    with duck.connect(settings.working_db, settings) as conn:
         meta.ensure(conn)
         conn.execute("insert or replace into meta.publish_log values (?, ?, ?, ?, ?, ?, ?)", list(entry))
 
@@ -164,30 +168,30 @@ def _prune(history: Path, stem: str, keep: int) -> None:
         Path(f"{old}.sha256").unlink(missing_ok=True)
 
 
-def list_history(published_db: Path | None = None) -> list[Path]:
+def list_history(published_db: Path) -> list[Path]:
     """Kept publishes, oldest first (by when they were published)."""
-    published_db = Path(published_db or paths.published_db())
+    published_db = Path(published_db)
     history = published_db.parent / "history"
     return sorted(history.glob(f"{published_db.stem}-*.duckdb"), key=lambda p: p.stat().st_mtime_ns)
 
 
-def current_publish_id(published_db: Path | None = None) -> str | None:
+def current_publish_id(settings: Settings, published_db: Path | None = None) -> str | None:
     """The publish the published file holds (the last row of its own publish log)."""
-    log_rows = _previous_log(Path(published_db or paths.published_db()))
+    log_rows = _previous_log(settings, Path(published_db or settings.published_db))
     return log_rows[-1][0] if log_rows else None
 
 
-def rollback(publish_id: str | None = None, published_db: Path | None = None) -> Path:
+def rollback(settings: Settings, publish_id: str | None = None, published_db: Path | None = None) -> Path:
     """Re-publish an earlier publish from history (default: the one before the current).
 
     The swap is the same as a publish's (copy beside, fsync, os.replace), so readers see the
     old file or the restored one, never a mix. Rolling back twice walks back twice.
     """
-    published_db = Path(published_db or paths.published_db())
+    published_db = Path(published_db or settings.published_db)
     files = list_history(published_db)
     ids = [f.stem.split("-", 1)[1] for f in files]
     if publish_id is None:
-        current = current_publish_id(published_db)
+        current = current_publish_id(settings, published_db)
         position = ids.index(current) if current in ids else len(ids)
         if position < 1:
             raise SystemExit(f"no publish before {current} in {published_db.parent / 'history'} to roll back to")
@@ -202,7 +206,7 @@ def rollback(publish_id: str | None = None, published_db: Path | None = None) ->
     fsync_path(staged)
     os.replace(staged, published_db)
     fsync_path(published_db.parent)
-    permissions.share_published(published_db.parent)
+    permissions.share_published(settings, published_db.parent)
     log.warning("rolled back: %s now serves %s", published_db, source.name)
     return source
 
@@ -216,15 +220,16 @@ def main(argv=None) -> int:
     r = sub.add_parser("rollback", help="re-publish an earlier publish")
     r.add_argument("--to", dest="publish_id", help="publish_id to restore (default: the previous one)")
     args = p.parse_args(argv)
+    settings = Settings.from_env()
     permissions.apply_umask()
     if args.cmd == "history":
-        current = current_publish_id()
-        for f in list_history():
+        current = current_publish_id(settings)
+        for f in list_history(settings.published_db):
             pid = f.stem.split("-", 1)[1]
             print(pid, f, "(published now)" if pid == current else "")
         return 0
-    restored = rollback(args.publish_id)
-    print(f"re-published {restored} as {paths.published_db()}")
+    restored = rollback(settings, args.publish_id)
+    print(f"re-published {restored} as {settings.published_db}")
     return 0
 
 

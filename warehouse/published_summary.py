@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 import unicodedata
 
-from warehouse import duck, paths
+from settings import Settings
+from warehouse import duck
 
 SUMMARY_SQL = """
 select c.metric_id, c.name_zh, c.name_en, c.unit, c.additive_over_months,
@@ -45,11 +46,12 @@ def _fmt(value, unit: str) -> str:
 
 
 def main() -> int:
-    db = paths.published_db()
+    settings = Settings.from_env()
+    db = settings.published_db
     if not db.exists():
         print(f"nothing published yet at {db}", file=sys.stderr)
         return 1
-    with duck.connect(str(db), read_only=True) as conn:
+    with duck.connect(db, settings, read_only=True) as conn:
         rows = conn.execute(SUMMARY_SQL).fetchall()
         publish_id, published_at = conn.execute(
             "select publish_id, published_at from metrics.publish_log order by published_at desc limit 1"

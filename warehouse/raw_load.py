@@ -24,6 +24,7 @@ import duckdb
 from extract import reasons
 from extract.landing import FILES_ENDPOINT, QUARANTINE, LandedRun, SetAside, failpoint, pending_runs
 from extract.sources import FILE_LINEAGE, SOURCES, Endpoint, FileTable
+from settings import Settings
 from warehouse import duck, meta, raw_records
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,11 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection, specs: list[Endpoint | FileTa
                 conn.execute(f"alter table {spec.raw_table} add column if not exists {name} {typ}")
 
 
-def read_watermark(db_path: Path, ep: Endpoint) -> str | None:
+def read_watermark(db_path: Path, ep: Endpoint, settings: Settings) -> str | None:
     """The committed watermark of an endpoint (None before its first load)."""
     if not Path(db_path).exists():
         return None
-    with duck.connect(str(db_path), read_only=True) as conn:
+    with duck.connect(db_path, settings, read_only=True) as conn:
         if not duck.relation_exists(conn, "meta", "watermarks"):
             return None
         row = conn.execute(

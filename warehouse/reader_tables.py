@@ -30,11 +30,13 @@ the published database at the publish (`write_docs`), where the dashboard serves
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 from pathlib import Path
 
+from settings import Settings
 from warehouse.duck import relation_exists
 
 log = logging.getLogger(__name__)
@@ -394,25 +396,18 @@ def add_reader_extras(conn, catalog: str = "pub") -> None:
     copy_comments(conn, catalog)
 
 
-def _dbt_target(working_db: Path) -> Path:
-    """The target folder of the dbt builds of this working database (warehouse/transform.py)."""
-    return Path(working_db).parent.parent / "dbt" / "target"
-
-
-def generate_docs(working_db: Path, target: Path) -> Path | None:
+def generate_docs(settings: Settings, target: Path) -> Path | None:
     """`dbt docs generate --static` right after a successful build (dbt is loaded there, so it
     costs ~1 s): the build's manifest plus the working database's catalog, as one HTML file
     in the build's target folder. A failure is logged, never raised: docs never block a build."""
     try:
         from dbt.cli.main import dbtRunner
 
-        from warehouse import paths
-
-        os.environ["PLAN_METRICS_WORKING_DB"] = str(working_db)
-        project = paths.dbt_project_dir()
+        project = settings.dbt_project_dir
         res = dbtRunner().invoke(
             ["docs", "generate", "--static", "--no-compile", "--quiet"]
             + ["--project-dir", str(project), "--profiles-dir", str(project)]
+            + ["--vars", json.dumps(settings.dbt_vars())]
             + ["--target-path", str(target), "--log-path", str(target.parent / "logs")]
         )
         if not res.success:
@@ -423,12 +418,12 @@ def generate_docs(working_db: Path, target: Path) -> Path | None:
         return None
 
 
-def write_docs(working_db: Path, published_dir: Path) -> Path | None:
+def write_docs(settings: Settings, published_dir: Path) -> Path | None:
     """Put the docs page of the build being published beside the published file (atomically).
 
     Only a page generated after the build's manifest is copied: a stale page (its generation
     failed) is left out with a warning, and the previous published page stays."""
-    target = _dbt_target(working_db)
+    target = settings.dbt_dir / "target"
     page, manifest = target / "static_index.html", target / "manifest.json"
     if not page.exists() or not manifest.exists() or page.stat().st_mtime_ns < manifest.stat().st_mtime_ns:
         log.warning("no docs page of this build in %s: the published docs page was not replaced", target)

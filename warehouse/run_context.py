@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 
 from extract.beijing_time import local_date, month_start, parse_ts
+from settings import Settings
 from warehouse import duck, meta
 
 PLAN_START = date(2020, 7, 1)
@@ -48,9 +48,9 @@ class RunContext:
             d = date(d.year + d.month // 12, d.month % 12 + 1, 1)
         return months
 
-    def record(self, working_db: Path) -> None:
+    def record(self, settings: Settings) -> None:
         """Write the row dbt reads (one short connection, closed before dbt opens the file)."""
-        with duck.connect(str(working_db)) as conn:
+        with duck.connect(settings.working_db, settings) as conn:
             meta.ensure(conn)
             conn.execute("begin transaction")
             conn.execute("delete from meta.run_context")

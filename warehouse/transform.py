@@ -8,6 +8,7 @@ the quality ledger; raises with the failing nodes named when the build fails.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import duck, meta, paths, reader_tables
+from settings import Settings
+from warehouse import duck, meta, reader_tables
 from warehouse.run_context import RunContext
 
 log = logging.getLogger(__name__)
@@ -38,29 +40,30 @@ TRANSIENT = re.compile(
 )
 
 
-def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full_refresh: bool = False) -> dict:
-    """`dbt build` in-process, for the run's context (its publish id and "as of" day, written
-    to meta.run_context first: the run's data interval end, so a re-run or backfill of an
-    interval computes the same)."""
+def dbt_build(settings: Settings, ctx: RunContext, select: str | None = None, full_refresh: bool = False) -> dict:
+    """`dbt build` in-process on the settings' working database, for the run's context (its
+    publish id and "as of" day, written to meta.run_context first: the run's data interval
+    end, so a re-run or backfill of an interval computes the same)."""
     from dbt.cli.main import dbtRunner
     from dbt_common.invocation import get_invocation_id
 
+    working_db = settings.working_db
     try:
-        ctx.record(working_db)
+        ctx.record(settings)
     except duckdb.IOException as exc:  # another process holds the file, or the disk failed
         raise DbtTransientError(f"could not open the working database {working_db}: {exc}") from exc
-    os.environ["PLAN_METRICS_WORKING_DB"] = str(working_db)
-    # dbt's connection gets the same memory limit as every other (profiles.yml); it spills to
-    # DuckDB's default, `<working database>.tmp` beside the file (see warehouse/duck.py)
-    os.environ[duck.MEMORY_ENV] = duck.memory_limit()
-    project = paths.dbt_project_dir()
-    dbt_dir = paths.data_dir() / "dbt"
+    project = settings.dbt_project_dir
+    dbt_dir = settings.dbt_dir
     args = [
         "build",
         "--project-dir",
         str(project),
         "--profiles-dir",
         str(project),
+        # the working database and dbt's connection's memory limit (the same as every other
+        # connection's; it spills to DuckDB's default, `<working database>.tmp` beside the file)
+        "--vars",
+        json.dumps(settings.dbt_vars()),
         "--target-path",
         str(dbt_dir / "target"),
         "--log-path",
@@ -75,7 +78,7 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
     if full_refresh:
         args.append("--full-refresh")
     else:
-        args += _unchanged_exclusions(working_db, dbt_dir / "state", whole_project=not select)
+        args += _unchanged_exclusions(settings, dbt_dir / "state", whole_project=not select)
     res = dbtRunner().invoke(args)
     nodes = []
     for r in getattr(res.result, "results", None) or []:
@@ -107,8 +110,8 @@ def dbt_build(working_db: Path, ctx: RunContext, select: str | None = None, full
             f"Logs: {dbt_dir / 'logs' / 'dbt.log'}"
         )
     if not select:
-        _keep_state(working_db, dbt_dir / "target" / "manifest.json", dbt_dir / "state")
-    reader_tables.generate_docs(working_db, dbt_dir / "target")  # dbt's docs page, copied beside the file at publish
+        _keep_state(settings, dbt_dir / "target" / "manifest.json", dbt_dir / "state")
+    reader_tables.generate_docs(settings, dbt_dir / "target")  # dbt's docs page, copied beside the file at publish
     slowest = sorted(nodes, key=lambda n: -n["seconds"])[:3]
     log.info(
         "dbt build ok: %d nodes; slowest: %s", len(nodes), ", ".join(f"{n['name']} {n['seconds']}s" for n in slowest)
@@ -120,7 +123,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _unchanged_exclusions(working_db: Path, state: Path, whole_project: bool = True) -> list[str]:
+def _unchanged_exclusions(settings: Settings, state: Path, whole_project: bool = True) -> list[str]:
     """Views and seeds whose definition is what the last complete build into this very
     database created need no rebuilding (a view reads its tables when queried; a seed's rows
     change only with its file): dbt's state comparison leaves them out. Tables, incremental
@@ -131,7 +134,7 @@ def _unchanged_exclusions(working_db: Path, state: Path, whole_project: bool = T
     manifest = state / "manifest.json"
     if not manifest.exists():
         return []
-    with duck.connect(working_db, read_only=False) as conn:
+    with duck.connect(settings.working_db, settings) as conn:
         meta.ensure(conn)
         row = conn.execute("select manifest_sha256 from meta.dbt_state").fetchone()
     if row is None or row[0] != _sha256(manifest):
@@ -147,13 +150,13 @@ def _unchanged_exclusions(working_db: Path, state: Path, whole_project: bool = T
     ]
 
 
-def _keep_state(working_db: Path, manifest: Path, state: Path) -> None:
+def _keep_state(settings: Settings, manifest: Path, state: Path) -> None:
     """Remember the manifest of a complete build (and that this database was built from it)."""
     state.mkdir(parents=True, exist_ok=True)
     tmp = state / ".manifest.json.tmp"
     shutil.copyfile(manifest, tmp)
     os.replace(tmp, state / "manifest.json")
-    with duck.connect(working_db) as conn:
+    with duck.connect(settings.working_db, settings) as conn:
         meta.ensure(conn)
         conn.execute("begin transaction")
         conn.execute("delete from meta.dbt_state")

@@ -61,6 +61,17 @@ def http_source(conn_id: str) -> tuple[str, str]:
     return base, conn.password
 
 
+def task_settings():
+    """The pipeline's settings, read at the start of a task (the task is the edge: what it
+    calls is handed them), with the process's failpoint armed from them."""
+    from extract.landing import arm_failpoint
+    from settings import Settings
+
+    settings = Settings.from_env()
+    arm_failpoint(settings)
+    return settings
+
+
 def run_key(context) -> str:
     """A key for what one DAG run lands: its data interval when it has one, else its run id.
 

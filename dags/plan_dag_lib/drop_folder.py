@@ -10,18 +10,22 @@ def no_state() -> dict:
 
 
 def extract(source: str, state: dict, key: str, span: tuple) -> list[dict]:
-    from extract.drops import extract_drop_folder
-    from warehouse import paths
+    from extract.drops import DropSettings, extract_drop_folder
+    from plan_dag_lib import task_settings
 
-    m = extract_drop_folder(source, paths.incoming_dir(), paths.landing_root(), key, span)
+    settings = task_settings()
+    drops = DropSettings.of(settings)
+    m = extract_drop_folder(source, settings.incoming_dir, settings.landing_root, key, span, settings=drops)
     return [m.summary() if m is not None else {"noop": True}]
 
 
 def load(source: str, landed: list[dict]) -> dict:
-    from warehouse import duck, paths
+    from plan_dag_lib import task_settings
+    from warehouse import duck
     from warehouse.raw_load import load_drop_source
 
-    db = paths.working_db()
+    settings = task_settings()
+    db = settings.working_db
     db.parent.mkdir(parents=True, exist_ok=True)
-    with duck.connect(str(db)) as conn:
-        return {source: load_drop_source(conn, source, paths.landing_root())}
+    with duck.connect(db, settings) as conn:
+        return {source: load_drop_source(conn, source, settings.landing_root)}

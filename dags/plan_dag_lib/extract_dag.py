@@ -34,6 +34,7 @@ from plan_dag_lib import (
     http_source,
     interval,
     run_key,
+    task_settings,
 )
 from plan_dag_lib.schedules import EXTRACT_TASK, WAREHOUSE_TASK, timetable
 
@@ -159,24 +160,24 @@ def source_dag(source: Source):
 # --- HTTP sources ------------------------------------------------------------------------
 def read_api_watermarks(source: str) -> dict:
     from extract.sources import SOURCES
-    from warehouse import paths
     from warehouse.raw_load import read_watermark
 
-    return {ep.name: read_watermark(paths.working_db(), ep) for ep in SOURCES[source].endpoints}
+    settings = task_settings()
+    return {ep.name: read_watermark(settings.working_db, ep, settings) for ep in SOURCES[source].endpoints}
 
 
 def extract_api(source: str, watermarks: dict, key: str, span: tuple) -> list[dict]:
     from extract.api import extract_endpoint
     from extract.http_client import ApiClient
     from extract.sources import SOURCES
-    from warehouse import paths
 
+    settings = task_settings()
     base_url, token = http_source(source)
     landed = []
     for ep in SOURCES[source].endpoints:
-        client = ApiClient(base_url, token)
+        client = ApiClient(base_url, token, max_body=int(settings.http_max_body_mb * 2**20))
         try:
-            m = extract_endpoint(client, ep, paths.landing_root(), key, watermarks.get(ep.name), span)
+            m = extract_endpoint(client, ep, settings.landing_root, key, watermarks.get(ep.name), span)
         finally:
             client.close()
         landed.append(m.summary())
@@ -185,10 +186,11 @@ def extract_api(source: str, watermarks: dict, key: str, span: tuple) -> list[di
 
 def load_api(source: str, landed: list[dict]) -> dict:
     from extract.sources import SOURCES
-    from warehouse import duck, paths
+    from warehouse import duck
     from warehouse.raw_load import load_endpoint
 
-    db = paths.working_db()
+    settings = task_settings()
+    db = settings.working_db
     db.parent.mkdir(parents=True, exist_ok=True)
-    with duck.connect(str(db)) as conn:
-        return {ep.raw_table: load_endpoint(conn, ep, paths.landing_root()) for ep in SOURCES[source].endpoints}
+    with duck.connect(db, settings) as conn:
+        return {ep.raw_table: load_endpoint(conn, ep, settings.landing_root) for ep in SOURCES[source].endpoints}

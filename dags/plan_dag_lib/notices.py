@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from plan_dag_lib.alerts import secret_parts
+from settings import Settings
 from warehouse.notices import NOTICES_CONN_ID, county_digests
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def configured_counties() -> dict[str, list[str]] | None:
     return out
 
 
-def send_county_digests(published_db: Path, today: date) -> dict:
+def send_county_digests(settings: Settings, today: date) -> dict:
     """One digest to each configured county that has rows set aside this month or centres
     overdue; returns what was sent, skipped and failed (by county code)."""
     counties = configured_counties()
@@ -56,7 +57,7 @@ def send_county_digests(published_db: Path, today: date) -> dict:
 
     result: dict = {"sent": [], "skipped": [], "failed": [], "configured": True}
     with tempfile.TemporaryDirectory(prefix="county-notices-") as tmp:
-        for digest in county_digests(published_db, today, sorted(counties)):
+        for digest in county_digests(settings.published_db, settings, today, sorted(counties)):
             if not digest.worth_sending:
                 result["skipped"].append(digest.county_code)
                 continue

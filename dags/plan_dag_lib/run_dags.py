@@ -64,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dags", nargs="+")
     args = p.parse_args(argv)
     confs = {k: json.loads(v) for k, v in (c.split("=", 1) for c in args.conf)}
-    dags_folder = Path(__file__).resolve().parent.parent
-    sys.path.insert(0, str(dags_folder))  # plan_dag_lib, as the DAG files import it
+    from settings import Settings
+
+    dags_folder = Settings.from_env().dags_dir
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "pipeline.log"
@@ -75,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         from airflow.dag_processing.dagbag import BundleDagBag
         from airflow.utils.state import DagRunState
 
-        _prepare_metadata()
-
+        # a bundle's DAG bag puts its folder on the path, as Airflow's processor does: the
+        # DAG files (and _prepare_metadata) import plan_dag_lib from there
         bag = BundleDagBag(dag_folder=str(dags_folder), bundle_path=dags_folder)
         if bag.import_errors:
             print(f"the DAG folder does not parse: {bag.import_errors}", file=terminal)
             return 1
+        _prepare_metadata()
         for dag_id in args.dags:
             started = time.perf_counter()
             print(f"▶ {dag_id:<28} ", end="", flush=True, file=terminal)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from deploy.local_stack.compose import REPO, compose_services, interpolate
 from deploy.local_stack.processes import Process, free_port, wait_until
+from settings import child_env
 
 
 class Postgres:
@@ -82,7 +83,7 @@ class Postgres:
                 "-c",
                 f"unix_socket_directories={self.root}",
             ],
-            env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"},
+            env=child_env({"LANG": "C.UTF-8"}, only=("PATH",)),
             log=self.log,
             cwd=self.root,
             user=self.user,
@@ -130,7 +131,7 @@ class Redis:
         )
         conf.chmod(0o600)
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.process = Process("redis", [binary, str(conf)], {"PATH": os.environ.get("PATH", "")}, self.log).start()
+        self.process = Process("redis", [binary, str(conf)], child_env(only=("PATH",)), self.log).start()
         wait_until(self.ping, "Redis answering", 30, self.process, interval=0.2)
 
     def client(self):
@@ -190,7 +191,7 @@ class Nginx:
         check = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True, timeout=60)
         if check.returncode:
             raise RuntimeError(f"nginx refuses {conf}: {check.stderr[-2000:]}")
-        self.process = Process("proxy", [*argv, "-g", "daemon off;"], {"PATH": os.environ.get("PATH", "")}, self.log)
+        self.process = Process("proxy", [*argv, "-g", "daemon off;"], child_env(only=("PATH",)), self.log)
         self.process.start()
         wait_until(self.ready, "the TLS proxy answering", 30, self.process, interval=0.2)
 

@@ -37,6 +37,7 @@ from deploy.local_stack.compose import (
 )
 from deploy.local_stack.processes import Process, free_port, wait_for_api, wait_until
 from deploy.local_stack.services import Nginx, Postgres, Redis
+from settings import child_env
 
 
 def readers_group(create: bool = False) -> str:
@@ -139,7 +140,7 @@ class ProdLocal:
         (its own secrets only) — plus what the image's ENV sets and what processes on one
         machine must not share (ports)."""
         spec = compose_services()[service]
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PLAN_METRICS"))}
+        base = child_env(without=("AIRFLOW", "PLAN_METRICS"))
         files = {}
         for name in spec.get("env_file") or []:
             if name != "deploy/airflow.env":
@@ -148,7 +149,7 @@ class ProdLocal:
         read = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", COMPOSE_FILE.read_text(encoding="utf-8")))
         unrouted = {k: v for k, v in self.extra_env.items() if k not in read} if service.startswith("airflow") else {}
         env = {**base, **files, **unrouted, **self.compose_environment(service)}
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}"
         env["PYTHONUNBUFFERED"] = "1"
         if service.startswith("airflow"):
             env.update(
@@ -200,10 +201,11 @@ class ProdLocal:
 
     def secrets_check(self) -> None:
         """compose's `secrets-check`: its command on the whole `.env`, before anything starts."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PLAN_METRICS"))}
+        env = child_env(without=("AIRFLOW", "PLAN_METRICS"))
+        path = env.get("PATH", "")
         env.update(self.dotenv())
         env.update({k: interpolate(str(v), self.dotenv()) for k, v in compose_services()[CHECK]["environment"].items()})
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # the image's python
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"  # the image's python
         result = subprocess.run(compose_command(CHECK), env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
         if result.returncode:
             raise RuntimeError(f"secrets-check refused to start:\n{result.stderr[-3000:]}")

@@ -20,6 +20,7 @@ import openpyxl
 import pytest
 
 from extract.beijing_time import BEIJING
+from settings import Settings
 from simulator.world import WorldConfig, parse_ts
 from tests import reporting_truth as truth
 from tests.conftest import PublishedWorld
@@ -75,7 +76,7 @@ def test_each_configured_county_gets_its_rows_set_aside_with_the_return_list_and
     monkeypatch.setenv("AIRFLOW_CONN_PLAN_METRICS_COUNTY_NOTICES", _mapping(address, [busiest, quiet]))
     # WHEN the digests are sent (today: this month, when the world's files were received)
     today = datetime.now(BEIJING).date()
-    result = notices.send_county_digests(published_world.published_db, today)
+    result = notices.send_county_digests(Settings.from_env().with_data_dir(published_world.data_dir), today)
     # THEN each county got one message at its own URL
     assert sorted(result["sent"]) == sorted([busiest, quiet]) and not result["failed"]
     by_county = {path.split("/")[2]: body for path, body in received}
@@ -101,5 +102,7 @@ def test_each_configured_county_gets_its_rows_set_aside_with_the_return_list_and
 def test_without_the_connection_nothing_is_sent(published_world, webhook, monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_PLAN_METRICS_COUNTY_NOTICES", raising=False)
     _, received = webhook
-    result = notices.send_county_digests(published_world.published_db, datetime.now(BEIJING).date())
+    result = notices.send_county_digests(
+        Settings.from_env().with_data_dir(published_world.data_dir), datetime.now(BEIJING).date()
+    )
     assert result["configured"] is False and result["sent"] == [] and received == []

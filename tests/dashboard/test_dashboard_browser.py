@@ -560,8 +560,8 @@ def test_a_publish_that_lands_while_the_page_is_open_shows_after_a_refresh(brows
                 "where metric_id = 'orders_placed' and region_code = '420000')"
             )
         code = (
-            "import sys; from pathlib import Path; from warehouse.publish import publish; "
-            "publish(Path(sys.argv[1]), 'p-refresh-test', 1, 0, None, published_db=Path(sys.argv[2]))"
+            "import sys; from pathlib import Path; from settings import Settings; from warehouse.publish import publish; "
+            "publish(Settings.from_env(), 'p-refresh-test', 1, 0, None, published_db=Path(sys.argv[2]))"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PLAN_METRICS"))}
         env["PLAN_METRICS_DATA_DIR"] = str(data_dir)  # DuckDB's spill folder too, never ./data

@@ -9,16 +9,15 @@ published: every published table is compared (tests/pipeline/published_digest.py
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from settings import REPO, Settings
 from tests.dbt.test_dbt_metrics import create_raw_tables, insert_http, order
 from tests.pipeline.published_digest import table_digests
-from warehouse import duck, paths
 from warehouse.publish import PUBLISHED_TABLES, publish
 from warehouse.run_context import run_context
 from warehouse.transform import dbt_build
@@ -35,7 +34,7 @@ def build(tmp: Path, db: Path, monkeypatch: pytest.MonkeyPatch, full_refresh: bo
     from dbt.cli.main import dbtRunner
 
     monkeypatch.setenv("PLAN_METRICS_WORKING_DB", str(db))
-    project = str(paths.dbt_project_dir())
+    project = str(REPO / "dbt_project")
     args = ["build", "--project-dir", project, "--profiles-dir", project, "--target-path", str(tmp / "target"),
             "--log-path", str(tmp / "logs"), "--select", "hubei_divisions", *FACTS, "--indirect-selection", "cautious"]  # fmt: skip
     if full_refresh:
@@ -56,19 +55,16 @@ def working_db(data_dir: Path) -> Path:
 def build_project(data_dir: Path, monkeypatch: pytest.MonkeyPatch, run: str, full_refresh: bool = False) -> dict:
     """The whole project built into `data_dir`'s working database as a publish builds it
     (state selection and all); the build's result, and the orders model as dbt compiled it."""
-    monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(data_dir))
-    for name in ("PLAN_METRICS_WORKING_DB", duck.MEMORY_ENV):  # dbt_build sets them: undone after the test
-        monkeypatch.setenv(name, os.environ.get(name, ""))
     ctx = run_context(run, datetime.now(UTC), AS_OF)
-    built = dbt_build(data_dir / "warehouse" / "plan_metrics_work.duckdb", ctx, full_refresh=full_refresh)
+    built = dbt_build(Settings.from_env().with_data_dir(data_dir), ctx, full_refresh=full_refresh)
     return {**built, "publish_id": ctx.publish_id, "compiled_orders": (data_dir / "dbt" / ORDERS_COMPILED).read_text()}
 
 
 def publish_build(data_dir: Path, built: dict) -> dict[str, str]:
     """Publish what was built into `data_dir/published`; the digest of every published table."""
     published = data_dir / "published" / "plan_metrics.duckdb"
-    db = data_dir / "warehouse" / "plan_metrics_work.duckdb"
-    publish(db, built["publish_id"], 0, 0, built["invocation_id"], published_db=published)
+    settings = Settings.from_env().with_data_dir(data_dir)
+    publish(settings, built["publish_id"], 0, 0, built["invocation_id"], published_db=published)
     return table_digests(published)
 
 

@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from extract.sources import FILE_LINEAGE, all_endpoints, all_file_tables
+from settings import Settings
 from warehouse.run_context import run_context
 from warehouse.transform import dbt_build
 
@@ -59,13 +60,20 @@ def insert_file(conn: duckdb.DuckDBPyConnection, table: str, path: str, mtime: s
         conn.execute(f"insert into raw.{table} ({cols}) values ({', '.join('?' * len(row))})", list(row.values()))
 
 
+def work_db(tmp: Path) -> Path:
+    """The working database of the data folder `tmp` (what dbt_build builds)."""
+    db = Settings.from_env().with_data_dir(tmp).working_db
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return db
+
+
 def build(tmp: Path, db: Path, monkeypatch: pytest.MonkeyPatch, as_of: str | None = None, **kwargs) -> dict:
-    """dbt build into `db`, with its target and logs under `tmp` (parallel runs do not collide),
-    as of `as_of` (default: now)."""
-    monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp))
-    monkeypatch.setenv("PLAN_METRICS_WORKING_DB", str(db))
+    """dbt build into `db` (`work_db(tmp)`), with its target and logs under `tmp` (parallel
+    runs do not collide), as of `as_of` (default: now)."""
+    settings = Settings.from_env().with_data_dir(tmp)
+    assert db == settings.working_db
     now = datetime.now(UTC)
-    return dbt_build(db, run_context("test-publish", now, as_of or now), **kwargs)
+    return dbt_build(settings, run_context("test-publish", now, as_of or now), **kwargs)
 
 
 def order(order_id: str, county: str, size: str, status: str, placed: str, updated: str, **kw) -> dict:
@@ -387,7 +395,7 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("dbt_metrics")
-    db = tmp / "work.duckdb"
+    db = work_db(tmp)
     with duckdb.connect(str(db)) as conn:
         create_raw_tables(conn)
         fill_raw(conn)
@@ -451,7 +459,7 @@ def test_metric_catalog_lists_every_published_metric_with_chinese_names(built):
 
 def test_project_builds_when_no_source_has_delivered(tmp_path, monkeypatch):
     # GIVEN a working database with no raw tables at all
-    db = tmp_path / "empty.duckdb"
+    db = work_db(tmp_path)
     # WHEN the project is built
     result = build(tmp_path, db, monkeypatch)
     # THEN it succeeds, creates every raw table empty, and publishes no metric rows
@@ -470,7 +478,7 @@ def test_project_builds_when_no_source_has_delivered(tmp_path, monkeypatch):
 
 def test_the_next_publish_reuses_dbts_saved_parse_and_stamps_its_own_publish_id(tmp_path, monkeypatch):
     # GIVEN a project built once (dbt saved its parse in the target folder)
-    db = tmp_path / "work.duckdb"
+    db = work_db(tmp_path)
     with duckdb.connect(str(db)) as conn:
         create_raw_tables(conn)
         fill_raw(conn)
@@ -478,9 +486,8 @@ def test_the_next_publish_reuses_dbts_saved_parse_and_stamps_its_own_publish_id(
     log = tmp_path / "dbt" / "logs" / "dbt.log"
     before = log.stat().st_size
     # WHEN the next publish builds with another publish id and "as of" day
-    monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp_path))
     next_run = run_context("second-publish", datetime.now(UTC), "2020-12-31T23:59:59+08:00")
-    second_build = dbt_build(db, next_run)
+    second_build = dbt_build(Settings.from_env().with_data_dir(tmp_path), next_run)
     # THEN dbt did not parse the project again (run-specific values are data, not dbt vars)
     with log.open(encoding="utf-8") as fh:
         fh.seek(before)

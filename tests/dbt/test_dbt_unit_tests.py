@@ -4,31 +4,33 @@ pipeline's builds leave them out, since only a change of the code can break them
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import duckdb
 
-from tests.dbt.test_dbt_metrics import create_raw_tables
-from warehouse import paths
+from settings import Settings
+from tests.dbt.test_dbt_metrics import create_raw_tables, work_db
 from warehouse.run_context import run_context
 from warehouse.transform import dbt_build
 
 
-def test_every_dbt_unit_test_passes(tmp_path, monkeypatch):
+def test_every_dbt_unit_test_passes(tmp_path):
     from dbt.cli.main import dbtRunner
 
     # GIVEN the project built on an empty raw layer (unit tests need their parents' relations)
-    db = tmp_path / "work.duckdb"
+    db = work_db(tmp_path)
     with duckdb.connect(str(db)) as conn:
         create_raw_tables(conn)
-    monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp_path))
+    settings = Settings.from_env().with_data_dir(tmp_path)
     now = datetime.now(UTC)
-    build = dbt_build(db, run_context("unit", now, now))
+    build = dbt_build(settings, run_context("unit", now, now))
     assert not [n for n in build["nodes"] if n["resource_type"] == "unit_test"], "publishes leave unit tests out"
     # WHEN dbt runs the unit tests
-    project = str(paths.dbt_project_dir())
+    project = str(settings.dbt_project_dir)
     result = dbtRunner().invoke(
         ["test", "--project-dir", project, "--profiles-dir", project, "--select", "test_type:unit",
+         "--vars", json.dumps(settings.dbt_vars()),
          "--target-path", str(tmp_path / "dbt" / "target"), "--log-path", str(tmp_path / "dbt" / "logs")]
     )  # fmt: skip
     # THEN every one of them ran and passed

@@ -328,13 +328,15 @@ def run(tmp_path_factory, request):
         mark("redelivered messages refused")
 
         # --- 6. a rollback, by the operator through Airflow (so in its audit log) -----------
+        from settings import Settings
         from warehouse.publish import current_publish_id
 
-        current = current_publish_id(rec["pipeline"].published_db)
+        settings = Settings.from_env()  # only its DuckDB bounds: the file is the pipeline's
+        current = current_publish_id(settings, rec["pipeline"].published_db)
         operator.set_paused(ROLLBACK, False)
         rec["rollback_trigger"] = operator.trigger(ROLLBACK, {"to": current}).status_code
         rec["rollback"] = wait_for(lambda: finished_runs(admin, ROLLBACK), "rollback_publish finished", 300, 3)
-        rec["rollback_publish_id"] = (current, current_publish_id(rec["pipeline"].published_db))
+        rec["rollback_publish_id"] = (current, current_publish_id(settings, rec["pipeline"].published_db))
         rec["modes"] = file_modes(prod)  # every DAG has run, a publish and a rollback too
         mark("rolled back by the operator")
 

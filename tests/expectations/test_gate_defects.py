@@ -21,6 +21,7 @@ import pytest
 
 from expectations.gate import GateFailed, run_gate
 from extract.sources import ORDERS
+from settings import Settings
 from warehouse.publish import publish
 from warehouse.raw_load import ensure_tables
 from warehouse.run_context import run_context
@@ -143,7 +144,9 @@ def add_extract_runs(conn, records: list[int], start: int = 0) -> None:
 @pytest.fixture
 def working_db(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp_path / "data"))
-    return build_working_db(tmp_path / "work.duckdb")
+    path = Settings.from_env().working_db  # the data folder's, as the gate finds it
+    path.parent.mkdir(parents=True)
+    return build_working_db(path)
 
 
 def ctx(run_id: str, as_of: datetime = AS_OF):
@@ -175,7 +178,7 @@ def test_a_clean_working_database_passes_and_every_check_lands_in_the_ledger(wor
         {"resource_type": "model", "name": "plan_metric_values", "status": "success"},
     ]
     # WHEN the gate runs
-    summary = run_gate(working_db, ctx("run-clean"), dbt)
+    summary = run_gate(Settings.from_env(), ctx("run-clean"), dbt)
     # THEN nothing blocks; the ledger holds dbt tests, GX expectations and extraction quarantines
     assert summary["checks_failed"] == 0
     rows = ledger(working_db, "run-clean")
@@ -193,7 +196,7 @@ def test_a_clean_working_database_passes_and_every_check_lands_in_the_ledger(wor
     report = Path(summary["data_docs"])
     assert report.is_relative_to(tmp_path / "data" / "quality") and (report.parent / "pmv.html").exists()
     # AND a second gate does not count the same extract runs again
-    run_gate(working_db, ctx("run-again"))
+    run_gate(Settings.from_env(), ctx("run-again"))
     assert not [r for r in ledger(working_db, "run-again") if r["layer"] == "extract"]
 
 
@@ -235,8 +238,10 @@ DEFECTS = [
 
 def write_audit_publish(working_db: Path, run, published: Path) -> None:
     """The transform DAG's audit → publish sequence (dbt's part is already done here)."""
-    gate = run_gate(working_db, run)
-    publish(working_db, run.publish_id, gate["checks_passed"], gate["checks_failed"], None, published_db=published)
+    gate = run_gate(Settings.from_env(), run)
+    publish(
+        Settings.from_env(), run.publish_id, gate["checks_passed"], gate["checks_failed"], None, published_db=published
+    )
 
 
 @pytest.mark.parametrize(("plant", "named"), DEFECTS)
@@ -268,8 +273,10 @@ def test_a_stale_source_warns_in_the_ledger_and_the_log_and_the_publish_goes_on(
     as_of = datetime(2021, 6, 1, tzinfo=BEIJING)
     # WHEN the gate runs and then the publish
     with caplog.at_level(logging.WARNING, logger="expectations.gate"):
-        summary = run_gate(working_db, ctx("run-stale", as_of))
-    publish(working_db, "p-stale", summary["checks_passed"], summary["checks_failed"], None, published_db=published)
+        summary = run_gate(Settings.from_env(), ctx("run-stale", as_of))
+    publish(
+        Settings.from_env(), "p-stale", summary["checks_passed"], summary["checks_failed"], None, published_db=published
+    )
     # THEN the ledger holds a failed freshness check with severity warn naming the source and its age
     stale = [r for r in ledger(working_db, "run-stale") if r["suite"] == "raw__freshness"]
     assert [(r["success"], r["severity"]) for r in stale] == [(False, "warn")]
@@ -286,7 +293,7 @@ def test_a_stale_source_warns_in_the_ledger_and_the_log_and_the_publish_goes_on(
 def test_freshness_is_judged_against_the_data_interval_so_a_backfill_does_not_warn(working_db):
     # GIVEN data whose newest record is 2021-03-30 10:00 and a backfill run whose interval ends 2021-04-01
     # (the wall clock is years later)
-    run_gate(working_db, ctx("run-backfill"))
+    run_gate(Settings.from_env(), ctx("run-backfill"))
     # THEN freshness passes: 38 hours old at the interval end, within the 72 hours allowed
     rows = ledger(working_db, "run-backfill")
     fresh = [r for r in rows if r["suite"] == "raw__freshness"]
@@ -300,7 +307,7 @@ def test_a_volume_anomaly_warns_in_the_ledger_and_the_log_and_does_not_block(wor
         add_extract_runs(conn, [3], start=5)
     # WHEN the gate runs
     with caplog.at_level(logging.WARNING, logger="expectations.gate"):
-        summary = run_gate(working_db, ctx("run-thin"))
+        summary = run_gate(Settings.from_env(), ctx("run-thin"))
     # THEN it passes with a volume warning that names the endpoint, its run and the median before
     assert summary["checks_failed"] == 0 and summary["warnings"] >= 1
     volume = [r for r in ledger(working_db, "run-thin") if r["suite"] == "raw__volume"]
@@ -320,7 +327,7 @@ def test_plan_progress_with_a_negative_actual_blocks_and_names_the_row(working_d
     )
     # WHEN the gate runs THEN it names the table and the bad row
     with pytest.raises(GateFailed) as failure:
-        run_gate(working_db, ctx("run-progress"))
+        run_gate(Settings.from_env(), ctx("run-progress"))
     message = str(failure.value)
     assert "metrics.plan_progress" in message and "429999" in message and "column=actual_to_date" in message
     # AND once the row is right, the gate passes with plan_progress validated
@@ -328,5 +335,5 @@ def test_plan_progress_with_a_negative_actual_blocks_and_names_the_row(working_d
         working_db,
         "update metrics.plan_progress set region_code = '420100', actual_to_date = 1, completion_ratio = 0.02",
     )
-    run_gate(working_db, ctx("run-progress-ok"))
+    run_gate(Settings.from_env(), ctx("run-progress-ok"))
     assert any(r["suite"] == "plan_progress" for r in ledger(working_db, "run-progress-ok"))

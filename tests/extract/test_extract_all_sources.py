@@ -12,6 +12,7 @@ import duckdb
 from extract.api import extract_endpoint
 from extract.http_client import ApiClient
 from extract.sources import all_endpoints, http_sources
+from settings import Settings
 from simulator import orders, roadshows, scipop
 from simulator.faults import missing_field, served_body
 from simulator.process import SimulatorProcess
@@ -48,7 +49,7 @@ def run_once(sim, data, run_key):
         src = sim.source(source.name)
         for ep in source.endpoints:
             client = ApiClient(src["base_url"], src["token"], backoff_factor=0.01)
-            extract_endpoint(client, ep, landing, run_key, read_watermark(db, ep), limit=25)
+            extract_endpoint(client, ep, landing, run_key, read_watermark(db, ep, Settings.from_env()), limit=25)
             with duckdb.connect(str(db)) as conn:
                 load_endpoint(conn, ep, landing)
 

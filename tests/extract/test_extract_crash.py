@@ -25,12 +25,16 @@ import sys, duckdb
 from pathlib import Path
 from extract.api import extract_endpoint
 from extract.http_client import ApiClient
+from extract.landing import arm_failpoint
 from extract.sources import SOURCES
+from settings import Settings
 from warehouse.raw_load import load_endpoint, read_watermark
 base, token, data, run_key = sys.argv[1:5]
+settings = Settings.from_env()
+arm_failpoint(settings)
 db, landing = Path(data) / "w.duckdb", Path(data) / "landing"
 endpoints = SOURCES["kechuang_orders"].endpoints
-marks = {ep.name: read_watermark(db, ep) for ep in endpoints}
+marks = {ep.name: read_watermark(db, ep, settings) for ep in endpoints}
 for ep in endpoints:
     extract_endpoint(ApiClient(base, token), ep, landing, run_key, marks[ep.name], limit=50)
 with duckdb.connect(str(db)) as conn:

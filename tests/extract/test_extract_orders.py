@@ -13,6 +13,7 @@ from extract.beijing_time import parse_ts as instant
 from extract.http_client import ApiClient, SourceError
 from extract.landing import landed_runs
 from extract.sources import ORDERS, SERVICE_TEAMS
+from settings import Settings
 from simulator import orders as sim_orders
 from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts
@@ -38,7 +39,7 @@ def extract_and_load(sim, tmp_path, run_key, limit=50):
     landing = tmp_path / "landing"
     client = client_for(sim)
     for ep in (ORDERS, SERVICE_TEAMS):
-        extract_endpoint(client, ep, landing, run_key, read_watermark(db, ep), limit=limit)
+        extract_endpoint(client, ep, landing, run_key, read_watermark(db, ep, Settings.from_env()), limit=limit)
     with duckdb.connect(str(db)) as conn:
         for ep in (ORDERS, SERVICE_TEAMS):
             load_endpoint(conn, ep, landing)
@@ -212,7 +213,7 @@ def test_a_source_clock_running_ahead_never_moves_the_watermark_and_later_change
                 "select count(*) from raw.kechuang_orders__orders where updated_at::timestamptz > now()"
             ).fetchone()[0]
         assert skewed > 0 and future == skewed
-        assert parse_ts(read_watermark(db, ORDERS)) <= parse_ts(MID)
+        assert parse_ts(read_watermark(db, ORDERS, Settings.from_env())) <= parse_ts(MID)
         # WHEN the weeks go by and the next run extracts
         sim.set_clock(END)
         db = extract_and_load(sim, tmp_path, "run2")
@@ -245,4 +246,4 @@ def test_a_watermark_stored_in_the_future_is_not_trusted_and_is_repaired(tmp_pat
         db = extract_and_load(sim, tmp_path, "run2")
     # THEN it read from the start, the raw layer is complete, and the watermark is back in the present
     assert set(latest_raw(db)) == set(true_current(sim_orders.order_versions(CFG), END))
-    assert parse_ts(read_watermark(db, ORDERS)) <= parse_ts(END)
+    assert parse_ts(read_watermark(db, ORDERS, Settings.from_env())) <= parse_ts(END)

@@ -12,6 +12,7 @@ from extract.api import extract_endpoint
 from extract.http_client import ApiClient
 from extract.landing import landed_runs
 from extract.sources import ORDERS
+from settings import Settings
 from simulator import orders as sim_orders
 from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts
@@ -62,7 +63,7 @@ def test_a_broken_landed_run_is_set_aside_and_the_next_run_reads_the_source_agai
         assert landed_runs(landing, "kechuang_orders", "orders") == []
         # WHEN the source moves on and the next run extracts and loads
         sim.set_clock(CLOCK_2)
-        watermark = read_watermark(db, ORDERS)
+        watermark = read_watermark(db, ORDERS, Settings.from_env())
         assert watermark is None, "nothing of the broken run was loaded: the watermark did not move"
         extract_endpoint(ApiClient(src["base_url"], src["token"]), ORDERS, landing, "run2", watermark, limit=50)
         with duckdb.connect(str(db)) as conn:

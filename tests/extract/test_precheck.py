@@ -19,6 +19,7 @@ from extract import precheck, reasons
 from extract.drops import DropSettings, extract_drop_folder
 from extract.redact import FileName
 from extract.sources import SOURCES
+from settings import Settings
 from simulator import drops
 from simulator.faults import Faults
 from simulator.world import WorldConfig, parse_ts
@@ -39,7 +40,9 @@ def precheck_verdicts(incoming: Path, source: str, registry: precheck.Registry):
     """({(file, sheet, row): "loads" | (column, key, stage)}, {file: key}) of every file of a
     source's folder, as the pre-check sees them (files named relative to the drop folder)."""
     paths = _files(incoming, source)
-    verdicts = precheck.check([(str(p), precheck.read_path(str(p))) for p in paths], source, registry)
+    settings = Settings.from_env()
+    items = [(str(p), precheck.read_path(str(p), settings)) for p in paths]
+    verdicts = precheck.check(items, source, registry, settings)
     rows, refused = {}, {}
     for path, v in zip(paths, verdicts, strict=True):
         rel = FileName(os.fsencode(path.relative_to(incoming))).shown()  # as the pipeline names a file
@@ -87,7 +90,7 @@ def pipeline_verdicts(conn, source: str, staging: bool):
 def test_the_precheck_gives_the_pipelines_verdicts_on_every_file_of_the_simulated_world(published_world, source):
     # GIVEN the published world: its drop folder, what its pipeline did with every file (the
     # working database), and the registry and "as of" of its published file
-    registry = precheck.Registry.from_published(published_world.published_db)
+    registry = precheck.Registry.from_published(published_world.published_db, Settings.from_env())
     assert registry.centres and registry.as_of == date(2021, 12, 31)
     with duckdb.connect(str(published_world.working_db), read_only=True) as conn:
         expected_rows, expected_refused = pipeline_verdicts(conn, source, staging=True)

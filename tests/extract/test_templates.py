@@ -17,6 +17,7 @@ import pytest
 from extract import precheck, templates
 from extract.drops import DropSettings, extract_drop_folder
 from extract.spreadsheets import REPORT_HEADER
+from settings import Settings
 from simulator import drops
 from simulator import truth as sim_truth
 from simulator.world import WorldConfig, county_by_code, parse_ts
@@ -47,7 +48,7 @@ def county():
 
 @pytest.fixture(scope="module")
 def workbook(published_world, county):
-    registry, as_of = templates.published_registry(published_world.published_db)
+    registry, as_of = templates.published_registry(published_world.published_db, Settings.from_env())
     code, _, _ = county
     centres = templates.counties_with_centres(registry)[code]
     return templates.county_template(code, county_by_code()[code].name, centres, as_of)
@@ -120,8 +121,9 @@ def test_a_template_filled_with_a_countys_true_reports_loads_with_nothing_set_as
     assert len(reports) >= 2
     filled = fill(workbook, reports, county_by_code()[code].name)
     # WHEN the pipeline's pre-check judges it (parse pool, staging rules, the published registry)
-    registry = precheck.Registry.from_published(published_world.published_db)
-    (verdict,) = precheck.check([("filled.xlsx", filled)], "rural_centre_reports", registry)
+    settings = Settings.from_env()
+    registry = precheck.Registry.from_published(published_world.published_db, settings)
+    (verdict,) = precheck.check([("filled.xlsx", filled)], "rural_centre_reports", registry, settings)
     # THEN every row loads
     assert verdict.ok and len(verdict.loading) == len(reports) and verdict.skipped == 0
     # AND dropped into a drop folder, the extraction lands exactly the true values

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from settings import MEMORY_ENV, Settings
 from warehouse import duck
 
 REPO = Path(__file__).resolve().parents[2]
@@ -12,20 +13,21 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv(duck.MEMORY_ENV, "64MB")
+    monkeypatch.setenv(MEMORY_ENV, "64MB")
     return tmp_path
 
 
 def test_a_second_connection_after_a_spill_opens_with_the_same_bounds(data_dir):
     # GIVEN a connection whose query spilled to the data folder's spill folder
     db = data_dir / "work.duckdb"
-    first = duck.connect(db)
+    settings = Settings.from_env()
+    first = duck.connect(db, settings)
     first.execute("create table t as select range as i, md5(range::varchar) as s from range(2000000)")
     assert first.execute("select count(distinct s) from t").fetchone() == (2_000_000,)
-    assert first.execute("select current_setting('temp_directory')").fetchone()[0] == str(duck.temp_directory())
+    assert first.execute("select current_setting('temp_directory')").fetchone()[0] == str(settings.duckdb_temp_dir)
     # WHEN the same process opens the file again (DuckDB shares the instance, and refuses to
     # set the spill folder again once it was used, even to the same value)
-    second = duck.connect(db)
+    second = duck.connect(db, settings)
     # THEN it opens, bounded, spilling under the data folder
     assert second.execute("select current_setting('memory_limit')").fetchone()[0] in ("61.0 MiB", "64.0 MB")
     assert Path(second.execute("select current_setting('temp_directory')").fetchone()[0]).is_relative_to(data_dir)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from settings import Settings
 from warehouse import permissions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ def test_a_publish_gives_the_published_folder_to_the_readers_group(tmp_path, mon
     group = a_group_not_mine()
     monkeypatch.setenv("PLAN_METRICS_READERS_GROUP", group)
     # WHEN the publish shares its folder
-    permissions.share_published(published)
+    permissions.share_published(Settings.from_env(), published)
     # THEN folder and files belong to the readers group: 2750 / 0640
     gid = grp.getgrnam(group).gr_gid
     for path in [published, *published.rglob("*")]:
@@ -69,7 +70,7 @@ def test_a_publish_gives_the_published_folder_to_the_readers_group(tmp_path, mon
     # AND a group that does not exist is a configuration error, named
     monkeypatch.setenv("PLAN_METRICS_READERS_GROUP", "no-such-group-plan-metrics")
     with pytest.raises(ValueError, match="PLAN_METRICS_READERS_GROUP=no-such-group-plan-metrics"):
-        permissions.share_published(published)
+        permissions.share_published(Settings.from_env(), published)
 
 
 def test_the_check_lists_what_breaks_the_rules_and_fix_repairs_an_old_data_folder(tmp_path, monkeypatch):
@@ -91,7 +92,7 @@ def test_the_check_lists_what_breaks_the_rules_and_fix_repairs_an_old_data_folde
     wrong = permissions.wrong_modes(data)
     assert len(wrong) == len([data, *data.rglob("*")])  # everything written the old way
     assert any(w.startswith("0o644") and "restricted/originals/s4/abc (should be 0o600)" in w for w in wrong)
-    permissions.fix(data)
+    permissions.fix(Settings.from_env().with_data_dir(data))
     assert permissions.wrong_modes(data) == []
     assert mode(data / "restricted") == 0o700 and mode(data / "published") == 0o2750
     assert mode(data / "warehouse.duckdb") == 0o640

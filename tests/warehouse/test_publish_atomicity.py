@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from settings import Settings
 from tests.expectations.test_gate_defects import build_working_db
 from tests.warehouse.child_lines import ChildLines
 from warehouse.publish import PUBLISHED_TABLES, publish
@@ -122,8 +123,10 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def working_db(tmp_path) -> Path:
-    return build_working_db(tmp_path / "work.duckdb")
+def working_db(data_dir) -> Path:
+    path = Settings.from_env().working_db  # the data folder's, as a publish finds it
+    path.parent.mkdir(parents=True)
+    return build_working_db(path)
 
 
 def next_publish_in_working_db(working_db: Path, publish_id: str) -> None:
@@ -139,7 +142,7 @@ def next_publish_in_working_db(working_db: Path, publish_id: str) -> None:
 
 def publish_next(working_db: Path, publish_id: str, published: Path) -> None:
     next_publish_in_working_db(working_db, publish_id)
-    publish(working_db, publish_id, 10, 0, f"inv-{publish_id}", published_db=published)
+    publish(Settings.from_env(), publish_id, 10, 0, f"inv-{publish_id}", published_db=published)
 
 
 def test_a_reader_reopening_the_file_during_publishes_only_ever_opens_a_complete_publish(working_db, tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from settings import Settings
 from tests.expectations.test_gate_defects import build_working_db
 from tests.warehouse.child_lines import ChildLines
 from warehouse.publish import list_history, publish, rollback
@@ -56,15 +57,17 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def working_db(tmp_path) -> Path:
-    return build_working_db(tmp_path / "work.duckdb")
+def working_db(data_dir) -> Path:
+    path = Settings.from_env().working_db  # the data folder's, as a publish finds it
+    path.parent.mkdir(parents=True)
+    return build_working_db(path)
 
 
 def republish(working_db: Path, publish_id: str, published: Path, keep: int = 5) -> dict:
     """What dbt does on a new run: new values stamped with the new publish_id, then publish."""
     with duckdb.connect(str(working_db)) as conn:
         conn.execute("update metrics.plan_metric_values set publish_id = ?, value = value + 1", [publish_id])
-    return publish(working_db, publish_id, 10, 0, "inv-" + publish_id, published_db=published, keep=keep)
+    return publish(Settings.from_env(), publish_id, 10, 0, "inv-" + publish_id, published_db=published, keep=keep)
 
 
 def test_a_reader_holding_the_file_keeps_reading_during_a_publish_and_a_new_reader_sees_the_new_version(
@@ -146,7 +149,7 @@ def test_a_publish_retried_after_its_swap_succeeds_without_a_second_log_row(work
     republish(working_db, "p1", published)
     live = published.read_bytes()
     # WHEN the same publish runs again (its task is retried after the swap)
-    again = publish(working_db, "p1", 10, 0, "inv-p1", published_db=published)
+    again = publish(Settings.from_env(), "p1", 10, 0, "inv-p1", published_db=published)
     # THEN it succeeds, changes nothing, and the log holds one row for it, here and in meta
     assert again["already_published"] and published.read_bytes() == live
     with duckdb.connect(str(published), read_only=True) as conn:
@@ -173,8 +176,10 @@ def test_a_publish_killed_at_its_swap_is_finished_by_its_retry_and_history_holds
     marker = tmp_path / "failpoint.reached"
     env = {**os.environ, "PLAN_METRICS_FAILPOINT": failpoint, "PLAN_METRICS_FAILPOINT_FILE": str(marker)}
     code = (
-        "import sys; from pathlib import Path; from warehouse.publish import publish; "
-        "publish(Path(sys.argv[1]), 'p2', 10, 0, 'inv-p2', published_db=Path(sys.argv[2]))"
+        "import sys; from pathlib import Path; from extract.landing import arm_failpoint; "
+        "from settings import Settings; from warehouse.publish import publish; "
+        "settings = Settings.from_env(); arm_failpoint(settings); "
+        "publish(settings, 'p2', 10, 0, 'inv-p2', published_db=Path(sys.argv[2]))"
     )
     proc = subprocess.Popen([sys.executable, "-c", code, str(working_db), str(published)], env=env, cwd=REPO)
     deadline = time.monotonic() + 120
@@ -187,7 +192,7 @@ def test_a_publish_killed_at_its_swap_is_finished_by_its_retry_and_history_holds
     assert published_id(published) == live_after_crash
     assert [f.name for f in list_history(published)] == ["plan_metrics-p1.duckdb"]
     # WHEN the task is retried THEN p2 is live once, in the log once, and in history with its checksum
-    publish(working_db, "p2", 10, 0, "inv-p2", published_db=published)
+    publish(Settings.from_env(), "p2", 10, 0, "inv-p2", published_db=published)
     assert published_id(published) == "p2"
     with duckdb.connect(str(published), read_only=True) as conn:
         assert conn.execute("select publish_id from metrics.publish_log order by published_at").fetchall() == [
@@ -211,7 +216,7 @@ def test_rollback_refuses_a_history_file_that_no_longer_matches_its_checksum(wor
     live = published.read_bytes()
     # WHEN rolled back to it THEN rollback refuses and the live file is untouched
     with pytest.raises(SystemExit, match="checksum"):
-        rollback("p1", published_db=published)
+        rollback(Settings.from_env(), "p1", published_db=published)
     assert published.read_bytes() == live
 
 
@@ -229,15 +234,15 @@ def test_rollback_restores_the_earlier_version_and_walks_back_further(working_db
         republish(working_db, f"p{n}", published)
     p2_bytes = (published.parent / "history" / "plan_metrics-p2.duckdb").read_bytes()
     # WHEN rolled back, THEN the previous publish serves, byte for byte
-    rollback(published_db=published)
+    rollback(Settings.from_env(), published_db=published)
     assert published_id(published) == "p2" and published.read_bytes() == p2_bytes
     # AND a second rollback goes one further back; --to picks any kept publish
-    rollback(published_db=published)
+    rollback(Settings.from_env(), published_db=published)
     assert published_id(published) == "p1"
-    rollback("p3", published_db=published)
+    rollback(Settings.from_env(), "p3", published_db=published)
     assert published_id(published) == "p3"
     with pytest.raises(SystemExit, match="not in"):
-        rollback("p9", published_db=published)
+        rollback(Settings.from_env(), "p9", published_db=published)
 
 
 def test_the_rollback_command_restores_a_chosen_publish(working_db, tmp_path):

@@ -475,8 +475,11 @@ def test_runs_landed_in_the_old_formats_load_as_the_old_loader_did_and_rebuild_t
 LOAD = """
 import sys, duckdb
 from pathlib import Path
+from extract.landing import arm_failpoint
 from extract.sources import all_endpoints
+from settings import Settings
 from warehouse.raw_load import load_endpoint
+arm_failpoint(Settings.from_env())
 with duckdb.connect(sys.argv[1]) as conn:
     for ep in all_endpoints():
         load_endpoint(conn, ep, Path(sys.argv[2]))

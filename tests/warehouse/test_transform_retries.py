@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pytest
 
+from settings import Settings
 from tests.dbt.test_dbt_metrics import create_raw_tables
 from tests.warehouse.child_lines import ChildLines
 from warehouse.run_context import run_context
@@ -18,28 +20,32 @@ from warehouse.transform import DbtBuildFailed, DbtTransientError, dbt_build
 HOLD = "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(120)"
 
 
-def test_a_locked_working_database_is_a_transient_error_and_the_retry_succeeds(tmp_path, monkeypatch):
-    db = tmp_path / "work.duckdb"
+def working_db(tmp_path) -> tuple[Settings, Path]:
+    settings = Settings.from_env().with_data_dir(tmp_path)
+    settings.working_db.parent.mkdir(parents=True)
+    return settings, settings.working_db
+
+
+def test_a_locked_working_database_is_a_transient_error_and_the_retry_succeeds(tmp_path):
+    settings, db = working_db(tmp_path)
     with duckdb.connect(str(db)) as conn:
         create_raw_tables(conn)
-    monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PLAN_METRICS_WORKING_DB", str(db))  # dbt_build sets it: undone after the test
     ctx = run_context("retry", datetime.now(UTC), "2021-06-30T23:59:59+08:00")
     # GIVEN another process holding the working database (DuckDB: one writing process per file)
     with ChildLines([sys.executable, "-c", HOLD, str(db)], "the process holding the database") as holder:
         assert holder.next(timeout=60) == "held"
         # WHEN dbt builds THEN the error is transient (retry), not a failed build
         with pytest.raises(DbtTransientError, match="lock"):
-            dbt_build(db, ctx)
+            dbt_build(settings, ctx)
     # WHEN the holder is gone (killed and reaped: the kernel released its lock) THEN the retry builds
     assert holder.proc.returncode is not None
-    result = dbt_build(db, ctx)
+    result = dbt_build(settings, ctx)
     assert result["nodes"]
 
 
-def test_a_failing_dbt_test_is_a_failed_build_not_a_retry(tmp_path, monkeypatch):
+def test_a_failing_dbt_test_is_a_failed_build_not_a_retry(tmp_path):
     # GIVEN a raw registry with the same centre twice in one version (the staging key test fails)
-    db = tmp_path / "work.duckdb"
+    settings, db = working_db(tmp_path)
     with duckdb.connect(str(db)) as conn:
         create_raw_tables(conn)
         for _ in range(2):
@@ -53,8 +59,6 @@ def test_a_failing_dbt_test_is_a_failed_build_not_a_retry(tmp_path, monkeypatch)
             "_file_mtime, _row_number) values ('c1', '420102', '2020-08-01', 'a.csv', '2020-09-01', 2), "
             "('c1', '420102', '2020-08-01', 'a.csv', '2020-09-01', 2)"
         )
-    monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PLAN_METRICS_WORKING_DB", str(db))  # dbt_build sets it: undone after the test
     ctx = run_context("fail", datetime.now(UTC), "2021-06-30T23:59:59+08:00")
     with pytest.raises(DbtBuildFailed):
-        dbt_build(db, ctx, select="+int_rural_centre_reports_checked")
+        dbt_build(settings, ctx, select="+int_rural_centre_reports_checked")
