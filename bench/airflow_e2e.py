@@ -15,9 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from settings import child_env
-
-REPO = Path(__file__).resolve().parent.parent
+from settings import REPO, child_env
 
 _PARSE = """
 import json, os, sys, time

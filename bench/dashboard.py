@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from deploy.local_stack.processes import free_port
+from settings import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 METRIC = "mobile_museum_visitors"  # the largest metric by rows: visits at every county, every month
 # without these Chromium tries the (closed) network and stalls; Playwright gives every
 # launch a fresh --user-data-dir of its own (tests/dashboard/conftest.py uses the same)

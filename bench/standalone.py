@@ -40,8 +40,7 @@ import psutil
 import requests
 
 from deploy.local_stack.processes import free_port, wait_for_api
-
-REPO = Path(__file__).resolve().parent.parent
+from settings import REPO
 
 RETRIED_METHODS = frozenset({"GET", "HEAD", "PATCH", "PUT"})  # setting or reading a state: harmless twice
 FINISHED = ("success", "failed")

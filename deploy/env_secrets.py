@@ -272,7 +272,9 @@ def main(argv: list[str]) -> int:
         return 1 if found else 0
     if argv[:1] == ["write"] and len(argv) == 2:
         path = Path(argv[1])
-        replaced = write_env(path, Path(__file__).resolve().parent.parent / ".env.example")
+        from settings import REPO
+
+        replaced = write_env(path, REPO / ".env.example")
         kept = [n for n in NAMES if n not in replaced]
         print(f"{path}: new {', '.join(replaced) or 'nothing'}" + (f"; kept {', '.join(kept)}" if kept else ""))
         todo = source_problems(read_env_file(path))

@@ -24,9 +24,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from settings import REPO
+
 DIVISIONS = REPO / "dbt_project" / "seeds" / "hubei_divisions.csv"  # the regions seed (county → name)
 
 ADMIN = "Admin"

@@ -28,9 +28,10 @@ import csv
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-SEED = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds" / "quarantine_reasons.csv"
+from settings import REPO
+
+SEED = REPO / "dbt_project" / "seeds" / "quarantine_reasons.csv"
 ZH, EN = "zh", "en"
 OTHER = "other"
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import csv
 from functools import lru_cache
-from pathlib import Path
 
-SEEDS = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds"
+from settings import REPO
+
+SEEDS = REPO / "dbt_project" / "seeds"
 PROVINCE = "420000"
 
 

@@ -30,11 +30,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from settings import REPO
 from simulator.faults import Faults
 from simulator.sources import parse_specs
 from simulator.world import bj_iso, parse_ts
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CLOCK = "2021-12-31T23:59:59+08:00"
 MARKER = "world.json"
 LATEST = "latest"

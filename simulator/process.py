@@ -15,6 +15,8 @@ from pathlib import Path
 
 import requests
 
+from settings import REPO
+
 
 class SimulatorProcess:
     def __init__(
@@ -62,7 +64,7 @@ class SimulatorProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=REPO,
         )
         deadline = time.monotonic() + timeout
         while not self.ready_file.exists():

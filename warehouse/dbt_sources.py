@@ -17,9 +17,10 @@ import json
 from pathlib import Path
 
 from extract.sources import SOURCES, Endpoint, FileTable, Source
+from settings import REPO
 from warehouse.raw_load import raw_columns
 
-DBT = Path(__file__).resolve().parent.parent / "dbt_project"
+DBT = REPO / "dbt_project"
 REGISTRY_MACRO = Path("macros") / "source_registry.sql"
 LOADER_COLUMNS = {"_manifest_id": "varchar", "_landed_at": "timestamptz", "_loaded_at": "timestamptz"}
 EVENT_COLUMNS = ("metric_id", "region_code", "period_month", "value", "entity_id")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from settings import REPO
+
 COMPOSE_FILE = REPO / "docker-compose.yml"
 AIRFLOW_ENV_FILE = REPO / "deploy" / "airflow.env"
 # The compose services that are Airflow components, in the order compose's depends_on starts them.
