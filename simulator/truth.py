@@ -40,9 +40,9 @@ from collections import defaultdict
 from collections.abc import Collection
 
 from simulator import rules
+from simulator import sources as simulated
 from simulator.faults import Faults
 from simulator.source_truth import PROVINCE_ADMINISTERED, latest_served, months_between, region_keys, registry_at
-from simulator.sources import SOURCES
 from simulator.world import PROVINCE, WorldConfig
 
 __all__ = [
@@ -56,24 +56,32 @@ __all__ = [
     "quarantined_records",
     "region_keys",
     "registry_at",
+    "units",
 ]
 
-UNITS = {metric_id: unit for source in SOURCES for metric_id, unit in source.units.items()}
+
+def units() -> dict[str, str]:
+    """{metric_id: unit} of every registered source's metrics."""
+    return {metric_id: unit for source in simulated.SOURCES for metric_id, unit in source.units.items()}
+
+
+UNITS = units()
 ADDITIVE_UNITS = {"count", "person_times", "cny"}
-ALL_SOURCES = tuple(sorted(source.code for source in SOURCES))
-HTTP_SOURCES = tuple(sorted(source.code for source in SOURCES if source.quarantine))
+ALL_SOURCES = tuple(sorted(source.code for source in simulated.SOURCES))
+HTTP_SOURCES = tuple(sorted(source.code for source in simulated.SOURCES if source.quarantine))
 # The walking skeleton's pipeline reads S3 only; callers whose pipeline reads more pass
 # `sources=ALL_SOURCES` (the CLI prints every source by default).
 DEFAULT_SOURCES = ("S3",)
 
 
 def _zero_fill_province(values: dict) -> None:
+    unit = units()
     by_metric = defaultdict(list)
     for metric_id, region, month in values:
         if region == PROVINCE:
             by_metric[metric_id].append(month)
     for metric_id, months in by_metric.items():
-        if UNITS[metric_id] not in ADDITIVE_UNITS:
+        if unit[metric_id] not in ADDITIVE_UNITS:
             continue
         for month in months_between(min(months), max(months)):
             values.setdefault((metric_id, PROVINCE, month), ("province", 0.0))
@@ -88,7 +96,7 @@ def quarantined_records(
     quarantined stop / roadshow (`stop_quarantined` / `roadshow_quarantined`). The S4/S5
     rows and files are in `drops.drop_plan`."""
     out: dict = {}
-    for source in SOURCES:
+    for source in simulated.SOURCES:
         if source.quarantine and source.code in sources:
             source.quarantine(cfg, clock, faults or {}, out)
     return out
@@ -109,7 +117,7 @@ def metric_values(
     S4 reports sent besides the simulator's files (rural_report_metrics).
     """
     values: dict = {}
-    for source in SOURCES:
+    for source in simulated.SOURCES:
         if source.code in sources:
             values.update(source.truth(cfg, clock, faults or {}, extra_reports))
     _zero_fill_province(values)
