@@ -104,3 +104,15 @@ def test_a_registered_sources_truth_is_part_of_the_metric_values(with_toy, monke
     monkeypatch.setattr(sources, "SOURCES", (*sources.SOURCES[:-1], later))
     filled = truth.metric_values(CFG, CLOCK, sources=("S9",))
     assert filled[("toy_events_held", "420000", "2021-04-01")] == ("province", 0.0)
+
+
+def test_every_source_of_the_pipelines_registry_is_simulated_with_its_code_kind_paths_and_paging():
+    from extract.sources import SOURCES as PIPELINE
+
+    simulated = {s.name: s for s in sources.SOURCES}
+    assert set(simulated) == set(PIPELINE)
+    for name, source in PIPELINE.items():
+        sim = simulated[name]
+        assert (sim.code, sim.is_http) == (source.code, source.kind == "http"), name
+        assert set(sim.routes) == {ep.path for ep in source.endpoints}, name
+        assert {ep.pagination for ep in source.endpoints} <= {sim.paging}, name
