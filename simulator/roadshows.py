@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 from simulator.orders import Version
-from simulator.scipop import at
-from simulator.world import WORLD_END, WorldConfig, bj_iso, money, to_epoch
+from simulator.world import WORLD_END, WorldConfig, beijing_epoch, bj_iso, money, to_epoch
 
 ROADSHOWS_AT_SF1 = 200
 INDUSTRIES = ("光电子信息", "生物医药", "智能制造", "新能源汽车", "新材料", "节能环保", "现代农业", "数字经济")
@@ -55,7 +54,7 @@ def _story(cfg: WorldConfig, n: int):
         "status": "scheduled",
         "enterprises_attending": 0,
     }
-    t = at(held_on - timedelta(days=rng.randint(14, 45)), 11, rng.randint(0, 59))
+    t = beijing_epoch(held_on - timedelta(days=rng.randint(14, 45)), 11, rng.randint(0, 59))
     versions = [Version("roadshows", rid, 0, t, {**body, "updated_at": bj_iso(t)})]
 
     def step(when: int, **changes) -> None:
@@ -64,14 +63,14 @@ def _story(cfg: WorldConfig, n: int):
 
     if rng.random() < 0.15:  # moved to a later date
         moved = held_on + timedelta(days=rng.randint(7, 30))
-        step(at(held_on - timedelta(days=rng.randint(2, 6)), 15), held_on=moved.isoformat())
+        step(beijing_epoch(held_on - timedelta(days=rng.randint(2, 6)), 15), held_on=moved.isoformat())
         held_on = moved
     cancelled = rng.random() < 0.1
     if cancelled:
-        step(at(held_on - timedelta(days=rng.randint(1, 5)), 17), status="cancelled")
+        step(beijing_epoch(held_on - timedelta(days=rng.randint(1, 5)), 17), status="cancelled")
     else:
         step(
-            at(held_on + timedelta(days=1), 10, rng.randint(0, 59)),
+            beijing_epoch(held_on + timedelta(days=1), 10, rng.randint(0, 59)),
             status="held",
             enterprises_attending=rng.randint(8, 120),
         )
@@ -93,7 +92,7 @@ def _story(cfg: WorldConfig, n: int):
         t0 = versions[0].updated_at + prng.randint(1, 5) * DAY
         pv = [Version("roadshow_projects", pid, 0, t0, {**p, "updated_at": bj_iso(t0)})]
         if not cancelled:
-            t1 = at(held_on + timedelta(days=prng.randint(2, 10)), 14)
+            t1 = beijing_epoch(held_on + timedelta(days=prng.randint(2, 10)), 14)
             p.update(intent_agreements=prng.randint(0, 6))
             pv.append(Version("roadshow_projects", pid, 1, t1, {**p, "updated_at": bj_iso(t1)}))
             if prng.random() < 0.55:  # contracts signed weeks later

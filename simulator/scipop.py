@@ -14,10 +14,10 @@ Every record is a pure function of (seed, scale, record number): generators stre
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from simulator.orders import Version
-from simulator.world import BEIJING, WORLD_END, WorldConfig, bj_iso, counties, to_epoch
+from simulator.world import WORLD_END, WorldConfig, beijing_epoch, bj_iso, counties, to_epoch
 
 MUSEUM_SETS_AT_SF1 = 36
 CENTRES_AT_SF1 = 320
@@ -28,11 +28,6 @@ SCHOOL_WORDS = ("第一中学", "第二中学", "实验中学", "镇中学", "�
 FIRST_TOUR_DAY = date(2020, 7, 25)
 LAST_DAY = WORLD_END.date()
 DAY = 86400
-
-
-def at(d: date, hour: int, minute: int = 0) -> int:
-    """Epoch seconds of a Beijing wall-clock time on a date."""
-    return to_epoch(datetime(d.year, d.month, d.day, hour, minute, tzinfo=BEIJING))
 
 
 def stop_versions(cfg: WorldConfig) -> Iterator[Version]:
@@ -75,12 +70,12 @@ def _tour(cfg: WorldConfig, s: int):
             "end_date": end.isoformat(),
             "status": "planned",
         }
-        announced = at(start - timedelta(days=rng.randint(10, 40)), 10, rng.randint(0, 59))
+        announced = beijing_epoch(start - timedelta(days=rng.randint(10, 40)), 10, rng.randint(0, 59))
         stop = [Version("exhibition_stops", stop_id, 0, announced, {**body, "updated_at": bj_iso(announced)})]
         fate = rng.random()
         visits: list[Version] = []
         if fate < 0.07:  # cancelled a few days before opening: no visits, never counts
-            t = at(start - timedelta(days=rng.randint(1, 8)), 16)
+            t = beijing_epoch(start - timedelta(days=rng.randint(1, 8)), 16)
             stop.append(
                 Version("exhibition_stops", stop_id, 1, t, {**body, "status": "cancelled", "updated_at": bj_iso(t)})
             )
@@ -89,14 +84,14 @@ def _tour(cfg: WorldConfig, s: int):
             continue
         if fate > 0.9 and length < 18:  # extended while open: the end date moves
             end = end + timedelta(days=3)
-        opened = at(start, 8, 30)
+        opened = beijing_epoch(start, 8, 30)
         body = {**body, "status": "open"}
         stop.append(Version("exhibition_stops", stop_id, 1, opened, {**body, "updated_at": bj_iso(opened)}))
         if end.isoformat() != body["end_date"]:
             t = opened + rng.randint(2, 5) * DAY
             body = {**body, "end_date": end.isoformat()}
             stop.append(Version("exhibition_stops", stop_id, 2, t, {**body, "updated_at": bj_iso(t)}))
-        closed = at(end + timedelta(days=1), 9)
+        closed = beijing_epoch(end + timedelta(days=1), 9)
         stop.append(
             Version(
                 "exhibition_stops",
@@ -113,7 +108,7 @@ def _tour(cfg: WorldConfig, s: int):
             students = round(visitors * rng.uniform(0.2, 0.7))
             rid = f"{stop_id}/{d.isoformat()}"
             row = {"stop_id": stop_id, "visit_date": d.isoformat(), "visitors": visitors, "student_visitors": students}
-            t = at(d, 21, rng.randint(0, 59))
+            t = beijing_epoch(d, 21, rng.randint(0, 59))
             visits.append(Version("stop_visits", rid, 0, t, {**row, "updated_at": bj_iso(t)}))
             if rng.random() < 0.15:  # corrected days later
                 t2 = t + rng.randint(1, 6) * DAY + rng.randint(0, 3600)
@@ -153,7 +148,9 @@ def centre_story(cfg: WorldConfig, n: int) -> list[Version]:
         "opened_on": opened.isoformat(),
         "status": "active",
     }
-    registered = at(max(date(2020, 7, 1), opened - timedelta(days=rng.randint(5, 30))), 9, rng.randint(0, 59))
+    registered = beijing_epoch(
+        max(date(2020, 7, 1), opened - timedelta(days=rng.randint(5, 30))), 9, rng.randint(0, 59)
+    )
     out = [Version("rural_centres", centre_id, 0, registered, {**body, "updated_at": bj_iso(registered)})]
     fate = rng.random()
     if fate < 0.12:  # suspended for a while (repairs, a school merger), maybe back

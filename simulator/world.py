@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -64,6 +64,11 @@ class WorldConfig:
 
 def to_epoch(dt: datetime) -> int:
     return int(dt.timestamp())
+
+
+def beijing_epoch(d: date, hour: int, minute: int = 0) -> int:
+    """Epoch seconds of a Beijing wall-clock time on a date."""
+    return to_epoch(datetime(d.year, d.month, d.day, hour, minute, tzinfo=BEIJING))
 
 
 def bj_iso(epoch: int) -> str:

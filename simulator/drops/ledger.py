@@ -6,9 +6,8 @@ from datetime import date, datetime, timedelta
 
 from simulator import compound_file, workbook
 from simulator.drops.files import DropFile, months, next_month
-from simulator.scipop import at
 from simulator.workbook import Sheet
-from simulator.world import WorldConfig, counties
+from simulator.world import WorldConfig, beijing_epoch, counties
 
 LEDGER_METRICS = {
     "anxin_aid_person_times": "M03",
@@ -55,7 +54,7 @@ def ledger_files(cfg: WorldConfig) -> list[DropFile]:
             (mid, reg, val * (1.2 if mid == "anxin_aid_person_times" and m >= date(2021, 3, 1) else 1), dl)
             for mid, reg, val, dl in TARGETS
         ]
-        when = at(next_month(m) + timedelta(days=rng.randint(4, 11)), 17, rng.randint(0, 59))
+        when = beijing_epoch(next_month(m) + timedelta(days=rng.randint(4, 11)), 17, rng.randint(0, 59))
         name = f"plan_ledger/一揽子计划实施台账_{m.year}年{m.month:02d}月.xlsx"
         out.append(DropFile(name, when, {"fmt": "xlsx"}, ledger=fixes + rows, targets=targets))
         previous = rows

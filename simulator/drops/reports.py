@@ -8,9 +8,8 @@ from datetime import date, datetime, timedelta
 
 from simulator import compound_file, scipop, workbook
 from simulator.drops.files import DropFile, Report, next_month
-from simulator.scipop import at
 from simulator.workbook import Sheet
-from simulator.world import WorldConfig, county_by_code
+from simulator.world import WorldConfig, beijing_epoch, county_by_code
 
 HEADERS = [
     "科技馆编号",
@@ -38,7 +37,7 @@ def report_files(cfg: WorldConfig, month: date) -> list[DropFile]:
     """Every file uploaded for one report month (corrections and broken files included)."""
     rng = cfg.rng("reports", month.isoformat())
     month_end = next_month(month) - timedelta(days=1)
-    end_epoch = at(month_end, 23, 59)
+    end_epoch = beijing_epoch(month_end, 23, 59)
     by_county: dict[str, list[Report]] = {}
     silent: list[tuple[str, str, str]] = []
     for n in range(1, cfg.count(scipop.CENTRES_AT_SF1) + 1):
@@ -72,7 +71,7 @@ def report_files(cfg: WorldConfig, month: date) -> list[DropFile]:
         groups = [reports] if rng.random() < 0.6 else [[r] for r in reports]
         for i, group in enumerate(groups):
             form = draw_form(rng, i)
-            when = at(submit_day + timedelta(days=rng.randint(0, 9)), rng.randint(8, 18), rng.randint(0, 59))
+            when = beijing_epoch(submit_day + timedelta(days=rng.randint(0, 9)), rng.randint(8, 18), rng.randint(0, 59))
             ext = "xlsx" if form["fmt"] == "xlsx" else "csv"
             name = (
                 f"{county.name}农村中学科技馆{month.year}年{month.month}月运行月报.{ext}"
@@ -108,7 +107,7 @@ def report_files(cfg: WorldConfig, month: date) -> list[DropFile]:
         cid, school, code = rng.choice(silent)
         r = Report(cid, school, code, month, 12, 300, 100, 3, 0.9)
         form = {**draw_form(rng, 1), "fmt": "csv-utf8", "title_rows": 0, "broken_header": True}
-        when = at(submit_day + timedelta(days=rng.randint(0, 9)), 20, 30)
+        when = beijing_epoch(submit_day + timedelta(days=rng.randint(0, 9)), 20, 30)
         f = DropFile(f"{folder}/{cid}_月报.csv", when, form, [r], rejected="header 开放天数 missing (misspelt 开放天)")
         f.rejected_category = "broken_header"
         files.append(f)
