@@ -33,7 +33,7 @@ def _peak_rss_mb() -> float:
 
 def extract(p: dict, settings) -> dict:
     from extract.api import extract_endpoint
-    from extract.drops import extract_drop_folder
+    from extract.drops import DropSettings, extract_drop_folder
     from extract.http_client import ApiClient
     from extract.sources import file_sources, http_sources
     from warehouse.raw_load import read_watermark
@@ -64,7 +64,9 @@ def extract(p: dict, settings) -> dict:
     drops = {}
     for source in file_sources():
         started = time.perf_counter()
-        m = extract_drop_folder(source.name, Path(p["incoming"]), landing, p["run_key"])
+        m = extract_drop_folder(
+            source.name, Path(p["incoming"]), landing, p["run_key"], settings=DropSettings.of(settings)
+        )
         drops[source.name] = {
             "files": len(m.received) if m else 0,
             "rows_landed": m.row_count if m else 0,

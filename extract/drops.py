@@ -415,14 +415,15 @@ def extract_drop_folder(
     run_key: str,
     interval: tuple | None = None,
     originals_root: Path | None = None,
-    settings: DropSettings | None = None,
+    *,
+    settings: DropSettings,
     pool: ParsePool | None = None,
 ) -> RunManifest | None:
     """Land every new, complete file version of one drop source; returns the run's manifest,
     or None when the folder holds nothing new. Originals go to `originals_root` (default:
-    `<data>/restricted/originals`, beside the landing zone). `pool`: parse workers already
+    `<data>/restricted/originals`, beside the landing zone). `settings`: the drop folders'
+    part of the pipeline's settings (`DropSettings.of`). `pool`: parse workers already
     started (the run starts its own otherwise)."""
-    settings = settings or DropSettings()
     started = time.monotonic()
     # decoded: the rows are plain values (a worker's msgpack answer), written by msgspec
     writer = LandingWriter(landing_root, source, FILES_ENDPOINT, run_key, decoded=True)

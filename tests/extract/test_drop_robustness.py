@@ -17,13 +17,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extract.drops import extract_drop_folder
+from extract.drops import DropSettings, extract_drop_folder
 from extract.landing import landed_runs
 from simulator import drops
 from simulator.process import SimulatorProcess
 from simulator.sources import parse_specs
 from simulator.world import WorldConfig, parse_ts
 from warehouse.raw_load import load_drop_source
+
+# the simulator and these tests write each file complete before the extract: no quiet period
+NO_QUIET = DropSettings(quiet_seconds=0)
 
 REPO = Path(__file__).resolve().parents[2]
 SEED, SCALE = 5, 0.1
@@ -52,7 +55,7 @@ def folder(tmp_path_factory):
     db.parent.mkdir(parents=True)
     with duckdb.connect(str(db)) as conn:
         for source in ("rural_centre_reports", "plan_ledger"):
-            manifests[source] = extract_drop_folder(source, incoming, landing, "run1")
+            manifests[source] = extract_drop_folder(source, incoming, landing, "run1", settings=NO_QUIET)
             load_drop_source(conn, source, landing)
     return {"incoming": incoming, "landing": landing, "db": db, "manifests": manifests}
 
@@ -122,7 +125,9 @@ def test_every_accepted_value_is_what_the_sender_wrote_newest_file_winning(folde
 
 
 def test_a_second_run_reads_no_file_again_rejected_ones_included(folder):
-    again = extract_drop_folder("rural_centre_reports", folder["incoming"], folder["landing"], "run2")
+    again = extract_drop_folder(
+        "rural_centre_reports", folder["incoming"], folder["landing"], "run2", settings=NO_QUIET
+    )
     assert again is None
 
 
@@ -203,9 +208,9 @@ def test_an_unreadable_file_is_rejected_once_and_read_when_its_permissions_chang
     # The parse workers are started before (they need the interpreter, which nobody may run).
     code = (
         "import os, sys, json, encodings.utf_8_sig, encodings.gb18030; from pathlib import Path; "
-        "from extract.drops import extract_drop_folder; from extract.parse_pool import ParsePool; "
+        "from extract.drops import DropSettings, extract_drop_folder; from extract.parse_pool import ParsePool; "
         "pool = ParsePool().start(); os.setgid(65534); os.setuid(65534); "
-        "m = extract_drop_folder('rural_centre_reports', Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], pool=pool); "
+        "m = extract_drop_folder('rural_centre_reports', Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], pool=pool, settings=DropSettings(quiet_seconds=0)); "
         "print(json.dumps(None if m is None else [(f.path, f.status, f.reason, f.rows) for f in m.received]))"
     )
 

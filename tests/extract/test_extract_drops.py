@@ -12,8 +12,11 @@ import openpyxl
 import pytest
 
 from extract import cells, spreadsheets
-from extract.drops import candidate_files, extract_drop_folder
+from extract.drops import DropSettings, candidate_files, extract_drop_folder
 from warehouse.raw_load import load_drop_source
+
+# the simulator and these tests write each file complete before the extract: no quiet period
+NO_QUIET = DropSettings(quiet_seconds=0)
 
 HEADER = [
     "科技馆编号",
@@ -230,7 +233,7 @@ def test_file_names_are_untrusted_nothing_outside_the_drop_folder_is_read(tmp_pa
         b"rural_centre_reports/escape",
     ]
     # AND the extraction refuses both links with a reason and never reads what they point to
-    m = extract_drop_folder("rural_centre_reports", incoming, tmp_path / "landing", "run1")
+    m = extract_drop_folder("rural_centre_reports", incoming, tmp_path / "landing", "run1", settings=NO_QUIET)
     refused = {f.path: f.reason for f in m.received if f.status == "rejected"}
     assert "symbolic link" in refused["rural_centre_reports/2020-08/link.csv"]
     assert "symbolic link" in refused["rural_centre_reports/escape"]
@@ -249,13 +252,13 @@ def test_a_file_is_processed_once_and_a_changed_file_is_a_new_version(tmp_path):
     path = _drop(
         incoming, "学校A.csv", [["RC0001", "甲", "421202", "2020-08", 20, 100, 50, 2, "", "", ""]], 1_600_000_000
     )
-    m1 = extract_drop_folder("rural_centre_reports", incoming, landing, "run1")
+    m1 = extract_drop_folder("rural_centre_reports", incoming, landing, "run1", settings=NO_QUIET)
     assert m1.row_count == 1
     # GIVEN nothing changed WHEN the extractor runs again THEN nothing new lands
-    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run2") is None
+    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run2", settings=NO_QUIET) is None
     # GIVEN the school corrects its file WHEN the extractor runs THEN the new version lands
     _drop(incoming, "学校A.csv", [["RC0001", "甲", "421202", "2020-08", 21, 110, 50, 2, "", "", ""]], 1_600_100_000)
-    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run3").row_count == 1
+    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run3", settings=NO_QUIET).row_count == 1
     with duckdb.connect(str(db)) as conn:
         load_drop_source(conn, "rural_centre_reports", landing)
         assert load_drop_source(conn, "rural_centre_reports", landing)["manifests"] == 0  # loaded once
@@ -279,7 +282,7 @@ def test_rejected_files_and_bad_rows_reach_the_quarantine_table_with_file_row_co
     )
     broken = incoming / "rural_centre_reports" / "2020-08" / "broken.csv"
     write_csv(broken, [["编号", "学校"], ["RC0003", "丙"]], "utf-8")
-    extract_drop_folder("rural_centre_reports", incoming, landing, "run1")
+    extract_drop_folder("rural_centre_reports", incoming, landing, "run1", settings=NO_QUIET)
     with duckdb.connect(str(db)) as conn:
         load_drop_source(conn, "rural_centre_reports", landing)
         q = conn.execute(
@@ -305,19 +308,19 @@ def test_an_unchanged_file_is_not_read_again_and_a_rewrite_that_keeps_size_and_m
     rows += [["", "", "", "", "", "", "", "", "", "", ""]] * 150_000  # blank rows: skipped, still bytes
     path = _drop(incoming, "a.csv", rows, 1_600_000_000)
     assert path.stat().st_size > 1_500_000
-    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run1").row_count == 1
+    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run1", settings=NO_QUIET).row_count == 1
     # WHEN nothing has touched it: the next run decides from stat() alone, without reading it
     before = _bytes_read()
-    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run2") is None
+    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run2", settings=NO_QUIET) is None
     assert _bytes_read() - before < 1_000_000
     # AND when it is rewritten with other bytes of the same size and the same modification
     # time (a copy that keeps the sender's mtime): its change time gives it away, it is read
     data = path.read_bytes()
     path.write_bytes(data.replace(b"RC0001", b"RC0009"))
     os.utime(path, (1_600_000_000, 1_600_000_000))
-    m3 = extract_drop_folder("rural_centre_reports", incoming, landing, "run3")
+    m3 = extract_drop_folder("rural_centre_reports", incoming, landing, "run3", settings=NO_QUIET)
     assert m3.row_count == 1 and m3.received[0].sha256 != extract_drop_folder(
-        "rural_centre_reports", incoming, landing, "run1").received[0].sha256  # fmt: skip
+        "rural_centre_reports", incoming, landing, "run1", settings=NO_QUIET).received[0].sha256  # fmt: skip
     # AND a file merely touched (same bytes, new time) is read, hashed and known: nothing lands
     os.utime(path, (1_600_000_500, 1_600_000_500))
-    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run4") is None
+    assert extract_drop_folder("rural_centre_reports", incoming, landing, "run4", settings=NO_QUIET) is None

@@ -7,13 +7,16 @@ import duckdb
 import pytest
 
 from extract.api import extract_endpoint
-from extract.drops import extract_drop_folder
+from extract.drops import DropSettings, extract_drop_folder
 from extract.http_client import ApiClient
 from extract.sources import RURAL_CENTRES
 from simulator import drops
 from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts
 from warehouse.raw_load import load_drop_source, load_endpoint
+
+# the simulator and these tests write each file complete before the extract: no quiet period
+NO_QUIET = DropSettings(quiet_seconds=0)
 
 SEED, SCALE = 3, 0.1
 CFG = WorldConfig(SEED, SCALE)
@@ -34,7 +37,7 @@ def loaded(tmp_path_factory):
             with duckdb.connect(str(db)) as conn:
                 load_endpoint(conn, RURAL_CENTRES, landing)
             for source in ("rural_centre_reports", "plan_ledger"):
-                extract_drop_folder(source, incoming, landing, f"run{n}")
+                extract_drop_folder(source, incoming, landing, f"run{n}", settings=NO_QUIET)
                 with duckdb.connect(str(db)) as conn:
                     load_drop_source(conn, source, landing)
     return db

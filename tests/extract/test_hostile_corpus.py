@@ -208,9 +208,10 @@ def test_a_folder_the_pipeline_may_not_list_is_skipped_and_the_rest_of_the_drop_
     (incoming / SOURCE / "2020-09").chmod(0o311)  # may enter, may not list
     # WHEN the folder is extracted as an unprivileged user (workers started before dropping to it)
     code = (
-        "import os, sys, json; from pathlib import Path; from extract.drops import extract_drop_folder; "
+        "import os, sys, json; from pathlib import Path; from extract.drops import DropSettings, extract_drop_folder; "
         "from extract.parse_pool import ParsePool; pool = ParsePool().start(); os.setgid(65534); os.setuid(65534); "
-        "m = extract_drop_folder('rural_centre_reports', Path(sys.argv[1]), Path(sys.argv[2]), 'run1', pool=pool); "
+        "m = extract_drop_folder('rural_centre_reports', Path(sys.argv[1]), Path(sys.argv[2]), 'run1', pool=pool, "
+        "settings=DropSettings(quiet_seconds=0)); "
         "print(json.dumps([(f.path, f.status, f.rows) for f in m.received]))"
     )
     done = subprocess.run([sys.executable, "-c", code, str(incoming), str(shared_tmp / "landing")],
