@@ -524,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         from warehouse import dbt_sources
 
         written = [dbt_sources.write_registry()] if what[0] == "dbt-registry" else dbt_sources.scaffold(what[1])
-        print("\n".join(str(p) for p in written))
+        for path in written:
+            print(path)
     else:
         print("usage: python -m extract.sources dags|env-example|dbt-registry|scaffold NAME", file=sys.stderr)
         return 2

@@ -6,13 +6,14 @@ added to the registry and scaffolded is in every union without an edit of a shar
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from extract.sources import SOURCES
-from warehouse.dbt_sources import DBT, REGISTRY_MACRO, registry_macro
+from warehouse.dbt_sources import DBT, REGISTRY_MACRO, registry_macro, scaffold
 
 MODELS = DBT / "models"
 
@@ -66,3 +67,12 @@ def test_every_checked_model_is_tested_on_its_registry_key(table):
         if isinstance(t, dict) and "model_rules" in t
     ]
     assert keys == [list(table.key)]
+
+
+def test_the_scaffold_finds_every_file_of_every_registry_source_in_place(tmp_path):
+    # GIVEN a copy of the dbt project WHEN each registry source is scaffolded
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    written = [p for name in SOURCES for p in scaffold(name, project)]
+    # THEN nothing is written: every source's own files are where the scaffold puts them
+    assert written == []
