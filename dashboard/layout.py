@@ -28,7 +28,8 @@ def lang() -> str:
     return EN if st.session_state.get("lang_en") else ZH
 
 
-def t(key: str, **kw) -> str:
+def ui_text(key: str, **kw) -> str:
+    """The interface text `key` in the reader's language."""
     return label(key, lang(), **kw)
 
 
@@ -43,7 +44,7 @@ def reader() -> data.Reader:
     try:
         return _database(str(path)).current()
     except data.NothingPublished:
-        st.warning(t("nothing_published", path=path))
+        st.warning(ui_text("nothing_published", path=path))
         st.stop()
 
 
@@ -70,7 +71,7 @@ def downloads(df: pd.DataFrame, name: str, publish_id: str | None) -> None:
     left, right, _ = st.columns([1, 1, 4])
     with left:
         st.download_button(
-            t("download_csv"),
+            ui_text("download_csv"),
             data=auth.audited(lambda: _csv(df), name, "csv"),
             file_name=f"{stem}.csv",
             mime="text/csv",
@@ -80,7 +81,7 @@ def downloads(df: pd.DataFrame, name: str, publish_id: str | None) -> None:
         )
     with right:
         st.download_button(
-            t("download_xlsx"),
+            ui_text("download_xlsx"),
             data=auth.audited(lambda: _xlsx(df, name), name, "xlsx"),
             file_name=f"{stem}.xlsx",
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

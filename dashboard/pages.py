@@ -16,7 +16,7 @@ import streamlit as st
 
 from dashboard import charts, data
 from dashboard.i18n import EN, day, delta, month, number
-from dashboard.layout import HEADLINE, lang, reader, t, table
+from dashboard.layout import HEADLINE, lang, reader, table, ui_text
 from extract import reasons
 from extract.beijing_time import BEIJING
 
@@ -39,17 +39,17 @@ def _title(row) -> str:
 
 def _header(r: data.Reader) -> dict:
     info = data.publish_info(r)
-    st.title(t("app_title"))
-    st.caption(t("app_subtitle"))
+    st.title(ui_text("app_title"))
+    st.caption(ui_text("app_subtitle"))
     lg = lang()
     with st.container(key="publish-info"):
         st.markdown(
             " · ".join(
                 [
-                    f'{t("publish")} <span data-role="publish-id">{info["publish_id"] or "—"}</span>',
-                    f'{t("published_at")} <span data-role="published-at">{_beijing(info.get("published_at"))}</span>',
-                    f'{t("as_of")} <span data-role="as-of">{day(info.get("as_of_date"), lg)}</span>',
-                    f'{t("latest_month")} <span data-role="latest-month">{month(info.get("latest_month"), lg)}</span>',
+                    f'{ui_text("publish")} <span data-role="publish-id">{info["publish_id"] or "—"}</span>',
+                    f'{ui_text("published_at")} <span data-role="published-at">{_beijing(info.get("published_at"))}</span>',
+                    f'{ui_text("as_of")} <span data-role="as-of">{day(info.get("as_of_date"), lg)}</span>',
+                    f'{ui_text("latest_month")} <span data-role="latest-month">{month(info.get("latest_month"), lg)}</span>',
                 ]
             ),
             unsafe_allow_html=True,
@@ -63,8 +63,8 @@ def overview() -> None:
     lg = lang()
     info = _header(r)
     wm = info.get("watermarks") or {}
-    with st.expander(t("watermarks")):
-        shown = pd.DataFrame({t("source"): list(wm), t("watermark"): list(wm.values())})
+    with st.expander(ui_text("watermarks")):
+        shown = pd.DataFrame({ui_text("source"): list(wm), ui_text("watermark"): list(wm.values())})
         table(shown, shown, "watermarks", info["publish_id"])
 
     catalog = data.catalog(r).set_index("metric_id")
@@ -79,12 +79,12 @@ def overview() -> None:
         with cols[i % 3], st.container(border=True, key=f"card-{code}"):
             st.markdown(f"**{code}** · {_title(m)}")
             if metric_id is None:
-                st.caption(t("no_data"))
+                st.caption(ui_text("no_data"))
                 continue
             c = catalog.loc[metric_id]
             h = data.headline(r, metric_id)
             if h is None:
-                st.metric(_metric_name(c), t("no_data"), help=c["definition_en" if lg == EN else "definition_zh"])
+                st.metric(_metric_name(c), ui_text("no_data"), help=c["definition_en" if lg == EN else "definition_zh"])
                 continue
             change = h["value"] - h["previous"] if h["previous"] is not None else None
             st.metric(
@@ -92,16 +92,18 @@ def overview() -> None:
                 # in English the unit stays in the metric's name: "person-times" does not fit the card
                 number(h["value"], h["unit"], lg, with_unit=lg != EN),
                 delta=delta(change, h["unit"], lg),
-                delta_description=t("vs_previous"),
+                delta_description=ui_text("vs_previous"),
                 chart_data=[v for _, v in h["trend"]],
                 chart_type="area",
                 help=c["definition_en" if lg == EN else "definition_zh"],
             )
-            parts = [f'{t("latest_month")} <span data-role="month">{month(h["month"], lg)}</span>']
+            parts = [f'{ui_text("latest_month")} <span data-role="month">{month(h["month"], lg)}</span>']
             if h["additive"]:
-                parts.append(f'{t("to_date")} <span data-role="to-date">{number(h["to_date"], h["unit"], lg)}</span>')
+                parts.append(
+                    f'{ui_text("to_date")} <span data-role="to-date">{number(h["to_date"], h["unit"], lg)}</span>'
+                )
             else:
-                parts.append(t("not_additive"))
+                parts.append(ui_text("not_additive"))
             goal = (
                 targets[(targets["metric_id"] == metric_id) & (targets["region_code"] == data.PROVINCE)]
                 if len(targets)
@@ -110,7 +112,7 @@ def overview() -> None:
             if len(goal):
                 g = goal.iloc[0]
                 parts.append(
-                    f"{t('target')} {number(g['target_value'], h['unit'], lg)} · {t('completion')} "
+                    f"{ui_text('target')} {number(g['target_value'], h['unit'], lg)} · {ui_text('completion')} "
                     f'<span data-role="completion">{number(g["completion_ratio"], "ratio", lg)}</span>'
                 )
             st.markdown(" · ".join(parts), unsafe_allow_html=True)
@@ -122,7 +124,7 @@ def _pick_metric(r: data.Reader, prefix: str) -> tuple[str, pd.Series]:
     catalog = data.catalog(r).set_index("metric_id")
     c1, c2 = st.columns(2)
     measure = c1.selectbox(
-        t("measure"),
+        ui_text("measure"),
         list(measures.index),
         format_func=lambda c: f"{c} {_title(measures.loc[c])}",
         key=f"{prefix}-measure",
@@ -131,7 +133,7 @@ def _pick_metric(r: data.Reader, prefix: str) -> tuple[str, pd.Series]:
     default = HEADLINE.get(measure)
     options = list(own.index)
     metric_id = c2.selectbox(
-        t("metric"),
+        ui_text("metric"),
         options,
         index=options.index(default) if default in options else 0,
         format_func=lambda m: _metric_name(catalog.loc[m]),
@@ -143,14 +145,14 @@ def _pick_metric(r: data.Reader, prefix: str) -> tuple[str, pd.Series]:
 def explorer() -> None:
     r = reader()
     lg = lang()
-    st.title(t("page_explorer"))
+    st.title(ui_text("page_explorer"))
     metric_id, c = _pick_metric(r, "explorer")
     name, unit = _metric_name(c), c["unit"]
-    st.caption(c["definition_en" if lg == EN else "definition_zh"] + " · " + t("as_published"))
+    st.caption(c["definition_en" if lg == EN else "definition_zh"] + " · " + ui_text("as_published"))
     regions = data.regions(r).set_index("region_code")
     months_ = data.months(r, metric_id)
     if not months_:
-        st.info(t("no_data"))
+        st.info(ui_text("no_data"))
         return
     prefecture, region, chosen, period = _explorer_choices(regions, months_, metric_id)
     _explorer_trend(r, metric_id, region, regions.loc[region, "name_zh"], period, unit, name)
@@ -163,11 +165,15 @@ def _explorer_choices(regions: pd.DataFrame, months_: list[date], metric_id: str
     prefectures = regions[regions["level"] == "prefecture"]
     c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
     level = c1.radio(
-        t("level"), ["province", "prefecture", "county"], format_func=t, horizontal=True, key="explorer-level"
+        ui_text("level"),
+        ["province", "prefecture", "county"],
+        format_func=ui_text,
+        horizontal=True,
+        key="explorer-level",
     )
     pref_codes = list(prefectures.index)
     prefecture = c2.selectbox(
-        t("prefecture"),
+        ui_text("prefecture"),
         pref_codes,
         index=pref_codes.index("420100") if "420100" in pref_codes else 0,
         format_func=lambda x: regions.loc[x, "name_zh"],
@@ -179,18 +185,20 @@ def _explorer_choices(regions: pd.DataFrame, months_: list[date], metric_id: str
     elif level == "county":
         counties = list(regions[(regions["level"] == "county") & (regions["prefecture_code"] == prefecture)].index)
         region = c3.selectbox(
-            t("county"),
+            ui_text("county"),
             counties or [prefecture],
             format_func=lambda x: regions.loc[x, "name_zh"],
             key="explorer-county",
         )
-    chosen = c4.selectbox(t("month"), list(reversed(months_)), format_func=lambda d: month(d, lg), key="explorer-month")
+    chosen = c4.selectbox(
+        ui_text("month"), list(reversed(months_)), format_func=lambda d: month(d, lg), key="explorer-month"
+    )
     start, end = months_[0], months_[-1]
     if len(months_) > 1:
         # one slider per metric: under a shared key Streamlit kept the range of the metric shown
         # before (e.g. 2020-08 … 2021-12), and a metric with data from 2020-07 lost its first month
         start, end = st.select_slider(
-            t("period"),
+            ui_text("period"),
             options=months_,
             value=(months_[0], months_[-1]),
             format_func=lambda d: f"{d:%Y-%m}",
@@ -207,17 +215,17 @@ def _explorer_trend(
     start, end = period
     series = data.series(r, metric_id, region)
     series = series[(series["period_month"] >= start) & (series["period_month"] <= end)]
-    st.subheader(t("trend_title", region=region_name))
+    st.subheader(ui_text("trend_title", region=region_name))
     with st.container(key="chart-trend"):
         if len(series):
             st.altair_chart(charts.trend(series, unit, name, lg), width="stretch")
         else:  # the source does not report this metric at this region (e.g. prefecture-only metrics)
-            st.info(t("no_data"))
-    with st.expander(t("show_table"), expanded=False):
+            st.info(ui_text("no_data"))
+    with st.expander(ui_text("show_table"), expanded=False):
         shown = pd.DataFrame(
             {
-                t("month"): [f"{d:%Y-%m}" for d in series["period_month"]],
-                t("value"): [number(v, unit, lg) for v in series["value"]],
+                ui_text("month"): [f"{d:%Y-%m}" for d in series["period_month"]],
+                ui_text("value"): [number(v, unit, lg) for v in series["value"]],
             }
         )
         raw = pd.DataFrame(
@@ -237,7 +245,7 @@ def _explorer_regions(
 ) -> None:
     """The ranking of prefectures in the chosen month, then the counties of the chosen prefecture."""
     lg = lang()
-    st.subheader(t("ranking_title", month=month(chosen, lg)))
+    st.subheader(ui_text("ranking_title", month=month(chosen, lg)))
     ranking = data.by_region(r, metric_id, chosen, "prefecture")
     with st.container(key="chart-ranking"):
         if len(ranking):
@@ -245,29 +253,29 @@ def _explorer_regions(
                 charts.ranking(ranking.rename(columns={"name_zh": "name"}), unit, name, lg), width="stretch"
             )
         else:
-            st.info(t("no_data"))
+            st.info(ui_text("no_data"))
     _region_table(ranking, unit, "ranking", metric_id, chosen, r.publish_id, rank=True)
 
-    st.subheader(t("county_title", prefecture=prefecture_name, month=month(chosen, lg)))
+    st.subheader(ui_text("county_title", prefecture=prefecture_name, month=month(chosen, lg)))
     counties = data.by_region(r, metric_id, chosen, "county", prefecture)
     if len(counties):
         _region_table(counties, unit, "counties", metric_id, chosen, r.publish_id, rank=True)
     else:
-        st.caption(t("county_none"))
+        st.caption(ui_text("county_none"))
 
 
 def _region_table(df: pd.DataFrame, unit: str, name: str, metric_id: str, when: date, publish_id, rank: bool) -> None:
     lg = lang()
     shown = pd.DataFrame(
         {
-            t("rank"): range(1, len(df) + 1),
-            t("region"): df["name_zh"],
-            t("region_code"): df["region_code"],
-            t("value"): [number(v, unit, lg) for v in df["value"]],
+            ui_text("rank"): range(1, len(df) + 1),
+            ui_text("region"): df["name_zh"],
+            ui_text("region_code"): df["region_code"],
+            ui_text("value"): [number(v, unit, lg) for v in df["value"]],
         }
     )
     if not rank:
-        shown = shown.drop(columns=[t("rank")])
+        shown = shown.drop(columns=[ui_text("rank")])
     raw = pd.DataFrame(
         {
             "metric_id": metric_id,
@@ -285,21 +293,23 @@ def _region_table(df: pd.DataFrame, unit: str, name: str, metric_id: str, when: 
 def prefecture_map() -> None:
     r = reader()
     lg = lang()
-    st.title(t("page_map"))
+    st.title(ui_text("page_map"))
     metric_id, c = _pick_metric(r, "map")
     name, unit = _metric_name(c), c["unit"]
     months_ = data.months(r, metric_id)
     if not months_:
-        st.info(t("no_data"))
+        st.info(ui_text("no_data"))
         return
-    chosen = st.selectbox(t("month"), list(reversed(months_)), format_func=lambda d: month(d, lg), key="map-month")
+    chosen = st.selectbox(
+        ui_text("month"), list(reversed(months_)), format_func=lambda d: month(d, lg), key="map-month"
+    )
     regions = data.regions(r)
     names = dict(zip(regions["region_code"], regions["name_zh"], strict=True))
     values = data.by_region(r, metric_id, chosen, "prefecture")
-    st.subheader(t("map_title", metric=name, month=month(chosen, lg)))
+    st.subheader(ui_text("map_title", metric=name, month=month(chosen, lg)))
     with st.container(key="chart-map"):
         st.altair_chart(charts.tile_map(values, names, unit, name, lg), width="content")
-    st.caption(t("map_note"))
+    st.caption(ui_text("map_note"))
     _region_table(values, unit, "map", metric_id, chosen, r.publish_id, rank=True)
 
 
@@ -307,14 +317,14 @@ def prefecture_map() -> None:
 def progress() -> None:
     r = reader()
     lg = lang()
-    st.title(t("page_progress"))
+    st.title(ui_text("page_progress"))
     info = data.publish_info(r)
     df = data.progress(r)
     if not len(df):
-        st.info(t("no_targets"))
+        st.info(ui_text("no_targets"))
         return
     as_of = info.get("as_of_date") or date.today()
-    st.caption(t("progress_note", month=month(df["as_of_month"].iloc[0], lg), as_of=day(as_of, lg)))
+    st.caption(ui_text("progress_note", month=month(df["as_of_month"].iloc[0], lg), as_of=day(as_of, lg)))
     name_col = "metric_name_en" if lg == EN else "metric_name_zh"
     df = df.assign(
         target_label=[
@@ -329,15 +339,15 @@ def progress() -> None:
         st.altair_chart(charts.completion(df, lg), width="stretch")
     shown = pd.DataFrame(
         {
-            t("measure"): df["measure_code"],
-            t("metric"): df[name_col],
-            t("region"): df["region_name_zh"].fillna(df["region_code"]),
-            t("target"): [number(v, u, lg) for v, u in zip(df["target_value"], df["unit"], strict=True)],
-            t("actual"): [number(v, u, lg) for v, u in zip(df["actual_to_date"], df["unit"], strict=True)],
-            t("completion"): [number(v, "ratio", lg) for v in df["completion_ratio"]],
-            t("deadline"): [day(d, lg) for d in df["deadline"]],
-            t("days_left"): [
-                "—" if v is None else (f"{v}" if v >= 0 else f"{t('overdue')} ({-v})") for v in df["days_left"]
+            ui_text("measure"): df["measure_code"],
+            ui_text("metric"): df[name_col],
+            ui_text("region"): df["region_name_zh"].fillna(df["region_code"]),
+            ui_text("target"): [number(v, u, lg) for v, u in zip(df["target_value"], df["unit"], strict=True)],
+            ui_text("actual"): [number(v, u, lg) for v, u in zip(df["actual_to_date"], df["unit"], strict=True)],
+            ui_text("completion"): [number(v, "ratio", lg) for v in df["completion_ratio"]],
+            ui_text("deadline"): [day(d, lg) for d in df["deadline"]],
+            ui_text("days_left"): [
+                "—" if v is None else (f"{v}" if v >= 0 else f"{ui_text('overdue')} ({-v})") for v in df["days_left"]
             ],
         }
     )
@@ -359,52 +369,52 @@ def progress() -> None:
 # --- 数据质量 Data quality -------------------------------------------------------------------
 def quality() -> None:
     r = reader()
-    st.title(t("page_quality"))
+    st.title(ui_text("page_quality"))
     _quality_publishes(r)
     _quality_warnings(r)
     _quality_quarantine(r)
 
 
 def _quality_publishes(r: data.Reader) -> None:
-    st.subheader(t("last_publishes"))
+    st.subheader(ui_text("last_publishes"))
     pubs = data.publishes(r)
     metric_rows = [json.loads(x).get("plan_metric_values") if isinstance(x, str) else None for x in pubs["row_counts"]]
     shown = pd.DataFrame(
         {
-            t("publish"): pubs["publish_id"],
-            t("published_at"): [_beijing(x) for x in pubs["published_at"]],
-            t("checks_passed"): pubs["checks_passed"],
-            t("checks_failed"): pubs["checks_failed"],
-            t("rows"): metric_rows,
+            ui_text("publish"): pubs["publish_id"],
+            ui_text("published_at"): [_beijing(x) for x in pubs["published_at"]],
+            ui_text("checks_passed"): pubs["checks_passed"],
+            ui_text("checks_failed"): pubs["checks_failed"],
+            ui_text("rows"): metric_rows,
         }
     )
     table(shown, pubs.assign(published_at=pubs["published_at"].astype(str)), "publishes", r.publish_id)
 
 
 def _quality_warnings(r: data.Reader) -> None:
-    st.subheader(t("warnings"))
+    st.subheader(ui_text("warnings"))
     warnings = data.quality_warnings(r)
     if not len(warnings):
-        st.success(t("no_warnings"))
+        st.success(ui_text("no_warnings"))
     else:
         shown = pd.DataFrame(
             {
-                t("checked_at"): [_beijing(x) for x in warnings["checked_at"]],
-                t("layer"): warnings["layer"],
-                t("table"): warnings["table_name"],
-                t("check"): warnings["check_name"].str.slice(0, 80),
-                t("severity"): warnings["severity"],
-                t("observed"): warnings["observed"],
+                ui_text("checked_at"): [_beijing(x) for x in warnings["checked_at"]],
+                ui_text("layer"): warnings["layer"],
+                ui_text("table"): warnings["table_name"],
+                ui_text("check"): warnings["check_name"].str.slice(0, 80),
+                ui_text("severity"): warnings["severity"],
+                ui_text("observed"): warnings["observed"],
             }
         )
         table(shown, warnings.assign(checked_at=warnings["checked_at"].astype(str)), "warnings", r.publish_id)
 
 
 def _quality_quarantine(r: data.Reader) -> None:
-    st.subheader(t("quarantine"))
+    st.subheader(ui_text("quarantine"))
     q = data.quarantine(r)
     if not len(q):
-        st.success(t("no_quarantine"))
+        st.success(ui_text("no_quarantine"))
         return
     # sources, datasets and reasons by their Chinese (or English) names: the published
     # source_names, and the reasons table (extract/reasons.py) for the pipeline's English reasons
@@ -424,8 +434,8 @@ def _quality_quarantine(r: data.Reader) -> None:
             alt.Chart(per_source)
             .mark_bar()
             .encode(
-                y=alt.Y("source:N", sort="-x", title=t("source")),
-                x=alt.X("records:Q", title=t("records")),
+                y=alt.Y("source:N", sort="-x", title=ui_text("source")),
+                x=alt.X("records:Q", title=ui_text("records")),
                 tooltip=["source", "records"],
             )
             .properties(height=40 * len(per_source) + 40, description="quarantined records per source"),
@@ -433,14 +443,14 @@ def _quality_quarantine(r: data.Reader) -> None:
         )
     shown = pd.DataFrame(
         {
-            **({t("stage"): [t(f"stage_{s}") for s in q["stage"]]} if "stage" in q else {}),
-            t("source"): names["source"],
-            t("endpoint"): names["endpoint"],
-            t("column"): q["column_name"],
-            t("reason"): names["reason"],
-            t("records"): q["records"],
-            t("files"): q["files"],
-            t("last_seen"): [_beijing(x) if not pd.isna(x) else "—" for x in q["last_quarantined_at"]],
+            **({ui_text("stage"): [ui_text(f"stage_{s}") for s in q["stage"]]} if "stage" in q else {}),
+            ui_text("source"): names["source"],
+            ui_text("endpoint"): names["endpoint"],
+            ui_text("column"): q["column_name"],
+            ui_text("reason"): names["reason"],
+            ui_text("records"): q["records"],
+            ui_text("files"): q["files"],
+            ui_text("last_seen"): [_beijing(x) if not pd.isna(x) else "—" for x in q["last_quarantined_at"]],
         }
     )
     table(
@@ -471,27 +481,31 @@ def _dataset_names(r: data.Reader, sources: pd.Series, datasets: pd.Series) -> l
 # --- 数据说明 About the data -----------------------------------------------------------------
 def about() -> None:
     r = reader()
-    st.title(t("page_about"))
-    st.markdown(t("about_intro", path=f"`{r.path}`"))
+    st.title(ui_text("page_about"))
+    st.markdown(ui_text("about_intro", path=f"`{r.path}`"))
     if data.docs_path(r.path).exists():
-        st.link_button(t("docs_link"), "/dbt-docs", icon=":material/menu_book:")
+        st.link_button(ui_text("docs_link"), "/dbt-docs", icon=":material/menu_book:")
     else:
-        st.caption(t("docs_missing"))
+        st.caption(ui_text("docs_missing"))
     rel = data.table_comments(r)
     kinds = {"table": "表", "view": "视图"} if lang() != EN else {}
     shown = pd.DataFrame(
         {
-            t("relation"): "metrics." + rel["relation"],
-            t("kind"): [kinds.get(k, k) for k in rel["kind"]],
-            t("comment"): rel["comment"],
+            ui_text("relation"): "metrics." + rel["relation"],
+            ui_text("kind"): [kinds.get(k, k) for k in rel["kind"]],
+            ui_text("comment"): rel["comment"],
         }
     )
     table(shown, rel, "relations", r.publish_id)
     choice = st.selectbox(
-        t("relation"), list(rel["relation"]), format_func=lambda x: f"metrics.{x}", key="about-relation"
+        ui_text("relation"), list(rel["relation"]), format_func=lambda x: f"metrics.{x}", key="about-relation"
     )
     cols = data.column_comments(r, choice)
     shown = pd.DataFrame(
-        {t("column"): cols["column_name"], t("data_type"): cols["data_type"], t("comment"): cols["comment"]}
+        {
+            ui_text("column"): cols["column_name"],
+            ui_text("data_type"): cols["data_type"],
+            ui_text("comment"): cols["comment"],
+        }
     )
     table(shown, cols, f"columns-{choice}", r.publish_id)

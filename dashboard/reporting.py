@@ -20,7 +20,7 @@ import streamlit as st
 
 from dashboard import auth, data
 from dashboard.i18n import EN, day, month, number
-from dashboard.layout import lang, reader, t
+from dashboard.layout import lang, reader, ui_text
 from extract import reasons
 
 SOURCE = "rural_centre_reports"
@@ -29,20 +29,20 @@ UNKNOWN = "_unknown"  # the county selector's entry for files refused whole (no 
 
 def _county_label(counties: pd.DataFrame):
     names = {c: f"{c} {n}" + (f"（{p}）" if p and p != n else "") for c, n, p in counties.itertuples(index=False)}
-    return lambda code: t("county_unknown") if code == UNKNOWN else names.get(code, code)
+    return lambda code: ui_text("county_unknown") if code == UNKNOWN else names.get(code, code)
 
 
 def reporting_page() -> None:
     r = reader()
     lg = lang()
-    st.title(t("page_reporting"))
-    st.caption(t("reporting_intro"))
+    st.title(ui_text("page_reporting"))
+    st.caption(ui_text("reporting_intro"))
     counties = data.reporting_counties(r)
     if not len(counties):
-        st.info(t("no_data"))
+        st.info(ui_text("no_data"))
         return
     options = [*counties["county_code"], UNKNOWN]
-    county = st.selectbox(t("county"), options, format_func=_county_label(counties), key="reporting-county")
+    county = st.selectbox(ui_text("county"), options, format_func=_county_label(counties), key="reporting-county")
     if county != UNKNOWN:
         _template(r, county, counties)
     _returns(r, None if county == UNKNOWN else county, lg)
@@ -53,15 +53,15 @@ def reporting_page() -> None:
 def _template(r: data.Reader, county: str, counties: pd.DataFrame) -> None:
     from extract import templates
 
-    st.subheader(t("template"))
+    st.subheader(ui_text("template"))
     name = counties.set_index("county_code").loc[county, "name_zh"]
     centres = data.centres(r, county)
     active = [templates.Centre(c, s, county) for c, s, a in zip(centres["centre_id"], centres["school_name"],
                                                                  centres["is_active"], strict=True) if a]  # fmt: skip
-    st.caption(t("template_note", n=len(active)))
+    st.caption(ui_text("template_note", n=len(active)))
     as_of = data.publish_info(r).get("as_of_date")
     st.download_button(
-        t("download_template"),
+        ui_text("download_template"),
         data=auth.audited(lambda: templates.county_template(county, name, active, as_of), "template", "xlsx"),
         file_name=templates.template_name(county, name),
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -75,16 +75,16 @@ def _template(r: data.Reader, county: str, counties: pd.DataFrame) -> None:
 def _returns(r: data.Reader, county: str | None, lg: str) -> None:
     from warehouse.notices import return_list_rows, return_list_xlsx
 
-    st.subheader(t("returns_title"))
+    st.subheader(ui_text("returns_title"))
     if not r.has("report_returns"):
-        st.info(t("no_data"))
+        st.info(ui_text("no_data"))
         return
     df = data.report_returns(r, county)
     if not len(df):
-        st.success(t("returns_none"))
+        st.success(ui_text("returns_none"))
         return
     st.markdown(
-        f'<span data-role="returns-count">{t("returns_open", open=int((~df["fixed"]).sum()), fixed=int(df["fixed"].sum()))}</span>',
+        f'<span data-role="returns-count">{ui_text("returns_open", open=int((~df["fixed"]).sum()), fixed=int(df["fixed"].sum()))}</span>',
         unsafe_allow_html=True,
     )
     rows = df.to_dict("records")
@@ -95,9 +95,9 @@ def _returns(r: data.Reader, county: str | None, lg: str) -> None:
     with st.container(key="table-returns"):
         st.table(pd.DataFrame(body, columns=headers), hide_index=True)
     label = county or "unknown"
-    title = f"{label} {t('returns_title')}"
+    title = f"{label} {ui_text('returns_title')}"
     st.download_button(
-        t("download_returns"),
+        ui_text("download_returns"),
         data=auth.audited(
             lambda: return_list_xlsx([x for x in rows if not x["fixed"]], title, lg), "report_returns", "xlsx"
         ),  # fmt: skip
@@ -110,30 +110,30 @@ def _returns(r: data.Reader, county: str | None, lg: str) -> None:
 
 
 def _unreported(r: data.Reader, county: str, lg: str) -> None:
-    st.subheader(t("unreported_title"))
+    st.subheader(ui_text("unreported_title"))
     if not r.has("unreported_centres"):
-        st.info(t("no_data"))
+        st.info(ui_text("no_data"))
         return
     missing = data.unreported(r, county)
     rates = data.report_rate(r, county)
     months = sorted(set(missing["period_month"]) | set(rates["period_month"]), reverse=True)
     if not months:
-        st.info(t("no_data"))
+        st.info(ui_text("no_data"))
         return
-    chosen = st.selectbox(t("month"), months, format_func=lambda d: month(d, lg), key=f"reporting-month-{county}")
+    chosen = st.selectbox(ui_text("month"), months, format_func=lambda d: month(d, lg), key=f"reporting-month-{county}")
     rate = rates[rates["period_month"] == chosen]["value"]
-    shown_rate = number(rate.iloc[0], "ratio", lg) if len(rate) else t("report_rate_none")
-    st.markdown(f'{t("report_rate")} <span data-role="report-rate">{shown_rate}</span>', unsafe_allow_html=True)
+    shown_rate = number(rate.iloc[0], "ratio", lg) if len(rate) else ui_text("report_rate_none")
+    st.markdown(f'{ui_text("report_rate")} <span data-role="report-rate">{shown_rate}</span>', unsafe_allow_html=True)
     rows = missing[missing["period_month"] == chosen]
     if not len(rows):
-        st.success(t("unreported_none"))
+        st.success(ui_text("unreported_none"))
         return
     shown = pd.DataFrame(
         {
-            t("centre"): rows["centre_id"],
-            t("school"): rows["school_name"],
-            t("deadline_col"): [day(d, lg) for d in rows["deadline"]],
-            t("days_overdue"): [str(n) if late else t("not_due") for n, late in zip(rows["days_overdue"],
+            ui_text("centre"): rows["centre_id"],
+            ui_text("school"): rows["school_name"],
+            ui_text("deadline_col"): [day(d, lg) for d in rows["deadline"]],
+            ui_text("days_overdue"): [str(n) if late else ui_text("not_due") for n, late in zip(rows["days_overdue"],
                                                                                    rows["is_overdue"], strict=True)],
         }
     )  # fmt: skip
@@ -160,33 +160,37 @@ def precheck_result(name: str, content: bytes, may_see=lambda counties: True) ->
         return
     with st.container(key="precheck-summary"):
         if verdict.rejected is not None:
-            st.error(t("precheck_refused") + verdict.rejection(lg), icon=":material/block:")
+            st.error(ui_text("precheck_refused") + verdict.rejection(lg), icon=":material/block:")
         elif verdict.ok:
-            st.success(t("precheck_ok", n=len(verdict.loading)), icon=":material/check_circle:")
+            st.success(ui_text("precheck_ok", n=len(verdict.loading)), icon=":material/check_circle:")
         else:
-            st.error(t("precheck_bad", bad=len(verdict.set_aside)), icon=":material/error:")
+            st.error(ui_text("precheck_bad", bad=len(verdict.set_aside)), icon=":material/error:")
     if verdict.set_aside:
-        st.subheader(t("precheck_set_aside"))
+        st.subheader(ui_text("precheck_set_aside"))
         shown = pd.DataFrame(
             {
-                t("row"): [v.row_number for v in verdict.set_aside],
-                t("column"): [v.column for v in verdict.set_aside],
-                t("reason"): [reasons.reason(v.reason_key).text(lg) for v in verdict.set_aside],
-                t("fix"): [v.line(lg) for v in verdict.set_aside],
-                t("value_written"): [reasons.shown_value(v.value, lg) for v in verdict.set_aside],
+                ui_text("row"): [v.row_number for v in verdict.set_aside],
+                ui_text("column"): [v.column for v in verdict.set_aside],
+                ui_text("reason"): [reasons.reason(v.reason_key).text(lg) for v in verdict.set_aside],
+                ui_text("fix"): [v.line(lg) for v in verdict.set_aside],
+                ui_text("value_written"): [reasons.shown_value(v.value, lg) for v in verdict.set_aside],
             }
         )
         with st.container(key="table-precheck-set-aside"):
             st.table(shown, hide_index=True)
     if verdict.loading:
-        st.subheader(t("precheck_loads"))
+        st.subheader(ui_text("precheck_loads"))
         shown = pd.DataFrame(
             {
-                t("row"): [v.row_number for v in verdict.loading],
-                t("centre"): [v.identity.get("centre_id", "") for v in verdict.loading],
-                t("month"): [v.identity.get("report_month", "")[:7] for v in verdict.loading],
+                ui_text("row"): [v.row_number for v in verdict.loading],
+                ui_text("centre"): [v.identity.get("centre_id", "") for v in verdict.loading],
+                ui_text("month"): [v.identity.get("report_month", "")[:7] for v in verdict.loading],
             }
         )
         with st.container(key="table-precheck-loads"):
             st.table(shown, hide_index=True)
-    st.caption(t("precheck_note", day=day(registry.as_of, lg)) if lg != EN else t("precheck_note", day=registry.as_of))
+    st.caption(
+        ui_text("precheck_note", day=day(registry.as_of, lg))
+        if lg != EN
+        else ui_text("precheck_note", day=registry.as_of)
+    )
