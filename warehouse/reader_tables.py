@@ -24,13 +24,12 @@ catalog and the new file attached as `pub`:
   wrote them into the working database, and `CREATE TABLE … AS` does not carry them over.
 
 dbt's docs site (`dbt docs generate --static`, one HTML file) is generated right after each
-successful dbt build (`generate_docs`, called by warehouse/transform.py) and copied beside
+successful dbt build (`warehouse.transform.generate_docs`) and copied beside
 the published database at the publish (`write_docs`), where the dashboard serves it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -394,28 +393,6 @@ def add_reader_extras(conn, catalog: str = "pub") -> None:
     write_reporting_tables(conn, catalog)
     copy_views(conn, catalog)
     copy_comments(conn, catalog)
-
-
-def generate_docs(settings: Settings, target: Path) -> Path | None:
-    """`dbt docs generate --static` right after a successful build (dbt is loaded there, so it
-    costs ~1 s): the build's manifest plus the working database's catalog, as one HTML file
-    in the build's target folder. A failure is logged, never raised: docs never block a build."""
-    try:
-        from dbt.cli.main import dbtRunner
-
-        project = settings.dbt_project_dir
-        res = dbtRunner().invoke(
-            ["docs", "generate", "--static", "--no-compile", "--quiet"]
-            + ["--project-dir", str(project), "--profiles-dir", str(project)]
-            + ["--vars", json.dumps(settings.dbt_vars())]
-            + ["--target-path", str(target), "--log-path", str(target.parent / "logs")]
-        )
-        if not res.success:
-            raise RuntimeError(res.exception or "dbt docs generate failed")
-        return target / "static_index.html"
-    except Exception as exc:  # the docs page is a convenience: the build stands without it
-        log.warning("dbt docs were not generated: %s", exc)
-        return None
 
 
 def write_docs(settings: Settings, published_dir: Path) -> Path | None:

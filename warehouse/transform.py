@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from settings import Settings
-from warehouse import duck, meta, reader_tables
+from warehouse import duck, meta
 from warehouse.run_context import RunContext
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,44 @@ TRANSIENT = re.compile(
 )
 
 
+def dbt_args(settings: Settings, *command: str) -> list[str]:
+    """dbt's command line for this project, the one place it is set up: the project and its
+    profiles.yml, the settings as `--vars` (the working database, and dbt's connection's memory
+    limit: the same as every other connection's; it spills to DuckDB's default,
+    `<working database>.tmp` beside the file), and dbt's target and logs under the data folder."""
+    project, dbt_dir = settings.dbt_project_dir, settings.dbt_dir
+    return [
+        *command,
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--vars",
+        json.dumps(settings.dbt_vars()),
+        "--target-path",
+        str(dbt_dir / "target"),
+        "--log-path",
+        str(dbt_dir / "logs"),
+    ]
+
+
+def generate_docs(settings: Settings) -> Path | None:
+    """`dbt docs generate --static` right after a successful build (dbt is loaded there, so it
+    costs ~1 s): the build's manifest plus the working database's catalog, as one HTML file
+    in the build's target folder (`reader_tables.write_docs` puts it beside the published file).
+    A failure is logged, never raised: docs never block a build."""
+    try:
+        from dbt.cli.main import dbtRunner
+
+        res = dbtRunner().invoke(dbt_args(settings, "docs", "generate", "--static", "--no-compile", "--quiet"))
+        if not res.success:
+            raise RuntimeError(res.exception or "dbt docs generate failed")
+        return settings.dbt_dir / "target" / "static_index.html"
+    except Exception as exc:  # the docs page is a convenience: the build stands without it
+        log.warning("dbt docs were not generated: %s", exc)
+        return None
+
+
 def dbt_build(settings: Settings, ctx: RunContext, select: str | None = None, full_refresh: bool = False) -> dict:
     """`dbt build` in-process on the settings' working database, for the run's context (its
     publish id and "as of" day, written to meta.run_context first: the run's data interval
@@ -52,27 +90,10 @@ def dbt_build(settings: Settings, ctx: RunContext, select: str | None = None, fu
         ctx.record(settings)
     except duckdb.IOException as exc:  # another process holds the file, or the disk failed
         raise DbtTransientError(f"could not open the working database {working_db}: {exc}") from exc
-    project = settings.dbt_project_dir
     dbt_dir = settings.dbt_dir
-    args = [
-        "build",
-        "--project-dir",
-        str(project),
-        "--profiles-dir",
-        str(project),
-        # the working database and dbt's connection's memory limit (the same as every other
-        # connection's; it spills to DuckDB's default, `<working database>.tmp` beside the file)
-        "--vars",
-        json.dumps(settings.dbt_vars()),
-        "--target-path",
-        str(dbt_dir / "target"),
-        "--log-path",
-        str(dbt_dir / "logs"),
-        # dbt's unit tests check the models' logic, which only a code change can break: they
-        # run in the test suite (tests/dbt/test_dbt_unit_tests.py), not in every publish
-        "--exclude-resource-type",
-        "unit_test",
-    ]
+    # dbt's unit tests check the models' logic, which only a code change can break: they
+    # run in the test suite (tests/dbt/test_dbt_unit_tests.py), not in every publish
+    args = dbt_args(settings, "build", "--exclude-resource-type", "unit_test")
     if select:
         args += ["--select", select]
     if full_refresh:
@@ -111,7 +132,7 @@ def dbt_build(settings: Settings, ctx: RunContext, select: str | None = None, fu
         )
     if not select:
         _keep_state(settings, dbt_dir / "target" / "manifest.json", dbt_dir / "state")
-    reader_tables.generate_docs(settings, dbt_dir / "target")  # dbt's docs page, copied beside the file at publish
+    generate_docs(settings)  # dbt's docs page, copied beside the file at publish
     slowest = sorted(nodes, key=lambda n: -n["seconds"])[:3]
     log.info(
         "dbt build ok: %d nodes; slowest: %s", len(nodes), ", ".join(f"{n['name']} {n['seconds']}s" for n in slowest)

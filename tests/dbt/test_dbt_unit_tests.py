@@ -4,7 +4,6 @@ pipeline's builds leave them out, since only a change of the code can break them
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import duckdb
@@ -12,7 +11,7 @@ import duckdb
 from settings import Settings
 from tests.dbt.test_dbt_metrics import create_raw_tables, work_db
 from warehouse.run_context import run_context
-from warehouse.transform import dbt_build
+from warehouse.transform import dbt_args, dbt_build
 
 
 def test_every_dbt_unit_test_passes(tmp_path):
@@ -27,12 +26,7 @@ def test_every_dbt_unit_test_passes(tmp_path):
     build = dbt_build(settings, run_context("unit", now, now))
     assert not [n for n in build["nodes"] if n["resource_type"] == "unit_test"], "publishes leave unit tests out"
     # WHEN dbt runs the unit tests
-    project = str(settings.dbt_project_dir)
-    result = dbtRunner().invoke(
-        ["test", "--project-dir", project, "--profiles-dir", project, "--select", "test_type:unit",
-         "--vars", json.dumps(settings.dbt_vars()),
-         "--target-path", str(tmp_path / "dbt" / "target"), "--log-path", str(tmp_path / "dbt" / "logs")]
-    )  # fmt: skip
+    result = dbtRunner().invoke(dbt_args(settings, "test", "--select", "test_type:unit"))
     # THEN every one of them ran and passed
     names = sorted(r.node.name for r in result.result.results)
     assert result.success, [(r.node.name, str(r.status), r.message) for r in result.result.results]
