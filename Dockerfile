@@ -29,6 +29,7 @@ RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements.lock \
     && python -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "plan_metrics.pth").write_text("/opt/plan-metrics\n")'
 
 COPY settings/ settings/
+COPY pipeline/ pipeline/
 COPY deploy/ deploy/
 COPY dags/ dags/
 COPY extract/ extract/

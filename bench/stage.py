@@ -1,7 +1,7 @@
 """One benchmark stage in its own process: `python -m bench.stage <stage> <params.json> <result.json>`.
 
-A stage is either a pipeline stage (extract, load, dbt, gate, publish), called through the
-pipeline's public functions exactly as the DAGs call them, or the bare baseline of one
+A stage is either a pipeline stage (extract, load, dbt, gate, publish): the steps of
+`pipeline/steps.py`, the very functions the DAGs call, timed here; or the bare baseline of one
 (bare_fetch, duckdb_read, direct_sql). The result file gets the stage's own numbers plus
 `seconds` (the work, timed in-process), `import_seconds` (what importing its libraries
 cost before the timer started) and `peak_rss_mb` (this process's high-water mark).
@@ -14,6 +14,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -32,44 +33,39 @@ def _peak_rss_mb() -> float:
 
 
 def extract(p: dict, settings) -> dict:
-    from extract.api import extract_endpoint
-    from extract.drops import DropSettings, extract_drop_folder
-    from extract.http_client import ApiClient
+    """`pipeline.steps.extract` of every source, timed: the HTTP sources first (their peak
+    memory apart), then the drop folders."""
     from extract.sources import file_sources, http_sources
-    from warehouse.raw_load import read_watermark
+    from pipeline import steps
 
     t0 = time.perf_counter()
-    landing, db = Path(p["landing_root"]), Path(p["working_db"])
     endpoints, urls = {}, []
     for source in http_sources():
         info = p["sources"][source.name]
-        for ep in source.endpoints:
-            client = ApiClient(info["base_url"], info["token"])
+
+        def watch(client, _s=source.name):
             # every URL the extractor fetched, so the bare loop can fetch exactly the same pages
-            client.session.hooks["response"].append(lambda r, *a, _s=source.name, **k: urls.append([_s, r.url]))
-            started = time.perf_counter()
-            try:
-                m = extract_endpoint(client, ep, landing, p["run_key"], read_watermark(db, ep, settings))
-            finally:
-                client.close()
-            endpoints[f"{source.name}/{ep.name}"] = {
-                "records": m.records_received,
-                "rows_landed": m.row_count,
-                "pages": m.pages,
-                "bytes": m.bytes,
-                "seconds": round(time.perf_counter() - started, 3),
+            client.session.hooks["response"].append(lambda r, *a, **k: urls.append([_s, r.url]))
+
+        state = steps.read_state(settings, source.name)
+        connection = (info["base_url"], info["token"])
+        for m in steps.extract(settings, source.name, p["run_key"], None, state, connection, watch):
+            endpoints[f"{source.name}/{m['endpoint']}"] = {
+                "records": m["records"],
+                "rows_landed": m["row_count"],
+                "pages": m["pages"],
+                "bytes": m["bytes"],
+                "seconds": m["seconds"],
             }
     api_seconds = time.perf_counter() - t0
     api_peak_rss_mb = _peak_rss_mb()  # the HTTP extraction alone, before any spreadsheet is read
     drops = {}
     for source in file_sources():
         started = time.perf_counter()
-        m = extract_drop_folder(
-            source.name, Path(p["incoming"]), landing, p["run_key"], settings=DropSettings.of(settings)
-        )
+        (m,) = steps.extract(settings, source.name, p["run_key"])
         drops[source.name] = {
-            "files": len(m.received) if m else 0,
-            "rows_landed": m.row_count if m else 0,
+            "files": m.get("files", 0),
+            "rows_landed": m.get("row_count", 0),
             "seconds": round(time.perf_counter() - started, 3),
         }
     Path(p["urls_file"]).write_text(json.dumps(urls))
@@ -112,24 +108,13 @@ def bare_fetch(p: dict, settings) -> dict:
 
 
 def load(p: dict, settings) -> dict:
-    from extract.sources import file_sources, http_sources
-    from warehouse import duck
-    from warehouse.raw_load import load_drop_source, load_endpoint
+    """`pipeline.steps.load` of every source (each table timed by the step)."""
+    from extract.sources import SOURCES
+    from pipeline import steps
 
-    db = Path(p["working_db"])
-    db.parent.mkdir(parents=True, exist_ok=True)
-    landing = Path(p["landing_root"])
     tables = {}
-    with duck.connect(db, settings) as conn:
-        for source in http_sources():
-            for ep in source.endpoints:
-                started = time.perf_counter()
-                r = load_endpoint(conn, ep, landing)
-                tables[ep.raw_table] = {**r, "seconds": round(time.perf_counter() - started, 3)}
-        for source in file_sources():
-            started = time.perf_counter()
-            r = load_drop_source(conn, source.name, landing)
-            tables[source.name] = {**r, "seconds": round(time.perf_counter() - started, 3)}
+    for source in SOURCES:
+        tables.update(steps.load(settings, source))
     api = [v for k, v in tables.items() if k.startswith("raw.")]
     api_rows, api_s = sum(v["inserted"] for v in api), sum(v["seconds"] for v in api)
     return {
@@ -187,10 +172,10 @@ def _context(p: dict):
 
 
 def dbt(p: dict, settings) -> dict:
-    from warehouse.transform import dbt_build
+    from pipeline import steps
 
     started = time.perf_counter()
-    r = dbt_build(settings, _context(p))
+    r = steps.build(settings, _context(p))
     wall = time.perf_counter() - started
     nodes = r["nodes"]
     by_type: dict[str, float] = {}
@@ -208,12 +193,13 @@ def dbt(p: dict, settings) -> dict:
 
 
 def gate(p: dict, settings) -> dict:
-    from expectations.gate import GateFailed, run_gate
+    from expectations.gate import GateFailed
+    from pipeline import steps
 
     build = json.loads(Path(p["nodes_file"]).read_text())
     started = time.perf_counter()
     try:
-        r = run_gate(settings, _context(p), build["nodes"])
+        r = steps.gate(settings, _context(p), build)
         outcome = {"passed": True, "checks_passed": r["checks_passed"], "checks_failed": r["checks_failed"]}
     except GateFailed as exc:  # the timing still counts; the report says it failed and why
         outcome = {"passed": False, "checks_passed": None, "checks_failed": None, "message": str(exc)[:2000]}
@@ -221,17 +207,12 @@ def gate(p: dict, settings) -> dict:
 
 
 def publish(p: dict, settings) -> dict:
-    from warehouse.publish import publish as do_publish
+    from pipeline import steps
 
+    built = {"invocation_id": p.get("invocation_id")}
+    gated = {"checks_passed": p.get("checks_passed") or 0, "checks_failed": p.get("checks_failed") or 0}
     started = time.perf_counter()
-    r = do_publish(
-        settings,
-        _context(p).publish_id,
-        p.get("checks_passed") or 0,
-        p.get("checks_failed") or 0,
-        p.get("invocation_id"),
-        published_db=Path(p["published_db"]),
-    )
+    r = steps.publish(settings, _context(p), built, gated)
     return {"publish_seconds": round(time.perf_counter() - started, 3), "row_counts": r["row_counts"]}
 
 
@@ -275,8 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     from extract.landing import arm_failpoint
     from settings import Settings
 
-    # the stage's process is the edge: its settings (the data folder bench/run.py gave it)
+    # the stage's process is the edge: its settings (the data folder bench/run.py gave it,
+    # the drop folders the simulator writes)
     settings = Settings.from_env()
+    if "incoming" in params:
+        settings = replace(settings, incoming_dir=Path(params["incoming"]).resolve())
     arm_failpoint(settings)
     t0 = time.perf_counter()
     for m in modules:

@@ -66,36 +66,29 @@ def transform_publish():
 
     @task(pool=WRITER_POOL)
     def dbt_build(**context) -> dict:
+        from pipeline import steps
         from warehouse.transform import DbtBuildFailed
-        from warehouse.transform import dbt_build as build
 
-        ctx = run_context_of(context)
         try:
-            result = build(task_settings(), ctx)
+            return steps.build(task_settings(), run_context_of(context))
         except DbtBuildFailed as exc:  # deterministic for the same data: retrying cannot help
             raise AirflowFailException(str(exc)) from exc
-        return {"publish_id": ctx.publish_id, "invocation_id": result["invocation_id"], "nodes": result["nodes"]}
 
     @task(pool=WRITER_POOL)
     def quality_gate(build: dict, **context) -> dict:
-        from expectations.gate import GateFailed, run_gate
+        from expectations.gate import GateFailed
+        from pipeline import steps
 
         try:
-            return run_gate(task_settings(), run_context_of(context), build["nodes"])
+            return steps.gate(task_settings(), run_context_of(context), build)
         except GateFailed as exc:  # a failed check is not transient: fail now, do not retry
             raise AirflowFailException(str(exc)) from exc
 
     @task(pool=WRITER_POOL, outlets=[PUBLISHED_ASSET])
-    def publish(build: dict, gate: dict) -> dict:
-        from warehouse.publish import publish as do_publish
+    def publish(build: dict, gate: dict, **context) -> dict:
+        from pipeline import steps
 
-        return do_publish(
-            task_settings(),
-            build["publish_id"],
-            gate["checks_passed"],
-            gate["checks_failed"],
-            build["invocation_id"],
-        )
+        return steps.publish(task_settings(), run_context_of(context), build, gate)
 
     built = dbt_build()
     publish(built, quality_gate(built))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make pipeline`: run the pipeline's DAGs once, through Airflow, in one process
-# (dags/plan_dag_lib/run_dags.py: what `airflow dags test` does, parsing the DAG folder once),
+# (pipeline/run_dags.py: what `airflow dags test` does, parsing the DAG folder once),
 # against whatever sources are configured (Airflow connections, PLAN_METRICS_* variables).
 # Airflow's full log of the run goes to $PLAN_METRICS_DATA_DIR/logs/pipeline/pipeline.log.
 set -euo pipefail
@@ -20,5 +20,5 @@ if [ -n "${PLAN_METRICS_AS_OF:-}" ]; then
     CONF=(--conf "transform_publish={\"as_of\": \"$PLAN_METRICS_AS_OF\"}")
 fi
 
-python dags/plan_dag_lib/run_dags.py --log-dir "$LOG_DIR" "${CONF[@]}" "${EXTRACT_DAGS[@]}" transform_publish
+python -m pipeline.run_dags --log-dir "$LOG_DIR" "${CONF[@]}" "${EXTRACT_DAGS[@]}" transform_publish
 python -m warehouse.published_summary

@@ -129,7 +129,7 @@ def test_every_duckdb_connection_of_the_pipeline_is_bounded():
 
 
 # every folder of the project's own code (tests aside: a test sets the environment it runs in)
-PROJECT = ("bench", "dags", "dashboard", "deploy", "expectations", "extract", "scripts", "simulator", "warehouse")
+PROJECT = (*PIPELINE, "pipeline", "bench", "dashboard", "deploy", "scripts", "simulator")
 ENVIRONMENT = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
 
 

@@ -14,6 +14,7 @@ import logging
 from airflow.sdk import Asset
 
 from extract.sources import SOURCES
+from pipeline import WRITER_POOL, WRITER_QUEUE  # noqa: F401  (the single-writer pool and queue: pipeline/)
 from plan_dag_lib.alerts import alert_on_failure  # noqa: F401  (every DAG's on_failure_callback)
 from warehouse.permissions import apply_umask
 
@@ -22,15 +23,6 @@ log = logging.getLogger(__name__)
 # Every task process parses its DAG file, so this is set before any task writes a file: the
 # data folder's folders are 0750 and its files 0640 (warehouse/permissions.py).
 apply_umask()
-
-# The single-writer rule of DuckDB, enforced by Airflow: every task that opens the working
-# database runs in this pool, which has one slot.
-WRITER_POOL = "duckdb_writer"
-# ... and with the CeleryExecutor those tasks go to this queue, served by the one worker
-# that holds the working database file (docker-compose.yml: `airflow-writer`). The pool is
-# global (metadata DB); the queue pins the tasks to the machine with the file. Executors
-# without queues (LocalExecutor in `make airflow`, `airflow dags test`) ignore it.
-WRITER_QUEUE = "duckdb_writer"
 
 # One Asset per source: "the raw tables of <source> changed". Its extract DAG emits it only
 # when a load inserted something; transform_publish runs on any of them (AssetAny).

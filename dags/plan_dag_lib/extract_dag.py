@@ -1,8 +1,9 @@
 """The one shape every extract DAG has: read_watermarks → extract → load, emitting the raw Asset.
 
 `source_dag(source)` builds the DAG `extract_<name>` of a registry entry
-(`extract.sources.SOURCES`): an HTTP source reads its endpoints through its Airflow
-connection, a drop-folder source lists its folder. Anything else can use
+(`extract.sources.SOURCES`), whose tasks call the steps of `pipeline/steps.py` with the
+task's settings: an HTTP source reads its endpoints through its Airflow connection, a
+drop-folder source lists its folder. Anything else can use
 `extract_load_dag(...)` with three plain functions (no Airflow imports needed in them):
 
     read_state() -> dict                                  # in the writer pool
@@ -139,58 +140,31 @@ def source_dag(source: Source):
     doc_md = f"### Extract: {source.title} ({source.code})\n\n{source.about}\n" + doc.format(
         name=source.name, personal=", ".join(source.personal) or "none"
     )
-    if source.kind == "http":
-        callables = {
-            "read_state": partial(read_api_watermarks, source.name),
-            "extract": partial(extract_api, source.name),
-            "load": partial(load_api, source.name),
-        }
-    else:
-        from plan_dag_lib import drop_folder
-
-        callables = {
-            "read_state": drop_folder.no_state,
-            "extract": partial(drop_folder.extract, source.name),
-            "load": partial(drop_folder.load, source.name),
-        }
+    callables = {
+        "read_state": partial(read_state, source.name),
+        "extract": partial(extract, source.name),
+        "load": partial(load, source.name),
+    }
     tags = [source.code, *source.measures]
     return extract_load_dag(source.name, cadence=source.cadence, doc_md=doc_md, tags=tags, **callables)
 
 
-# --- HTTP sources ------------------------------------------------------------------------
-def read_api_watermarks(source: str) -> dict:
+# --- the steps (pipeline/steps.py), with the task's settings ------------------------------
+def read_state(source: str) -> dict:
+    from pipeline import steps
+
+    return steps.read_state(task_settings(), source)
+
+
+def extract(source: str, state: dict, key: str, span: tuple) -> list[dict]:
     from extract.sources import SOURCES
-    from warehouse.raw_load import read_watermark
+    from pipeline import steps
 
-    settings = task_settings()
-    return {ep.name: read_watermark(settings.working_db, ep, settings) for ep in SOURCES[source].endpoints}
-
-
-def extract_api(source: str, watermarks: dict, key: str, span: tuple) -> list[dict]:
-    from extract.api import extract_endpoint
-    from extract.http_client import ApiClient
-    from extract.sources import SOURCES
-
-    settings = task_settings()
-    base_url, token = http_source(source)
-    landed = []
-    for ep in SOURCES[source].endpoints:
-        client = ApiClient(base_url, token, max_body=int(settings.http_max_body_mb * 2**20))
-        try:
-            m = extract_endpoint(client, ep, settings.landing_root, key, watermarks.get(ep.name), span)
-        finally:
-            client.close()
-        landed.append(m.summary())
-    return landed
+    connection = http_source(source) if SOURCES[source].kind == "http" else None
+    return steps.extract(task_settings(), source, key, span, state, connection)
 
 
-def load_api(source: str, landed: list[dict]) -> dict:
-    from extract.sources import SOURCES
-    from warehouse import duck
-    from warehouse.raw_load import load_endpoint
+def load(source: str, landed: list[dict]) -> dict:
+    from pipeline import steps
 
-    settings = task_settings()
-    db = settings.working_db
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with duck.connect(db, settings) as conn:
-        return {ep.raw_table: load_endpoint(conn, ep, settings.landing_root) for ep in SOURCES[source].endpoints}
+    return steps.load(task_settings(), source)

@@ -301,7 +301,7 @@ def test_the_dockerfile_installs_only_the_hashed_production_lock_and_copies_the_
     assert re.search(r"^\s+&& pip check", DOCKERFILE, re.M)
     assert re.search(r"^COPY requirements\.lock ", DOCKERFILE, re.M)
     assert not re.search(r"^(COPY|RUN|ADD) .*requirements-dev", DOCKERFILE, re.M)
-    for folder in ("settings", "deploy", "dags", "extract", "warehouse", "expectations", "dbt_project", "dashboard"):
+    for folder in "settings pipeline deploy dags extract warehouse expectations dbt_project dashboard".split():
         assert re.search(rf"^COPY {folder}/ {folder}/$", DOCKERFILE, re.M), f"{folder}/ not in the image"
     assert "COPY simulator" not in DOCKERFILE  # production never serves the simulator
     assert re.search(r"^USER airflow$", DOCKERFILE, re.M)

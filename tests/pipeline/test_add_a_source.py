@@ -216,7 +216,7 @@ def toy_run(toy_project, toy_server, tmp_path_factory) -> dict:
         AIRFLOW__CORE__DAGS_FOLDER=str(root / "dags"),
         AIRFLOW_CONN_TOY_WIDGETS=json.dumps({"conn_type": "http", "host": host, "port": int(port), "password": TOKEN}),
     )
-    runner = [sys.executable, str(root / "dags" / "plan_dag_lib" / "run_dags.py"), "--log-dir", str(base / "logs")]
+    runner = [sys.executable, "-m", "pipeline.run_dags", "--log-dir", str(base / "logs")]
     conf = ["--conf", "transform_publish=" + json.dumps({"as_of": AS_OF})]
     run = subprocess.run(
         [*runner, *conf, "extract_toy_widgets", "transform_publish"],

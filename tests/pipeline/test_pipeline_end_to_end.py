@@ -39,16 +39,13 @@ CLOCK_2 = "2021-12-31T23:59:59+08:00"
 FULL_REFRESH = """
 import sys
 from datetime import UTC, datetime
-from expectations.gate import run_gate
+from pipeline import steps
 from settings import Settings
-from warehouse.publish import publish
 from warehouse.run_context import run_context
-from warehouse.transform import dbt_build
 settings = Settings.from_env()
 ctx = run_context("full-refresh", datetime.now(UTC), sys.argv[1])
-built = dbt_build(settings, ctx, full_refresh=True)
-gate = run_gate(settings, ctx, built["nodes"])
-publish(settings, ctx.publish_id, gate["checks_passed"], gate["checks_failed"], built["invocation_id"])
+built = steps.build(settings, ctx, full_refresh=True)
+steps.publish(settings, ctx, built, steps.gate(settings, ctx, built))
 """
 # the orders model as dbt compiled it last: only its incremental (merge) path has this CTE
 ORDERS_COMPILED = "dbt/target/compiled/plan_metrics/models/staging/kechuang_orders/stg_kechuang_orders__orders.sql"

@@ -8,7 +8,7 @@ ensure the writer pool, parse the DAG folder, then `dag.test()` each DAG (tasks 
 process, against the metadata database, with the same retries, pools and callbacks) — in
 one process.
 
-    python dags/plan_dag_lib/run_dags.py --log-dir DIR [--conf DAG=JSON ...] DAG [DAG ...]
+    python -m pipeline.run_dags --log-dir DIR [--conf DAG=JSON ...] DAG [DAG ...]
 
 Prints one line per DAG ("▶ <dag> ok (12.3 s)"); Airflow's own log of the whole run goes to
 `DIR/pipeline.log`. Stops at the first DAG that fails, with the lines of the log that say
@@ -52,7 +52,7 @@ def _prepare_metadata() -> None:
         db.check_migrations(timeout=1)
     except TimeoutError:  # a new or older metadata database
         db.upgradedb()
-    from plan_dag_lib import WRITER_POOL
+    from pipeline import WRITER_POOL
 
     Pool.create_or_update_pool(WRITER_POOL, 1, WRITER_POOL_DESCRIPTION, include_deferred=False)
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         from airflow.utils.state import DagRunState
 
         # a bundle's DAG bag puts its folder on the path, as Airflow's processor does: the
-        # DAG files (and _prepare_metadata) import plan_dag_lib from there
+        # DAG files import plan_dag_lib from there
         bag = BundleDagBag(dag_folder=str(dags_folder), bundle_path=dags_folder)
         if bag.import_errors:
             print(f"the DAG folder does not parse: {bag.import_errors}", file=terminal)
