@@ -3,10 +3,10 @@
 `airflow dags test <dag>` per DAG pays Airflow's start-up and the DAG folder's parse every
 time (~7 s each, six times: most of what a first `make run` waited for), and `airflow db
 migrate` / `airflow pools set` before them two more. This does what those commands do —
-bring the metadata database to the current schema when it is not (at once when it is),
-ensure the writer pool, parse the DAG folder, then `dag.test()` each DAG (tasks run in this
-process, against the metadata database, with the same retries, pools and callbacks) — in
-one process.
+parse the DAG folder (of the settings' repository), bring the metadata database to the
+current schema when it is not (at once when it is), ensure the writer pool, then
+`dag.test()` each DAG (tasks run in this process, against the metadata database, with the
+same retries, pools and callbacks) — in one process.
 
     python -m pipeline.run_dags --log-dir DIR [--conf DAG=JSON ...] DAG [DAG ...]
 
@@ -25,6 +25,9 @@ import re
 import sys
 import time
 from pathlib import Path
+
+from pipeline import WRITER_POOL
+from settings import Settings
 
 FAILURE_LINES = re.compile(
     r"PIPELINE FAILURE|Quality gate failed|  - \[|look at the rows|duckdb -readonly|dbt build failed|Error|error"
@@ -52,8 +55,6 @@ def _prepare_metadata() -> None:
         db.check_migrations(timeout=1)
     except TimeoutError:  # a new or older metadata database
         db.upgradedb()
-    from pipeline import WRITER_POOL
-
     Pool.create_or_update_pool(WRITER_POOL, 1, WRITER_POOL_DESCRIPTION, include_deferred=False)
 
 
@@ -64,8 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dags", nargs="+")
     args = p.parse_args(argv)
     confs = {k: json.loads(v) for k, v in (c.split("=", 1) for c in args.conf)}
-    from settings import Settings
-
     dags_folder = Settings.from_env().dags_dir
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
