@@ -180,7 +180,8 @@ class _OffsetReader:
             while True:
                 p = self._get(page, self.since, size)
                 total = p.total
-                this.read(self.ep, p, received)  # before the yield: the consumer lands the items in place
+                # before the yield: the consumer lands the items in place
+                this.read(self.ep, p, received, (page - 1) * p.size)
                 yield p.items
                 if (page - 1) * p.size + len(p.items) >= p.total:  # the last row the server holds
                     break
@@ -231,12 +232,22 @@ class _Pass:
         self.contents: dict[tuple, str] = {}
         self.changed = 0
         self.start_total: int | None = None
+        self.places: dict[tuple, int] = {}  # where in the list each record was first read
+        self.displaced = False  # a record read again further down than newcomers can explain
 
-    def read(self, ep: Endpoint, p: _Page, received: set) -> None:
+    def read(self, ep: Endpoint, p: _Page, received: set, start: int) -> None:
+        """Record one page that begins at row `start` of the list."""
         self.start_total = p.total if self.start_total is None else self.start_total
-        for item in p.items:
+        grown = p.total - self.start_total
+        for at, item in enumerate(p.items, start):
             key, content = _identity(ep, item), repr(sorted(item.items()))
             self.changed += self.contents.setdefault(key, content) != content
+            first = self.places.setdefault(key, at)
+            # In a stable order only the records that entered since can push one down, so a
+            # record read again lies at most that many rows below where it was first read;
+            # further means the server served another page than the one asked (it ignores
+            # the page number) or reorders.
+            self.displaced = self.displaced or at - first > grown
             received.add(key)
 
     def proves(self, previous: _Pass | None) -> bool:
@@ -247,8 +258,10 @@ class _Pass:
         changed while it read, it read at least as many distinct records as the listing held
         when it began, and the order is visibly stable (every record of the previous pass was
         read again, in the same order). A listing served in no stable order cannot prove
-        this by counts (a newcomer can stand in for a record it skipped), and is read again."""
-        if previous is None or self.changed or len(self.contents) < (self.start_total or 0):
+        this by counts (a newcomer can stand in for a record it skipped), and is read again;
+        nor can a pass that read a record again further down than the newcomers can have
+        pushed it (a server that serves page 1 whatever page is asked)."""
+        if previous is None or self.changed or self.displaced or len(self.contents) < (self.start_total or 0):
             return False
         at = {key: i for i, key in enumerate(self.contents)}
         places = [at.get(key) for key in previous.contents]
