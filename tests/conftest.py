@@ -34,9 +34,12 @@ os.environ.update(QUIET)
 
 # Property tests: few examples (CI has two cores), no deadline (a loaded machine is slow, not
 # wrong), and no example database in the checkout (.hypothesis/ would be a write outside tmp).
-settings.register_profile(
-    "plan_metrics", max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+# The suite draws the same examples on every run (derandomize), so that a result does not
+# depend on the luck of a seed; `--hypothesis-profile explore` draws fresh ones, many more —
+# run it when changing a parser or a reader, and keep what it finds as an @example.
+_PROPERTIES = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("plan_metrics", max_examples=60, derandomize=True, **_PROPERTIES)
+settings.register_profile("explore", max_examples=2000, **_PROPERTIES)
 settings.load_profile("plan_metrics")
 
 # Paths under the checkout that running tests may create: Python's and pytest's own caches.
