@@ -11,7 +11,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tests.dbt.test_dbt_metrics import build, create_raw_tables, insert_file, insert_http, order
+from tests.dbt.test_dbt_metrics import build, create_raw_tables, insert_file, insert_http, order, work_db
 
 AS_OF_JUNE = "2021-06-30T23:59:59+08:00"
 AS_OF_DECEMBER = "2021-12-31T23:59:59+08:00"
@@ -109,7 +109,7 @@ def fill(conn) -> None:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("quarantine")
-    db = tmp / "work.duckdb"
+    db = work_db(tmp)
     with duckdb.connect(str(db)) as conn:
         create_raw_tables(conn)
         fill(conn)
