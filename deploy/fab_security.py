@@ -17,6 +17,7 @@ password): each failure with its count, the lock, each login refused while locke
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 
 from airflow.providers.fab.auth_manager.security_manager.override import FabAirflowSecurityManagerOverride
@@ -26,12 +27,18 @@ from settings import Settings
 log = logging.getLogger("plan_metrics.login")
 
 
+@functools.cache
+def _settings() -> Settings:
+    """The api-server's settings, read once (FAB loads this module where the server starts)."""
+    return Settings.from_env()
+
+
 def max_failures() -> int:
-    return Settings.from_env().login_max_failures
+    return _settings().login_max_failures
 
 
 def lock_minutes() -> float:
-    return Settings.from_env().login_lock_minutes
+    return _settings().login_lock_minutes
 
 
 def _utcnow() -> datetime.datetime:
