@@ -39,6 +39,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import quote, urlsplit
 
 from dashboard import audit
+from dashboard.i18n import EN, lang
 from deploy.roles import Access
 
 COOKIE = "plan_metrics_session"
@@ -399,9 +400,7 @@ def audit_request(request, event: str, **fields) -> None:
 
 # --- the Streamlit side: who is this user, which pages, which counties ----------------------
 def _t(zh: str, en: str) -> str:
-    from dashboard.layout import lang
-
-    return en if lang() == "en" else zh
+    return en if lang() == EN else zh
 
 
 def current_user() -> Access:

@@ -12,6 +12,14 @@ from datetime import date
 
 ZH, EN = "zh", "en"
 
+
+def lang() -> str:
+    """The reader's language in this Streamlit session: English once they switched to it."""
+    import streamlit as st
+
+    return EN if st.session_state.get("lang_en") else ZH
+
+
 LABELS: dict[str, tuple[str, str]] = {
     "app_title": ("一揽子计划实施监测", "Package plan monitor"),
     "app_subtitle": (

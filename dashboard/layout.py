@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, data
-from dashboard.i18n import EN, ZH, label
+from dashboard.i18n import EN, label, lang
 
 # the headline metric of each measure's card on the overview
 HEADLINE = {
@@ -22,10 +22,6 @@ HEADLINE = {
     "M08": "think_tank_centres",
     "M09": "intl_exchange_events",
 }
-
-
-def lang() -> str:
-    return EN if st.session_state.get("lang_en") else ZH
 
 
 def ui_text(key: str, **kw) -> str:
