@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/airflow_env.sh"
 cd "$REPO"
 
-# one extract DAG per source of the registry (extract/sources.py), in its order; any order
+# one extract DAG per source of the registry (extract/sources/__init__.py), in its order; any order
 # gives the same tables (rules across sources are dbt's, not the loaders')
 mapfile -t EXTRACT_DAGS < <(python -m extract.sources dags)
 LOG_DIR="$PLAN_METRICS_DATA_DIR/logs/pipeline"

@@ -23,21 +23,13 @@ import duckdb
 
 from extract import reasons
 from extract.landing import FILES_ENDPOINT, QUARANTINE, LandedRun, SetAside, failpoint, pending_runs
-from extract.sources import FILE_LINEAGE, SOURCES, Endpoint, FileTable
+from extract.sources import FILE_LINEAGE, SOURCES, Endpoint, FileTable, raw_columns
 from settings import Settings
 from warehouse import duck, meta, raw_records
 
 log = logging.getLogger(__name__)
 
-_BOOK_COLUMNS = {"_extra": "json", "_record_hash": "varchar", "_seq": "bigint"}
 _LOADER_COLUMNS = "_manifest_id varchar, _landed_at timestamptz, _loaded_at timestamptz"
-
-
-def raw_columns(spec: Endpoint | FileTable) -> dict[str, str]:
-    """The raw table's contract columns and types (the loader adds _manifest_id, _landed_at, _loaded_at)."""
-    if isinstance(spec, Endpoint):
-        return {**spec.fields, **_BOOK_COLUMNS}
-    return {**spec.fields, **FILE_LINEAGE}
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection, specs: list[Endpoint | FileTable]) -> None:

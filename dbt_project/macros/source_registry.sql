@@ -1,5 +1,5 @@
 {#- Written by `python -m extract.sources dbt-registry` from the source registry
-    (extract/sources.py): do not edit. Each source's checked models with their keys and its
+    (extract/sources/__init__.py): do not edit. Each source's checked models with their keys and its
     metric-event models, which the union models read (macros/source_unions.sql). -#}
 {% macro source_registry() -%}
 {{ return([

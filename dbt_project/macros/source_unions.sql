@@ -1,5 +1,5 @@
 {#- The models that span every source, generated from the source registry
-    (macros/source_registry.sql, written from extract/sources.py): adding a source never edits
+    (macros/source_registry.sql, written from extract/sources/__init__.py): adding a source never edits
     them. Sources come in the registry's order; every reader of these models groups or orders. -#}
 
 {#- A record's key as one string: its key columns joined by '@', a `*_month` column as

@@ -1,6 +1,6 @@
 """The dbt project on crafted raw rows: every metric family, computed by hand from metrics.md.
 
-The raw tables are created from extract/sources.py (the raw contract), filled with a few
+The raw tables are created from extract/sources/__init__.py (the raw contract), filled with a few
 records per source by SQL (no simulator), and the project is built in-process with
 warehouse.transform.dbt_build in a per-module data folder. Each expected value below is worked
 out by hand from the rows in `fill_raw` and the definitions in shared/design/metrics.md.

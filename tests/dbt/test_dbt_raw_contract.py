@@ -1,7 +1,7 @@
 """The dbt project's raw-table column lists (sources YAML) equal the pipeline's raw contract.
 
 dbt creates a raw table a source has never delivered from its sources YAML; if that list
-drifted from extract/sources.py (+ the loaders' bookkeeping columns), the loader would later
+drifted from extract/sources/__init__.py (+ the loaders' bookkeeping columns), the loader would later
 find a table of the wrong shape. This test keeps the two in step.
 """
 
@@ -34,7 +34,7 @@ def contract_raw_tables() -> dict[str, dict[str, str]]:
 
 
 def test_dbt_sources_name_exactly_the_contracts_raw_tables():
-    # GIVEN the raw tables of extract/sources.py and the dbt sources YAML
+    # GIVEN the raw tables of extract/sources/__init__.py and the dbt sources YAML
     # THEN both name the same tables
     assert sorted(dbt_raw_tables()) == sorted(contract_raw_tables())
 

@@ -1,5 +1,5 @@
 """The dbt project's models that span every source are generated from the source registry
-(extract/sources.py): `macros/source_registry.sql` is the registry's copy for dbt, the union
+(extract/sources/__init__.py): `macros/source_registry.sql` is the registry's copy for dbt, the union
 models (int_quarantined_records, int_metric_events) are macros over it, and every checked model
 is tested on the key its registry entry gives. These tests keep the copies equal, so a source
 added to the registry and scaffolded is in every union without an edit of a shared file."""
@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from extract.sources import SOURCES
-from warehouse.dbt_sources import DBT, REGISTRY_MACRO, registry_macro, scaffold
+from extract.sources.dbt_files import DBT, REGISTRY_MACRO, registry_macro, scaffold
 
 MODELS = DBT / "models"
 

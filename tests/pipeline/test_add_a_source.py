@@ -123,7 +123,7 @@ def _add_env_example(text: str, root: Path) -> str:
 
 
 HAND_WRITTEN = {
-    "extract/sources.py": lambda text, root: _add_entry(text),
+    "extract/sources/__init__.py": lambda text, root: _add_entry(text),
     "dbt_project/models/intermediate/metrics/int_toy_widget_metric_events.sql": lambda text, root: EVENTS_MODEL,
     "dbt_project/seeds/metric_definitions.csv": lambda text, root: text + CATALOG_ROW,
     "docker-compose.yml": lambda text, root: _add_compose_line(text),

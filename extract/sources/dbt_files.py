@@ -1,4 +1,4 @@
-"""The dbt project's copies of the source registry (extract/sources.py), written from it.
+"""The dbt project's copies of the source registry (extract/sources/__init__.py), written from it.
 
 - `registry_macro()` is `dbt_project/macros/source_registry.sql`, generated whole: each
   source's checked models (with their keys) and metric-event models. The union models
@@ -16,9 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from extract.sources import SOURCES, Endpoint, FileTable, Source
+from extract.sources import SOURCES, Endpoint, FileTable, Source, raw_columns
 from settings import REPO
-from warehouse.raw_load import raw_columns
 
 DBT = REPO / "dbt_project"
 REGISTRY_MACRO = Path("macros") / "source_registry.sql"
@@ -47,7 +46,7 @@ def registry_macro(sources: dict[str, Source] | None = None) -> str:
     entries = ",\n".join(f"    {json.dumps(e, ensure_ascii=False)}" for e in registry_entries(sources))
     return (
         "{#- Written by `python -m extract.sources dbt-registry` from the source registry\n"
-        "    (extract/sources.py): do not edit. Each source's checked models with their keys and its\n"
+        "    (extract/sources/__init__.py): do not edit. Each source's checked models with their keys and its\n"
         "    metric-event models, which the union models read (macros/source_unions.sql). -#}\n"
         "{% macro source_registry() -%}\n"
         "{{ return([\n"
@@ -84,7 +83,7 @@ def sources_yaml(source: Source) -> str:
     lines = [
         "version: 2",
         "",
-        "# The raw tables' columns are the raw contract of extract/sources.py (tests/dbt keeps them equal).",
+        "# The raw tables' columns are the raw contract of extract/sources/__init__.py (tests/dbt keeps them equal).",
         "sources:",
         f"  - name: {source.name}",
         f"    description: {json.dumps(source.title, ensure_ascii=False)}",

@@ -5,8 +5,9 @@ One `Source` record per source system (shared/design/sources.md): its contract c
 cadence, how old its newest record may be, its endpoints or file tables, and its personal
 fields. The extract DAGs, the raw Assets, the gate's coverage and freshness checks,
 `.env.example`'s connection list, `make pipeline`'s DAG order and dbt's union models (through
-its copy of the registry, warehouse/dbt_sources.py) are all derived from `SOURCES`; adding a
-source is one entry here plus its own dbt models, which `scaffold` starts (docs/add-a-source.md).
+its copy of the registry, written by `dbt_files.py` beside this file) are all derived from
+`SOURCES`; adding a source is one entry here plus its own dbt models, which `python -m
+extract.sources scaffold NAME` starts (`__main__.py`; docs/add-a-source.md).
 
 For every HTTP endpoint: its path, pagination style, key, the fields the contract names
 (with the raw column type they land as), the required ones, and personal-data fields that
@@ -317,6 +318,18 @@ FILE_LINEAGE = {
     "_file_received_seq": "bigint",  # the order the run received its files in (extract/drops.py)
 }
 
+# What the load adds to every record of an HTTP endpoint: the fields outside the contract, the
+# record's content hash (a version is a changed hash) and the order it was read in.
+BOOK_COLUMNS = {"_extra": "json", "_record_hash": "varchar", "_seq": "bigint"}
+
+
+def raw_columns(spec: Endpoint | FileTable) -> dict[str, str]:
+    """The raw table's contract columns and types (the loader adds _manifest_id, _landed_at, _loaded_at)."""
+    if isinstance(spec, Endpoint):
+        return {**spec.fields, **BOOK_COLUMNS}
+    return {**spec.fields, **FILE_LINEAGE}
+
+
 RURAL_CENTRE_REPORTS = FileTable(
     name_zh="月报",
     name_en="monthly reports",
@@ -505,32 +518,3 @@ def env_example() -> str:
             f'{s.conn_env}={{"conn_type": "http", "host": "{host}", "schema": "https", "password": "<token>"}}'
         )
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m extract.sources dags|env-example|dbt-registry|scaffold NAME`: the extract DAG
-    ids in run order, or the connection block of `.env.example` (for shell scripts that must not
-    repeat the list); rewrite dbt's copy of the registry; or write a source's dbt files from its
-    entry (those that do not exist yet) and list them."""
-    import sys
-
-    what = (argv if argv is not None else sys.argv[1:]) or ["dags"]
-    if what[0] == "dags":
-        print("\n".join(f"extract_{name}" for name in SOURCES))
-    elif what[0] == "env-example":
-        print(env_example(), end="")
-    elif what[0] == "dbt-registry" or (what[0] == "scaffold" and len(what) == 2 and what[1] in SOURCES):
-        # the dbt project's side lives with the warehouse (it knows the loader's raw columns)
-        from warehouse import dbt_sources
-
-        written = [dbt_sources.write_registry()] if what[0] == "dbt-registry" else dbt_sources.scaffold(what[1])
-        for path in written:
-            print(path)
-    else:
-        print("usage: python -m extract.sources dags|env-example|dbt-registry|scaffold NAME", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
