@@ -29,7 +29,7 @@ def _compiled_nodes(target_dir: Path) -> dict[str, dict]:
 
 
 def run_compiled(target_dir: Path, db: Path, settings) -> dict:
-    from warehouse import duck
+    from settings import duck
 
     nodes = _compiled_nodes(target_dir)
     graph = {uid: [d for d in n["depends_on"]["nodes"] if d in nodes] for uid, n in nodes.items()}

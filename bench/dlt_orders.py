@@ -58,8 +58,7 @@ def leg_ours(base: str, token: str, work: Path) -> dict:
     from extract.api import extract_endpoint
     from extract.http_client import ApiClient
     from extract.sources import SOURCES
-    from settings import Settings
-    from warehouse import duck
+    from settings import Settings, duck
     from warehouse.raw_load import load_endpoint
 
     import_s = time.perf_counter() - t_imp
@@ -145,7 +144,7 @@ def leg_dlt(base: str, token: str, work: Path, disposition: str, file_format: st
         if step.step in ("extract", "normalize", "load") and step.finished_at and step.started_at:
             steps[step.step + "_s"] = round((step.finished_at - step.started_at).total_seconds(), 3)
     info.raise_on_failed_jobs()
-    # counted through dlt's own client: bench/ opens DuckDB itself only through warehouse.duck
+    # counted through dlt's own client: bench/ opens DuckDB itself only through settings.duck
     with pipeline.sql_client() as client:
         table = client.make_qualified_table_name("orders")
         rows, distinct = client.execute_sql(f"select count(*), count(distinct order_id) from {table}")[0]

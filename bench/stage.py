@@ -130,7 +130,7 @@ def duckdb_read(p: dict, settings) -> dict:
     """DuckDB alone: read the same landed NDJSON files into a fresh table per endpoint."""
     from extract.landing import landed_runs
     from extract.sources import all_endpoints
-    from warehouse import duck
+    from settings import duck
     from warehouse.raw_load import raw_columns
 
     landing = Path(p["landing_root"])

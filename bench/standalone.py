@@ -395,7 +395,7 @@ def publish_ids(published_db: Path) -> list[str]:
     """The publishes the published file holds (its own log), oldest first.
 
     Read as a reader reads it: through the dashboard's reader (`dashboard.data.open_reader`, an
-    in-memory DuckDB with the file attached read-only) — not `warehouse.duck.connect`, whose
+    in-memory DuckDB with the file attached read-only) — not `settings.duck.connect`, whose
     spill folder is under the data folder of *this* process's environment (the checkout's
     `data/` when the caller, a test or the benchmark, has no PLAN_METRICS_DATA_DIR)."""
     from dashboard.data import open_reader

@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from warehouse.duck import relation_exists
+from settings.duck import relation_exists
 
 PROVINCE = "420000"
 

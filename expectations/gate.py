@@ -27,8 +27,8 @@ from pathlib import Path
 import duckdb
 
 from expectations.checks import Batch, CheckResult, jsonable
-from settings import Settings
-from warehouse import duck, meta
+from settings import Settings, duck
+from warehouse import meta
 from warehouse.run_context import RunContext
 
 log = logging.getLogger(__name__)

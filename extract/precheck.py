@@ -163,7 +163,7 @@ class Rules:
     the registry, opened once for all the files of a check."""
 
     def __init__(self, source: str, registry: Registry, settings: Settings):
-        from warehouse import duck
+        from settings import duck
 
         spec = drop_rules()
         self.source, self.registry, self.plan_start = source, registry, spec["plan_start"]

@@ -62,7 +62,7 @@ class Centre:
 def published_registry(path: Path, settings: Settings) -> tuple[list[dict], date | None]:
     """The published S1 registry (metrics.rural_centre_registry) and the publish's as-of day,
     read-only through an in-memory DuckDB; ([], None) when the file has neither."""
-    from warehouse import duck
+    from settings import duck
 
     if not Path(path).exists():
         return [], None

@@ -78,7 +78,7 @@ def load(settings: Settings, source: str) -> dict:
     """Load what landed for the source and is not loaded yet into its raw tables, each table
     (or drop source) in one transaction with its watermark: {table: its load's summary}."""
     from extract.sources import SOURCES
-    from warehouse import duck
+    from settings import duck
     from warehouse.raw_load import load_drop_source, load_endpoint
 
     spec = SOURCES[source]

@@ -135,7 +135,7 @@ class Settings:
 
     @property
     def duckdb_temp_dir(self) -> Path:
-        """Where the pipeline's DuckDB connections spill (warehouse/duck.py)."""
+        """Where the pipeline's DuckDB connections spill (settings/duck.py)."""
         return self.data_dir / "tmp" / "duckdb"
 
     @property

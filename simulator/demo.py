@@ -39,7 +39,7 @@ DEFAULT_CLOCK = "2021-12-31T23:59:59+08:00"
 MARKER = "world.json"
 LATEST = "latest"
 # what a pipeline run leaves in PLAN_METRICS_DATA_DIR (settings/, expectations/gate.py,
-# scripts/airflow_env.sh, scripts/pipeline.sh, warehouse/duck.py, warehouse/transform.py, extract/drops.py)
+# scripts/airflow_env.sh, scripts/pipeline.sh, settings/duck.py, warehouse/transform.py, extract/drops.py)
 # and what the demos add (the simulator's store); tests/pipeline/test_demo_worlds.py checks a real run
 PIPELINE_STATE = (
     "templates",  # make templates: made from the published registry

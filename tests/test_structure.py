@@ -79,7 +79,7 @@ AROUND = (*PIPELINE, "dashboard", "bench", "scripts", "deploy")
         pytest.param(
             "whether a table exists",
             r"count\(\*\) from \(?\s*(select [^)]*? from )?(information_schema\.tables|duckdb_tables\(\)|duckdb_views\(\))",
-            {"warehouse/duck.py"},
+            {"settings/duck.py"},
             AROUND,
             id="table-exists",
         ),
@@ -111,16 +111,16 @@ def test_env_example_lists_the_connection_of_every_http_source_in_the_registry()
 
 
 def test_every_duckdb_connection_of_the_pipeline_is_bounded():
-    # the pipeline opens DuckDB through warehouse.duck.connect only (memory limit + spill folder)
+    # the pipeline opens DuckDB through settings.duck.connect only (memory limit + spill folder)
     calls = []
-    for folder in (*PIPELINE, "bench"):
+    for folder in (*PIPELINE, "pipeline", "settings", "bench"):
         for path in (REPO / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 func = getattr(node, "func", None)
                 if isinstance(node, ast.Call) and isinstance(func, ast.Attribute) and func.attr == "connect":
                     if isinstance(func.value, ast.Name) and func.value.id == "duckdb":
                         calls.append(f"{path.relative_to(REPO)}:{node.lineno}")
-    assert [c.split(":")[0] for c in calls] == ["warehouse/duck.py"], calls
+    assert [c.split(":")[0] for c in calls] == ["settings/duck.py"], calls
     # and dbt's connection has the limit of the settings, and the same default for a hand-run dbt
     from settings import DEFAULT_MEMORY_LIMIT, MEMORY_ENV
 

@@ -155,7 +155,7 @@ def county_digests(
 ) -> list[Digest]:
     """Each county's digest (of `counties`, else every county with something to say), from the
     published file alone; "this month" is `today`'s month (Beijing), the receipt time's too."""
-    from warehouse import duck
+    from settings import duck
 
     month = today.replace(day=1)
     with duck.connect(":memory:", settings) as conn:

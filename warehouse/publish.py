@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from extract.landing import failpoint, fsync_path
-from settings import Settings
-from warehouse import duck, meta, permissions, reader_tables
+from settings import Settings, duck
+from warehouse import meta, permissions, reader_tables
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 import unicodedata
 
-from settings import Settings
-from warehouse import duck
+from settings import Settings, duck
 
 SUMMARY_SQL = """
 select c.metric_id, c.name_zh, c.name_en, c.unit, c.additive_over_months,

@@ -24,8 +24,8 @@ import duckdb
 from extract import reasons
 from extract.landing import FILES_ENDPOINT, QUARANTINE, LandedRun, SetAside, failpoint, pending_runs
 from extract.sources import FILE_LINEAGE, SOURCES, Endpoint, FileTable, raw_columns
-from settings import Settings
-from warehouse import duck, meta, raw_records
+from settings import Settings, duck
+from warehouse import meta, raw_records
 
 log = logging.getLogger(__name__)
 

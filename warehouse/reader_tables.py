@@ -36,7 +36,7 @@ import shutil
 from pathlib import Path
 
 from settings import Settings
-from warehouse.duck import relation_exists
+from settings.duck import relation_exists
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from extract.beijing_time import local_date, month_start, parse_ts
-from settings import Settings
-from warehouse import duck, meta
+from settings import Settings, duck
+from warehouse import meta
 
 PLAN_START = date(2020, 7, 1)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from settings import Settings
-from warehouse import duck, meta
+from settings import Settings, duck
+from warehouse import meta
 from warehouse.run_context import RunContext
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from settings import MEMORY_ENV, Settings
-from warehouse import duck
+from settings import MEMORY_ENV, Settings, duck
 
 REPO = Path(__file__).resolve().parents[2]
 
