@@ -40,6 +40,7 @@ import psutil
 import requests
 
 from deploy.local_stack.processes import free_port, wait_for_api
+from deploy.local_stack.rest_api import quote
 from settings import REPO
 
 RETRIED_METHODS = frozenset({"GET", "HEAD", "PATCH", "PUT"})  # setting or reading a state: harmless twice
@@ -48,10 +49,6 @@ ACTIVE = ("queued", "running")
 # after a lost reply to a POST /backfills that left nothing visible, how long the request may
 # still be at work on the server before asking again (the scheduler waits two minutes for an orphan)
 LOST_REPLY_WAIT = 150
-
-
-def quote(text: str) -> str:
-    return requests.utils.quote(text, safe="")
 
 
 def parse_time(text: str | None) -> datetime | None:
