@@ -4,7 +4,8 @@ These are the publish contract's rules that need the run or more than one table
 (metrics.md, "What blocks a publish"): months within the plan period up to the run's
 "as of" month, no negative value, ratios within [0, 1], province totals equal to their
 prefectures, every metric of a delivering source published, catalog sources registered,
-plan progress as of a published month. Structural properties of a model — keys unique and
+plan progress as of a published month, and the published facts dated within the plan period
+like the metrics they make. Structural properties of a model — keys unique and
 not null, codes that exist in the reference, accepted units and levels — are dbt's tests
 on the model itself (dbt_project/models/marts/metrics/_metrics__models.yml), not repeated here.
 
@@ -21,9 +22,19 @@ import great_expectations.expectations as gxe
 
 from expectations.checks import Batch
 from extract.sources import SOURCES
+from settings.duck import relation_exists
 from warehouse.run_context import RunContext
 
 PMV = "metrics.plan_metric_values"
+# the month columns of the published facts (dbt_project/models/marts/facts/)
+FACT_MONTHS = {
+    "fact_orders": ("placed_month", "accepted_month", "resolved_month"),
+    "fact_roadshows": ("held_month",),
+    "fact_roadshow_projects": ("held_month",),
+    "fact_stop_days": ("visit_month",),
+    "fact_rural_centre_reports": ("report_month",),
+    "fact_ledger_activities": ("activity_month",),
+}
 ROW_QUERY = (
     f"select * from {PMV} where metric_id = '{{metric_id}}' and region_code = '{{region_code}}' order by period_month"
 )
@@ -55,6 +66,7 @@ def batches(conn, ctx: RunContext) -> list[Batch]:
         coverage(conn),
         catalog(conn),
         progress(conn, ctx),
+        facts(conn, ctx),
     ]
 
 
@@ -180,3 +192,25 @@ def progress(conn, ctx: RunContext) -> Batch:
         suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
     query = "select * from metrics.plan_progress where metric_id = '{metric_id}' and region_code = '{region_code}'"
     return Batch("progress", "metrics.plan_progress", df, suite, ["metric_id", "region_code"], query)
+
+
+def facts(conn, ctx: RunContext) -> Batch:
+    """One row per published fact, month column and month: the facts are the records the
+    metrics count, so they lie in the plan period up to the as-of month as the metrics do."""
+    parts = [
+        f"select '{table}' as fact, '{column}' as month_column, {column}::varchar as period_month, "
+        f"count(*) as n_rows from metrics.{table} where {column} is not null group by all"
+        for table, columns in FACT_MONTHS.items()
+        if relation_exists(conn, "metrics", table)
+        for column in columns
+    ]
+    sql = (
+        " union all ".join(parts)
+        if parts
+        else "select null as fact, null as month_column, null as period_month, 0 as n_rows where false"
+    )
+    df = conn.execute(f"select * from ({sql}) order by all").df()
+    suite = gx.ExpectationSuite(name="published_facts")
+    suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="period_month", value_set=ctx.plan_months()))
+    query = "select * from metrics.{fact} where {month_column} = '{period_month}' limit 20"
+    return Batch("facts", "metrics.fact_*", df, suite, ["fact", "month_column", "period_month"], query)

@@ -20,6 +20,9 @@ catalog and the new file attached as `pub`:
   safely), sheet, row, centre, month, county, column, value as `shown_value` allows, the reason
   and what to change in Chinese and English, and whether a file received later fixed it.
   These are not counted in `publish_log.row_counts` (that stays the metrics' and reader tables');
+- the facts and dimensions (`FACT_TABLES`, dbt marts in marts/facts/): the records behind the
+  metrics at each business event's grain, exactly those the metrics count, without personal
+  data; copied like the reporting marts, outside `publish_log.row_counts` too;
 - every table, view and column gets its comment (Chinese, then English): dbt's persist_docs
   wrote them into the working database, and `CREATE TABLE … AS` does not carry them over.
 
@@ -87,6 +90,19 @@ order by all
 
 # dbt marts for the senders of the S4 reports, copied beside the metrics (not in row_counts)
 REPORTING_MARTS = ("rural_centre_registry", "unreported_centres")
+# dbt marts of the records behind the metrics (marts/facts/), copied beside them (not in row_counts)
+FACT_TABLES = (
+    "fact_orders",
+    "fact_roadshows",
+    "fact_roadshow_projects",
+    "fact_stop_days",
+    "fact_rural_centre_reports",
+    "fact_ledger_activities",
+    "fact_ledger_targets",
+    "dim_stops",
+    "dim_service_teams",
+    "dim_months",
+)
 REPORTS_SOURCE = "rural_centre_reports"
 
 REPORTING_DDL = """
@@ -325,6 +341,13 @@ def write_reporting_tables(conn, catalog: str) -> None:
         )
 
 
+def write_fact_tables(conn, catalog: str) -> None:
+    """The facts and dimensions this working database has (one built before they existed has none)."""
+    for name in FACT_TABLES:
+        if relation_exists(conn, SCHEMA, name):
+            conn.execute(f"create table {catalog}.{SCHEMA}.{name} as select * from {SCHEMA}.{name}")
+
+
 def copy_views(conn, catalog: str) -> None:
     """Re-create the reader views inside the new file from their definitions in the working database."""
     working = conn.execute("select current_database()").fetchone()[0]
@@ -391,6 +414,7 @@ def add_reader_extras(conn, catalog: str = "pub") -> None:
     """Called by publish() once the tables and the publish log are in the new file."""
     write_quality_tables(conn, catalog)
     write_reporting_tables(conn, catalog)
+    write_fact_tables(conn, catalog)
     copy_views(conn, catalog)
     copy_comments(conn, catalog)
 

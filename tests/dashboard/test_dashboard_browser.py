@@ -467,6 +467,16 @@ def test_the_about_page_describes_every_published_relation_of_the_file_it_reads(
     assert relations == [
         f"metrics.{name}"
         for name in (
+            "dim_months",
+            "dim_service_teams",
+            "dim_stops",
+            "fact_ledger_activities",
+            "fact_ledger_targets",
+            "fact_orders",
+            "fact_roadshow_projects",
+            "fact_roadshows",
+            "fact_rural_centre_reports",
+            "fact_stop_days",
             "metric_catalog",
             "plan_measures",
             "plan_metric_values",

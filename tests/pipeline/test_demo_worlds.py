@@ -118,6 +118,17 @@ NEW_SINCE_ISSUE_14 = {
     "rural_centre_registry",
     "quarantine_reasons",
     "source_names",
+    # the facts and dimensions behind the metrics (warehouse.reader_tables.FACT_TABLES)
+    "fact_orders",
+    "fact_roadshows",
+    "fact_roadshow_projects",
+    "fact_stop_days",
+    "fact_rural_centre_reports",
+    "fact_ledger_activities",
+    "fact_ledger_targets",
+    "dim_stops",
+    "dim_service_teams",
+    "dim_months",
 }
 
 
