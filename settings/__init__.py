@@ -17,6 +17,10 @@ Each `PLAN_METRICS_*` variable, with its default when unset or empty:
   PARSE_WALL_SECONDS (60), PARSE_WORKERS (2), DEMO_ROOT (<repo>/data/demo); the dashboard's
   DASHBOARD_AUTH, DASHBOARD_SESSION_SECRET, DASHBOARD_SESSION_HOURS (8), DASHBOARD_AUDIT_LOG;
   the login lockout's LOGIN_MAX_FAILURES (3) and LOGIN_LOCK_MINUTES (30).
+OpenLineage's own standard variables are read here too (warehouse/lineage.py sends the events):
+  OPENLINEAGE_URL (none: events go to files under $PLAN_METRICS_DATA_DIR/lineage/; set, they are
+  POSTed there: Marquez, DataHub, OpenMetadata), OPENLINEAGE_ENDPOINT (api/v1/lineage),
+  OPENLINEAGE_API_KEY (none: no Authorization header), OPENLINEAGE_NAMESPACE (plan_metrics).
 """
 
 from __future__ import annotations
@@ -64,6 +68,10 @@ class Settings:
     dashboard_audit_log: str | None = None
     login_max_failures: int = 3
     login_lock_minutes: float = 30.0
+    openlineage_url: str | None = None
+    openlineage_endpoint: str | None = None
+    openlineage_api_key: str | None = field(default=None, repr=False)
+    openlineage_namespace: str = "plan_metrics"
     # the environment these were read from: only for `child_env` and `variable`
     environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -98,6 +106,10 @@ class Settings:
             dashboard_audit_log=_get(env, "PLAN_METRICS_DASHBOARD_AUDIT_LOG"),
             login_max_failures=int(_get(env, "PLAN_METRICS_LOGIN_MAX_FAILURES", 3)),
             login_lock_minutes=float(_get(env, "PLAN_METRICS_LOGIN_LOCK_MINUTES", 30)),
+            openlineage_url=_get(env, "OPENLINEAGE_URL"),
+            openlineage_endpoint=_get(env, "OPENLINEAGE_ENDPOINT"),
+            openlineage_api_key=_get(env, "OPENLINEAGE_API_KEY"),
+            openlineage_namespace=_get(env, "OPENLINEAGE_NAMESPACE", "plan_metrics"),
             environment=env,
         )
 
@@ -141,6 +153,23 @@ class Settings:
     @property
     def quality_dir(self) -> Path:
         return self.data_dir / "quality"
+
+    @property
+    def lineage_dir(self) -> Path:
+        """Where OpenLineage events go when no OPENLINEAGE_URL names a lineage backend."""
+        return self.data_dir / "lineage"
+
+    def openlineage_transport(self) -> dict:
+        """OpenLineage's transport config: HTTP to OPENLINEAGE_URL when set, else one JSON line
+        per event appended to `lineage_dir/events.jsonl` (a catalog can import the file later)."""
+        if self.openlineage_url:
+            config: dict = {"type": "http", "url": self.openlineage_url}
+            if self.openlineage_endpoint:
+                config["endpoint"] = self.openlineage_endpoint
+            if self.openlineage_api_key:
+                config["auth"] = {"type": "api_key", "apiKey": self.openlineage_api_key}
+            return config
+        return {"type": "file", "log_file_path": str(self.lineage_dir / "events.jsonl"), "append": True}
 
     @property
     def dags_dir(self) -> Path:

@@ -54,6 +54,7 @@ PIPELINE_STATE = (
     "restricted",
     "dbt",
     "tmp",
+    "lineage",  # OpenLineage events (warehouse/lineage.py) when no OPENLINEAGE_URL is set
 )
 
 

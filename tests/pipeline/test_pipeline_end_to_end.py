@@ -12,6 +12,7 @@ records what each step produced. The tests assert on those records, so each pass
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from extract.sources import SOURCES
 from simulator import truth
 from simulator.process import SimulatorProcess
 from simulator.world import WorldConfig, parse_ts
@@ -120,7 +122,39 @@ class Story:
         }
 
     def first_run(self) -> dict:
-        return self._run()
+        record = self._run()
+        # the OpenLineage events the run wrote (the file transport: no OPENLINEAGE_URL here),
+        # and the dbt models that ran, from the manifest of the build
+        data_dir = self.pipeline.data_dir
+        lines = (data_dir / "lineage" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+        record["lineage"] = [json.loads(line) for line in lines if line.strip()]
+        manifest = json.loads((data_dir / "dbt" / "target" / "manifest.json").read_text(encoding="utf-8"))
+        record["dbt_models"] = {
+            f"{n['database']}.{n['schema']}.{n['alias']}"
+            for n in manifest["nodes"].values()
+            if n["resource_type"] == "model" and n["config"]["materialized"] != "ephemeral"
+        }
+        # the published tables whose dbt model depends on no source, only on seeds (reference data)
+        nodes = {**manifest["nodes"], **manifest["sources"]}
+
+        def upstream(uid: str) -> set[str]:
+            found, todo = set(), [uid]
+            while todo:
+                for dep in nodes.get(todo.pop(), {}).get("depends_on", {}).get("nodes", []):
+                    if dep not in found:
+                        found.add(dep)
+                        todo.append(dep)
+            return found
+
+        record["seed_only_tables"] = {
+            n["alias"]
+            for uid, n in manifest["nodes"].items()
+            if n["resource_type"] == "model"
+            and n["alias"] in PUBLISHED_TABLES
+            and not any(d.startswith("source.") for d in upstream(uid))
+        }
+        record["sim_urls"] = {name: src["base_url"] for name, src in self.pipeline.sim.info["sources"].items()}
+        return record
 
     def second_run(self) -> dict:
         record = self._run()
@@ -220,6 +254,68 @@ def test_first_run_publishes_every_value_equal_to_the_truth(story):
     assert "Published database:" in first["stdout"]
     assert_matches_truth(first["values"], expected(CLOCK_1))
     assert len(first["publish_log"]) == 1
+
+
+def lineage_edges(completes: list[dict]) -> dict[tuple, set[tuple]]:
+    """input dataset -> output datasets, from the completed runs, at the finest grain the events
+    give: dbt's model events rather than the `dbt_build` task's raw-to-marts summary, and the
+    publish's copy of each mart to its published twin rather than every mart to every table."""
+    edges: dict[tuple, set[tuple]] = {}
+    for event in completes:
+        job = event["job"]["name"]
+        if job == "transform_publish.dbt_build":
+            continue
+        for i in event.get("inputs", []):
+            for o in event.get("outputs", []):
+                if job == "transform_publish.publish" and i["name"].split(".")[-1] != o["name"].split(".")[-1]:
+                    continue
+                edges.setdefault((i["namespace"], i["name"]), set()).add((o["namespace"], o["name"]))
+    return edges
+
+
+def reachable(edges: dict[tuple, set[tuple]], start: tuple) -> set[tuple]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_the_first_run_leaves_openlineage_events_joining_the_sources_to_the_published_tables(story):
+    # GIVEN the first `make pipeline` run, with no lineage backend configured (the file transport)
+    first = story["first run"]
+    events = first["lineage"]
+    completes = [e for e in events if e["eventType"] == "COMPLETE"]
+    assert {e["eventType"] for e in events} == {"START", "COMPLETE"}, "nothing failed: no FAIL event"
+    # THEN every task of every DAG it ran started and completed, in the pipeline's namespace
+    tasks = {f"extract_{s}.{t}" for s in SOURCES for t in ("read_watermarks", "extract", "load")}
+    tasks |= {f"transform_publish.{t}" for t in ("dbt_build", "quality_gate", "publish")}
+    for state in ("START", "COMPLETE"):
+        ran = {e["job"]["name"] for e in events if e["eventType"] == state and e["job"]["namespace"] == "plan_metrics"}
+        assert tasks <= ran, f"tasks without a {state} event: {sorted(tasks - ran)}"
+    # AND every dbt model the build materialised has a completed run that wrote its table
+    written = {o["name"] for e in completes for o in e.get("outputs", [])}
+    assert first["dbt_models"] and first["dbt_models"] <= written, sorted(first["dbt_models"] - written)
+    # AND the publish wrote every published table
+    publish = next(e for e in completes if e["job"]["name"] == "transform_publish.publish")
+    published = {o["name"].removeprefix("plan_metrics.metrics.") for o in publish["outputs"]}
+    assert published == {*PUBLISHED_TABLES, "publish_log"}
+    # AND each API endpoint (at the simulator's address) and drop folder leads, through the
+    # landing zone, the raw tables, dbt's models and the marts, to the published metric values
+    edges = lineage_edges(completes)
+    inputs = {(first["sim_urls"][s.name], ep.path): s.name for s in SOURCES.values() for ep in s.endpoints}
+    incoming = story.pipeline.data_dir / "incoming"
+    inputs |= {("file", str(incoming / s.name)): s.name for s in SOURCES.values() if s.kind != "http"}
+    reached: dict[str, set[str]] = {}
+    for dataset, source in inputs.items():
+        for namespace, name in reachable(edges, dataset):
+            if namespace == f"duckdb://{story.pipeline.published_db}":
+                reached.setdefault(name.removeprefix("plan_metrics.metrics."), set()).add(source)
+    assert reached.get("plan_metric_values") == set(SOURCES), reached
+    # AND a published table no source leads to is reference data: built from dbt's seeds alone
+    assert set(PUBLISHED_TABLES) - set(reached) == first["seed_only_tables"]
 
 
 def test_a_second_run_with_no_source_changes_publishes_the_same_rows_under_a_new_publish(story):
