@@ -49,13 +49,14 @@ def extract(p: dict, settings) -> dict:
 
         state = steps.read_state(settings, source.name)
         connection = (info["base_url"], info["token"])
-        for m in steps.extract(settings, source.name, p["run_key"], None, state, connection, watch):
+        timings: dict[str, float] = {}
+        for m in steps.extract(settings, source.name, p["run_key"], None, state, connection, watch, timings):
             endpoints[f"{source.name}/{m['endpoint']}"] = {
                 "records": m["records"],
                 "rows_landed": m["row_count"],
                 "pages": m["pages"],
                 "bytes": m["bytes"],
-                "seconds": m["seconds"],
+                "seconds": timings[m["endpoint"]],
             }
     api_seconds = time.perf_counter() - t0
     api_peak_rss_mb = _peak_rss_mb()  # the HTTP extraction alone, before any spreadsheet is read
