@@ -23,6 +23,7 @@ NEEDS = {
         r"\.dag_test(_killed_at)?\(",
         r"\bpipeline\.run\(\)",
         r"airflow_standalone\.sh",
+        r"pipeline\.run_dags",
     ),
     "browser": (r"from playwright|import playwright", r"/usr/bin/chromium", r"\bdef test_\w+\([^)]*\bbrowser\b"),
     "services": (r"\bProdLocal\([^)]*\)\.start\(|\bprod\.start\(", r"\bPostgres\(", r"\bRedis\("),

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlparse
 import duckdb
 import pytest
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "toy-token-for-this-test"
