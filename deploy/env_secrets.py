@@ -13,8 +13,9 @@ tutorial ("change-me", "<token>"), one too short or too regular to be random (re
 sequences, a single kind of character), a Fernet key that is not one or holds too few
 different bytes, a password that would break the URLs it is spliced into, and a source
 connection (AIRFLOW_CONN_* of every HTTP source in `extract.sources`) without a usable bearer
-token. Nothing here has a default: a secret that is not set stops the deployment rather than
-falling back to a known value.
+token. The optional secrets (`OPTIONAL`: the lineage backend's token) may be left unset; set,
+they are vetted like a source's token. Nothing here has a default: a secret that is not set
+stops the deployment rather than falling back to a known value.
 
 A secret can also come from a file: `NAME_FILE=/run/secrets/name` (Docker's convention) is read
 when NAME itself is not set, so a password never has to appear on a command line.
@@ -51,6 +52,9 @@ SECRETS = (
     Secret("DASHBOARD_SESSION_SECRET", "key signing the dashboard's login sessions", "token"),
 )
 NAMES = tuple(s.name for s in SECRETS)
+# Secrets a deployment may go without; when one is set it must be usable. The issuer's format
+# decides their shape (as a source's token), so they are held to the token rules.
+OPTIONAL = {"OPENLINEAGE_API_KEY": "token the lineage backend issued (OPENLINEAGE_URL)"}
 BY_NAME = {s.name: s for s in SECRETS}
 
 MIN_LENGTH = 24
@@ -161,6 +165,27 @@ def problems(env: Mapping[str, str], names: Iterable[str] = NAMES) -> list[str]:
     return [p for name in names if (p := problem(BY_NAME[name], value_of(env, name)))]
 
 
+def optional_problems(env: Mapping[str, str]) -> list[str]:
+    """The optional secrets that are set but unusable (placeholder, too short, not random)."""
+    found = []
+    for name, what in OPTIONAL.items():
+        value = value_of(env, name)
+        if value and (why := token_problem(value)):
+            found.append(f"{name} ({what}) {why}: put the token the backend issued in .env, or leave it unset")
+    return found
+
+
+def token_problem(token: str) -> str | None:
+    """Why a token another system issued cannot be one (its format is the issuer's), or None."""
+    if PLACEHOLDER.search(token):
+        return "is still a placeholder"
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"is too short ({len(token)} < {MIN_TOKEN_LENGTH})"
+    if weak := weakness(token, one_class_ok=True, min_distinct=MIN_TOKEN_DISTINCT):
+        return f"is not random: it {weak}"
+    return None
+
+
 def source_token(conn: str) -> str | None:
     """The bearer token (password) of an Airflow connection given as JSON or as a URI."""
     conn = conn.strip()
@@ -187,12 +212,8 @@ def source_problems(env: Mapping[str, str]) -> list[str]:
             found.append(f"{s.conn_env} is missing ({s.title}): {fix}")
         elif not token:
             found.append(f"{s.conn_env} has no password (the source's bearer token): {fix}")
-        elif PLACEHOLDER.search(token):
-            found.append(f"{s.conn_env}'s token is still a placeholder: {fix}")
-        elif len(token) < MIN_TOKEN_LENGTH:
-            found.append(f"{s.conn_env}'s token is too short ({len(token)} < {MIN_TOKEN_LENGTH}): {fix}")
-        elif weak := weakness(token, one_class_ok=True, min_distinct=MIN_TOKEN_DISTINCT):
-            found.append(f"{s.conn_env}'s token is not random: it {weak}: {fix}")
+        elif why := token_problem(token):
+            found.append(f"{s.conn_env}'s token {why}: {fix}")
     return found
 
 
@@ -266,7 +287,7 @@ def main(argv: list[str]) -> int:
             held = {name: v for name, var in where.items() if (v := value_of(env, var)) is not None}
             found = problems(held, where)
         else:
-            found = problems(env) + source_problems(env)
+            found = problems(env) + source_problems(env) + optional_problems(env)
         for p in found:
             print(f"refusing to start: {p}", file=sys.stderr)
         return 1 if found else 0

@@ -333,6 +333,7 @@ def test_the_lock_pins_what_the_deployment_needs(package):
 # --- who gets which secret ---------------------------------------------------------------------
 SOURCE_CONNS = {s.conn_env for s in http_sources()}
 ALERTS = "AIRFLOW_CONN_PLAN_METRICS_ALERTS"
+LINEAGE_KEY = "OPENLINEAGE_API_KEY"  # optional: only where OpenLineage events are emitted
 # What each service needs, and so may be given (least privilege): the API server no source token, the
 # workers only the connections they use, the dashboard its session secret, the proxy nothing.
 NEEDS = {
@@ -341,20 +342,20 @@ NEEDS = {
     "airflow-init": {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_ADMIN_PASSWORD"},
     # database; connections' encryption; signs API tokens; signs sessions and log requests
     "airflow-apiserver": {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"},
-    # database; Celery; signs each task's execution token
-    "airflow-scheduler": {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_JWT_SECRET"},
+    # database; Celery; signs each task's execution token; emits the DAG runs' lineage events
+    "airflow-scheduler": {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_JWT_SECRET", LINEAGE_KEY},
     # database; the failure callbacks of tasks whose worker died
     "airflow-dag-processor": {"POSTGRES_PASSWORD", ALERTS},
     # database; its log server checks the api-server's signed requests
     "airflow-triggerer": {"POSTGRES_PASSWORD", "AIRFLOW_API_SECRET_KEY"},
     # Celery; log server; alerts; the sources it extracts from
-    "airflow-worker": {"REDIS_PASSWORD", "AIRFLOW_API_SECRET_KEY", ALERTS, *SOURCE_CONNS},
+    "airflow-worker": {"REDIS_PASSWORD", "AIRFLOW_API_SECRET_KEY", ALERTS, LINEAGE_KEY, *SOURCE_CONNS},
     # Celery; log server; alerts (loads read landed files: no source token)
-    "airflow-writer": {"REDIS_PASSWORD", "AIRFLOW_API_SECRET_KEY", ALERTS},
+    "airflow-writer": {"REDIS_PASSWORD", "AIRFLOW_API_SECRET_KEY", ALERTS, LINEAGE_KEY},
     "dashboard": {"DASHBOARD_SESSION_SECRET"},
     "proxy": set(),
 }
-SECRET_NAMES = {*env_secrets.NAMES, *SOURCE_CONNS, ALERTS}
+SECRET_NAMES = {*env_secrets.NAMES, *env_secrets.OPTIONAL, *SOURCE_CONNS, ALERTS}
 
 
 def given(service: str) -> set[str]:

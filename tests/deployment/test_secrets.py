@@ -99,7 +99,7 @@ def test_source_tokens_are_read_from_json_and_uri_connections_and_a_hex_token_pa
 
 
 def check(env: dict, *names: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "POSTGRES", "REDIS", "DASHBOARD"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "POSTGRES", "REDIS", "DASHBOARD", "OPENLINEAGE"))}
     return subprocess.run(
         [sys.executable, "-m", "deploy.env_secrets", "check", *names],
         env={**base, **env},
@@ -134,6 +134,20 @@ def test_the_check_command_refuses_placeholder_tokens_and_checks_only_what_a_con
     assert check(from_file, "AIRFLOW_FERNET_KEY", "AIRFLOW_ADMIN_PASSWORD").returncode == 0
     secret_file.write_text("aaaaaaaaaaaaaaaaaaaaaaaaaaaa\n")
     assert "AIRFLOW_ADMIN_PASSWORD is not random" in check(from_file, "AIRFLOW_ADMIN_PASSWORD").stderr
+
+
+@pytest.mark.parametrize(("key", "says"), [("<token>", "still a placeholder"), ("dh-123", "too short")])
+def test_the_lineage_backends_token_may_be_unset_but_is_vetted_when_set(key, says):
+    # GIVEN every required secret and source token good
+    good = {**env_secrets.generate(), **good_sources()}
+    # WHEN the lineage backend's token is unset, a real-looking one, or a placeholder / short one
+    unset, issued = check(good), check({**good, "OPENLINEAGE_API_KEY": "eyJhbGciOiJIUzI1NiJ9.dGVzdA.q3"})
+    refused = check({**good, "OPENLINEAGE_API_KEY": key})
+    # THEN only the unusable one stops the deployment, naming the variable and why
+    assert unset.returncode == 0 and issued.returncode == 0, unset.stderr + issued.stderr
+    assert refused.returncode == 1
+    assert re.search(rf"refusing to start: OPENLINEAGE_API_KEY \(.*\) is {says}", refused.stderr), refused.stderr
+    assert key not in refused.stderr or key == "<token>"  # (a placeholder is no secret to leak)
 
 
 @pytest.fixture(scope="module")
