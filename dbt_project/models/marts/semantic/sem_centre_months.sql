@@ -23,16 +23,15 @@ report_months as (
 ),
 
 final as (
+    -- a report is one row per centre and month (fact_rural_centre_reports' key): no duplicates
     select
         c.centre_id,
         c.county_code,
         m.due_month,
-        exists (
-            select 1 from reports as r
-            where r.centre_id = c.centre_id and r.report_month = m.due_month
-        ) as has_reported
+        r.centre_id is not null as has_reported
     from centres as c
     inner join report_months as m on c.opened_on <= last_day(m.due_month)
+    left join reports as r on c.centre_id = r.centre_id and m.due_month = r.report_month
 )
 
 select * from final
