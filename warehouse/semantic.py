@@ -63,6 +63,19 @@ def semantic_manifest(settings: Settings) -> Path:
     return manifest
 
 
+def up_to_date(settings: Settings) -> bool:
+    """Whether the reader's semantic manifest was made after every file of the dbt project
+    changed (its relation names do not depend on which published file is read)."""
+    manifest = settings.dbt_dir / "semantic" / "target" / "semantic_manifest.json"
+    if not manifest.exists():
+        return False
+    made = manifest.stat().st_mtime_ns
+    project = settings.dbt_project_dir
+    files = [project / "dbt_project.yml", project / "profiles.yml"]
+    files += [p for folder in ("models", "macros", "seeds") for p in (project / folder).rglob("*") if p.is_file()]
+    return all(p.stat().st_mtime_ns < made for p in files)
+
+
 def mf_env(settings: Settings) -> dict[str, str]:
     """`mf`'s environment: the project (the reader's folder) and profiles (the checkout's), the
     `published` target and the published file's path (MetricFlow renders the profile without
@@ -101,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     started = time.perf_counter()
     try:
-        semantic_manifest(settings)
-        print(f"Semantic manifest made in {time.perf_counter() - started:.1f} s; querying {settings.published_db}")
+        if not up_to_date(settings):  # the project changed since the last one (or there is none)
+            semantic_manifest(settings)
+            print(f"Semantic manifest made in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        print(f"Querying {settings.published_db}", file=sys.stderr)
         return run_mf(settings, argv).returncode
     except SemanticLayerError as exc:
         print(exc, file=sys.stderr)

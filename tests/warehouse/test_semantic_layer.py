@@ -190,6 +190,20 @@ def test_mf_answers_orders_placed_by_industry_and_month_as_the_simulator_generat
     assert len(truth) > 10 and got == dict(truth)
 
 
+def test_make_metrics_reuses_the_manifest_and_prints_mfs_table(published_world, answers, monkeypatch, capfd):
+    # GIVEN the semantic manifest the answers were made from, newer than every project file
+    monkeypatch.setenv("PLAN_METRICS_DATA_DIR", str(published_world.data_dir))
+    assert semantic.up_to_date(Settings.from_env())
+    # WHEN `make metrics` asks for the province's roadshows by month (what it runs: main)
+    code = semantic.main(["--metrics", "roadshows_held", "--group-by", "metric_time__month", "--quiet"])
+    out, err = capfd.readouterr()
+    # THEN mf prints them without making the manifest again, one line per month with roadshows
+    assert code == 0, err
+    assert "Semantic manifest made" not in err and str(published_world.published_db) in err
+    months = {k[2] for k, (_, v) in published_world.truth.items() if k[:2] == ("roadshows_held", "420000") and v}
+    assert len(months) > 3 and all(month in out for month in months)
+
+
 def test_mf_reads_the_published_file_without_writing_it(answers):
     # GIVEN the published file before the queries; WHEN mf has answered; THEN the file holds the
     # same bytes, and DuckDB left no write-ahead log beside it
