@@ -51,7 +51,7 @@ def reader_project(settings: Settings) -> Path:
 def semantic_manifest(settings: Settings) -> Path:
     """`dbt parse` (in-process) with the `published` target into the reader's project: the
     manifest `mf` reads, its relations named as in the published file. Parsing opens no
-    database; it takes ~3 s (partial parsing keeps later ones shorter)."""
+    database; it takes ~5 s (`main` skips it while the project is unchanged: `up_to_date`)."""
     from dbt.cli.main import dbtRunner
 
     project = reader_project(settings)
