@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run pipeline test test-fast bench venv simulator rollback lint lock clean secrets tls prod-local bench-workers dashboard templates precheck help
+.PHONY: run pipeline test test-fast bench venv simulator rollback lint lock clean secrets tls prod-local bench-workers dashboard templates precheck metrics help
 
 run: venv  ## start the simulated sources and run the pipeline through Airflow, then show the result and next steps (SIM_SCALE, SIM_SEED, SIM_CLOCK)
 	$(PY) scripts/run_local.py
@@ -21,6 +21,11 @@ templates: venv  ## the S4 report templates (填报模板), one workbook per cou
 
 precheck: venv  ## pre-check report files as the pipeline would judge them (预检), storing nothing: make precheck FILES="a.xlsx b.csv" (LANG_EN=1: in English)
 	$(PY) scripts/demo_latest.py $(PY) -m extract.precheck $(FILES) $(if $(LANG_EN),--lang en)
+
+# make metrics: MetricFlow's `mf` on the published file, read-only (warehouse/semantic.py,
+# docs/readers.md "The semantic layer"); Q= starting with an option is `mf query`'s
+metrics: venv  ## query the semantic layer (MetricFlow, read-only) on the published file (the demo world started last, or PLAN_METRICS_DATA_DIR): make metrics Q='--metrics orders_placed --group-by order__industry,metric_time__month'
+	$(PY) scripts/demo_latest.py $(PY) -m warehouse.semantic $(Q)
 
 pipeline: venv  ## run the DAGs once against the configured sources (Airflow connections, PLAN_METRICS_*)
 	bash scripts/pipeline.sh

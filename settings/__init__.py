@@ -180,6 +180,8 @@ class Settings:
         """What dbt's profile and project read (`--vars`), instead of the process environment."""
         return {
             "working_db": str(working_db or self.working_db),
+            # the profile's `published` target (readers': the semantic layer, warehouse/semantic.py)
+            "published_db": str(self.published_db),
             "duckdb_memory_limit": self.duckdb_memory_limit,
             "report_deadline_day": self.report_deadline_day,
         }

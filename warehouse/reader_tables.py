@@ -4,9 +4,10 @@
 table and then calls `add_reader_extras` once, with the working database as the default
 catalog and the new file attached as `pub`:
 
-- the labeled view (`READER_VIEWS`) is re-created in the new file from the working
-  database's own view definition (dbt writes it without the database name, so it resolves
-  inside the published file);
+- the views (`READER_VIEWS`: the labeled view, and the semantic layer's grains and time spine
+  that MetricFlow queries, `warehouse/semantic.py`) are re-created in the new file from the
+  working database's own view definitions (dbt writes them without the database name, so they
+  resolve inside the published file); they hold no data of their own;
 - two small quality tables for the dashboard's 数据质量 page, aggregated from the pipeline's
   ledger and quarantines: `quality_warnings` (checks that did not pass in the last runs) and
   `quarantine_summary` (records set aside at extraction, `meta.quarantine`, and by the
@@ -46,7 +47,15 @@ log = logging.getLogger(__name__)
 SCHEMA = "metrics"
 # dbt marts copied into the published file as tables (see publish.py)
 READER_TABLES = ("regions", "plan_measures", "publish_context")
-READER_VIEWS = ("plan_metric_values_labeled",)
+# views re-created in the new file (after the tables they read): the labeled view, and the
+# semantic layer's grains and time spine (dbt marts in marts/semantic/, queried by MetricFlow)
+READER_VIEWS = (
+    "plan_metric_values_labeled",
+    "sem_stop_months",
+    "sem_centre_months",
+    "sem_ledger_prefecture_months",
+    "metricflow_time_spine",
+)
 QUALITY_RUNS = 20  # quality_warnings covers the checks of this many most recent gate runs
 DOCS_NAME = "plan_metrics_docs.html"
 

@@ -40,11 +40,13 @@ TRANSIENT = re.compile(
 )
 
 
-def dbt_args(settings: Settings, *command: str) -> list[str]:
+def dbt_args(settings: Settings, *command: str, target_path: Path | None = None) -> list[str]:
     """dbt's command line for this project, the one place it is set up: the project and its
     profiles.yml, the settings as `--vars` (the working database, and dbt's connection's memory
     limit: the same as every other connection's; it spills to DuckDB's default,
-    `<working database>.tmp` beside the file), and dbt's target and logs under the data folder."""
+    `<working database>.tmp` beside the file), and dbt's target and logs under the data folder
+    (another target folder for a parse that must not replace the build's manifest: the
+    semantic layer's, warehouse/semantic.py)."""
     project, dbt_dir = settings.dbt_project_dir, settings.dbt_dir
     return [
         *command,
@@ -55,7 +57,7 @@ def dbt_args(settings: Settings, *command: str) -> list[str]:
         "--vars",
         json.dumps(settings.dbt_vars()),
         "--target-path",
-        str(dbt_dir / "target"),
+        str(target_path or dbt_dir / "target"),
         "--log-path",
         str(dbt_dir / "logs"),
     ]

@@ -478,6 +478,7 @@ def test_the_about_page_describes_every_published_relation_of_the_file_it_reads(
             "fact_rural_centre_reports",
             "fact_stop_days",
             "metric_catalog",
+            "metricflow_time_spine",
             "plan_measures",
             "plan_metric_values",
             "plan_metric_values_labeled",
@@ -490,6 +491,9 @@ def test_the_about_page_describes_every_published_relation_of_the_file_it_reads(
             "regions",
             "report_returns",
             "rural_centre_registry",
+            "sem_centre_months",
+            "sem_ledger_prefecture_months",
+            "sem_stop_months",
             "source_names",
             "unreported_centres",
         )
