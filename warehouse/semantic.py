@@ -94,10 +94,18 @@ def mf_env(settings: Settings) -> dict[str, str]:
     )
 
 
+# `mf` itself, with its check for a newer version on PyPI switched off: the pipeline's machines
+# reach no network but the sources, and a reader's query is nobody else's business.
+MF = (
+    "import sys, update_checker; update_checker.UpdateChecker.check = lambda *a, **k: None; "
+    "from dbt_metricflow.cli.main import cli; sys.argv[0] = 'mf'; sys.exit(cli())"
+)
+
+
 def mf_command(argv: list[str]) -> list[str]:
     """The `mf` command line for these arguments (`mf query` when they start with an option)."""
-    mf = str(Path(sys.executable).with_name("mf"))
-    return [mf, "query", *argv] if not argv or argv[0].startswith("-") else [mf, *argv]
+    mf = [sys.executable, "-c", MF]
+    return [*mf, "query", *argv] if not argv or argv[0].startswith("-") else [*mf, *argv]
 
 
 def run_mf(settings: Settings, argv: list[str], timeout: float = 300.0, **popen) -> subprocess.CompletedProcess:

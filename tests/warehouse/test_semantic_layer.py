@@ -13,6 +13,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
+import socket
+import subprocess
+import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -210,3 +215,51 @@ def test_mf_reads_the_published_file_without_writing_it(answers):
     db = answers["db"]
     assert hashlib.sha256(db.read_bytes()).hexdigest() == answers["sha256_before"]
     assert not db.with_name(db.name + ".wal").exists()
+
+
+def test_mf_asks_no_one_on_the_network_whether_it_is_up_to_date(answers, tmp_path):
+    # GIVEN a recorder of connections standing in as the proxy for every HTTP(S) request, and a
+    # fresh temporary folder (mf's version check caches its answer there for an hour)
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen = []
+
+    def record():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            seen.append(conn.recv(200))
+            conn.close()
+
+    stop = threading.Event()
+    thread = threading.Thread(target=record, daemon=True)
+    thread.start()
+    proxy = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "https_proxy", "http_proxy")}
+    env.update(HTTPS_PROXY=proxy, HTTP_PROXY=proxy, TMPDIR=str(tmp_path))
+    settings = Settings.from_env(env).with_data_dir(answers["db"].parents[1])
+    try:
+        # WHEN `make metrics` lists the metrics, and WHEN MetricFlow's own `mf` does the same
+        ours = semantic.run_mf(settings, ["list", "metrics"], capture_output=True, text=True)
+        ours_seen = list(seen)
+        plain = semantic.mf_env(settings)
+        stock = subprocess.run(
+            [str(Path(sys.executable).with_name("mf")), "list", "metrics"],
+            env=plain,
+            cwd=settings.dbt_dir / "semantic",
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    # THEN ours answers without a connection, where the stock `mf` asks PyPI (through the proxy)
+    assert ours.returncode == 0, ours.stderr
+    assert "orders_placed" in ours.stdout
+    assert ours_seen == []
+    assert stock.returncode == 0, stock.stderr
+    assert any(b"pypi.org" in request for request in seen), seen
