@@ -558,6 +558,7 @@ def test_the_about_page_describes_every_published_relation_of_the_file_it_reads(
             "fact_rural_centre_reports",
             "fact_stop_days",
             "metric_catalog",
+            "metric_facts",
             "plan_measures",
             "plan_metric_values",
             "plan_metric_values_labeled",
@@ -570,7 +571,9 @@ def test_the_about_page_describes_every_published_relation_of_the_file_it_reads(
             "regions",
             "report_returns",
             "rural_centre_registry",
+            "set_aside_records",
             "source_names",
+            "source_runs",
             "unreported_centres",
         )
     ]
