@@ -15,7 +15,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, explain
+from dashboard import data, explain, pages
 from dashboard.i18n import EN, day, month, number
 from dashboard.layout import downloads, lang, reader, table, ui_text
 from extract.beijing_time import BEIJING
@@ -96,7 +96,7 @@ def explain_page() -> None:
     _summary(e, catalog.loc[metric_id], regions.loc[region, "name_zh"])
     _facts(r, e)
     _sources(e)
-    _runs(e)
+    _runs(r, e)
     _set_aside(e)
     _how(e)
 
@@ -133,10 +133,40 @@ def _summary(e: explain.Explanation, c: pd.Series, region_name: str) -> None:
         )
 
 
+def _scroll_table(shown: pd.DataFrame, raw: pd.DataFrame, name: str, publish_id: str | None) -> None:
+    """A table that may be long (one row per fact, file or run): scrolls, with its downloads."""
+    with st.container(key=f"table-{name}"):
+        st.dataframe(shown, hide_index=True, height=min(420, 38 + 35 * max(len(shown), 1)))
+    downloads(raw, name, publish_id)
+
+
+def _headers(r: data.Reader, e: explain.Explanation) -> dict[str, str]:
+    """The facts' column headers: the published column comment's name (Chinese, or English),
+    then the column; the first columns are the drill-down's own."""
+    own = {
+        "fact_value": ("计入值", "counts as"),
+        "fact_entity": ("计数对象", "counted once as"),
+        "source": ("数据源", "source"),
+        "source_endpoint": ("数据集", "dataset"),
+        "source_run": ("运行", "run"),
+        "source_landed_at": ("落地时间", "landed"),
+        "source_loaded_at": ("入库时间", "loaded"),
+    }
+    en = lang() == EN
+    names = {c: (en_ if en else zh) for c, (zh, en_) in own.items()}
+    comments = data.column_comments(r, e.rule["fact_table"])
+    for col, comment in zip(comments["column_name"], comments["comment"], strict=True):
+        if isinstance(comment, str) and " — " in comment and not en:
+            names.setdefault(col, comment.split(" — ", 1)[0])
+    return {c: f"{names[c]} · {c}" if c in names and names[c] != c else c for c in e.facts.columns}
+
+
 def _facts(r: data.Reader, e: explain.Explanation) -> None:
     st.subheader(ui_text("facts_title"))
     with st.container(key="explain-facts"):
-        st.dataframe(e.facts, hide_index=True, height=min(420, 38 + 35 * max(len(e.facts), 1)))
+        st.dataframe(
+            e.facts.rename(columns=_headers(r, e)), hide_index=True, height=min(420, 38 + 35 * max(len(e.facts), 1))
+        )
     if e.fact_rows > len(e.facts):
         st.caption(ui_text("facts_shown", shown=f"{len(e.facts):,}", n=f"{e.fact_rows:,}"))
         every = explain.all_facts(r, e.metric_id, e.region_code, e.month)
@@ -166,17 +196,17 @@ def _sources(e: explain.Explanation) -> None:
         }
     )
     st.markdown(f"**{ui_text('files_title')}**")
-    table(shown, files, "explain-files", None)
+    _scroll_table(shown, files, "explain-files", None)
 
 
-def _runs(e: explain.Explanation) -> None:
+def _runs(r: data.Reader, e: explain.Explanation) -> None:
     lg = lang()
     st.subheader(ui_text("runs_title"))
     if len(e.runs):
         shown = pd.DataFrame(
             {
-                ui_text("source"): e.runs["source"],
-                ui_text("endpoint"): e.runs["source_endpoint"],
+                ui_text("source"): pages._source_names(r, e.runs["source"]),
+                ui_text("endpoint"): pages._dataset_names(r, e.runs["source"], e.runs["source_endpoint"]),
                 ui_text("manifest"): e.runs["source_manifest_id"],
                 ui_text("landed_at"): [_when(x) for x in e.runs["source_landed_at"]],
                 ui_text("loaded_at"): [_when(x) for x in e.runs["source_loaded_at"]],
@@ -187,7 +217,7 @@ def _runs(e: explain.Explanation) -> None:
             source_landed_at=e.runs["source_landed_at"].astype(str),
             source_loaded_at=e.runs["source_loaded_at"].astype(str),
         )
-        table(shown, raw, "explain-runs", e.publish.get("publish_id"))
+        _scroll_table(shown, raw, "explain-runs", e.publish.get("publish_id"))
     p = e.publish
     with st.container(key="explain-publish"):
         st.markdown(
