@@ -119,7 +119,8 @@ def dbt_build(settings: Settings, ctx: RunContext, select: str | None = None, fu
     working_db = settings.working_db
     try:
         ctx.record(settings)
-        drop_staging_tables_without_provenance(settings)
+        if not select:  # a whole build remakes what the migration drops
+            drop_staging_tables_without_provenance(settings)
     except duckdb.IOException as exc:  # another process holds the file, or the disk failed
         raise DbtTransientError(f"could not open the working database {working_db}: {exc}") from exc
     dbt_dir = settings.dbt_dir
