@@ -401,6 +401,28 @@ def test_a_ranking_row_and_a_target_open_their_values_explanation(page, truth):
     assert not page.console.errors, "\n".join(page.console.errors)
 
 
+def test_a_point_picked_on_the_explorers_line_opens_that_months_explanation(page, truth):
+    # GIVEN the explorer's province line of M06's visitors
+    go(page, "指标查询")
+    choose(page, "explorer-measure", "M06")
+    metric = "mobile_museum_visitors"
+    series = truth.series(metric, PROVINCE)
+    chart_marks(page, ".st-key-chart-trend", "point")
+    # WHEN the reader clicks the point of the fourth month
+    picked = list(series)[3]
+    point = page.locator(f'.st-key-chart-trend [aria-roledescription="point"][aria-label*="{picked:%Y-%m}"]').first
+    point.click(force=True)
+    settle(page)
+    # THEN the link beside the chart names that month, and opens its true value with facts adding up to it
+    link = page.locator(".st-key-explain-trend-point a")
+    assert month_zh(picked) in link.inner_text(), link.inner_text()
+    shown = open_explanation(page, "trend-point")
+    assert_shown(shown["published-value"], series[picked], f"picked point {picked:%Y-%m}")
+    assert_shown(shown["facts-total"], series[picked], f"picked point {picked:%Y-%m} facts")
+    assert shown["adds-up"].startswith("✓")
+    assert not page.console.errors, "\n".join(page.console.errors)
+
+
 def test_the_ranking_downloads_open_as_csv_and_xlsx_with_the_true_rows(page, truth, tmp_path):
     # GIVEN the explorer's ranking of orders placed in the latest month
     go(page, "指标查询")
