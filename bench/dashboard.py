@@ -3,6 +3,11 @@
 - `explorer_query_ms_*`: the queries one explorer view makes (catalog, measures, regions,
   the metric's months, two series, the prefecture ranking, a prefecture's counties) on the
   published file through `dashboard.data`, repeated; median and slowest, in milliseconds.
+- `value_lineage_ms_*`: "why is this number X?" (`dashboard.explain.explain`) on the published
+  file — the facts of one value with their aggregate, their landing runs, the publish and the
+  set-aside records — for every metric at the province, its largest prefecture and its
+  largest county in its latest month; median and slowest, in milliseconds, and the most
+  fact rows one value had (`value_lineage_max_facts`).
 - `first_page_seconds`: a browser's first load of the overview after the server started
   (Streamlit's first script run included) until the nine cards are drawn;
   `first_page_warm_seconds` a second load; `explorer_page_seconds` the overview → explorer
@@ -57,6 +62,40 @@ def explorer_queries(published_db: Path, repeats: int = 20) -> dict:
         "explorer_query_ms_max": round(max(timings), 2),
         "published_rows": rows,
         "published_mb": round(published_db.stat().st_size / 2**20, 1),
+    }
+
+
+VALUES_SQL = """
+with latest as (select metric_id, max(period_month) as m from metrics.plan_metric_values group by metric_id),
+ranked as (
+    select v.metric_id, v.region_code, v.period_month, v.region_level,
+           row_number() over (partition by v.metric_id, v.region_level order by v.value desc, v.region_code) as k
+    from metrics.plan_metric_values as v join latest as l on l.metric_id = v.metric_id and l.m = v.period_month
+)
+select metric_id, region_code, period_month from ranked where k = 1 order by all
+"""
+
+
+def value_lineage(published_db: Path, repeats: int = 3) -> dict:
+    """The drill-down of one value ("why is this number X?"), timed over many values."""
+    from dashboard import data, explain
+
+    reader = data.PublishedDatabase(published_db).current()
+    if not reader.has("metric_facts"):
+        return {"value_lineage_error": "the published file has no metric_facts"}
+    values = reader.rows(VALUES_SQL)
+    timings, most = [], 0
+    for _ in range(repeats):
+        for metric_id, region, month in values:
+            t0 = time.perf_counter()
+            e = explain.explain(reader, metric_id, region, month)
+            timings.append((time.perf_counter() - t0) * 1000)
+            most = max(most, e.fact_rows if e else 0)
+    return {
+        "value_lineage_ms_median": round(statistics.median(timings), 2),
+        "value_lineage_ms_max": round(max(timings), 2),
+        "value_lineage_values": len(values),
+        "value_lineage_max_facts": most,
     }
 
 
@@ -139,6 +178,10 @@ def measure(published_db: Path, log: Path) -> dict:
         result.update(explorer_queries(published_db))
     except Exception as exc:  # a benchmark reports what failed and goes on
         result["query_error"] = repr(exc)[:500]
+    try:
+        result.update(value_lineage(published_db))
+    except Exception as exc:  # likewise
+        result["value_lineage_error"] = repr(exc)[:500]
     try:
         result.update(browser_times(published_db, log))
     except Exception as exc:  # likewise

@@ -169,6 +169,13 @@ MEASURES = [
             _f(s["dashboard"].get("explorer_query_ms_median")), _f(s["dashboard"].get("explorer_query_ms_max"))
         ),
     ),
+    _m(
+        "value lineage ms (max)",
+        lambda s: "{} ({})".format(
+            _f(s["dashboard"].get("value_lineage_ms_median")), _f(s["dashboard"].get("value_lineage_ms_max"))
+        ),
+        "<= 1000 @SF10",
+    ),
     _m("airflow wall s", lambda s: _airflow(s, "wall_seconds")),
     _m("airflow sum of tasks s", lambda s: _airflow(s, "sum_task_seconds")),
     _m("airflow wall / task sum", lambda s: _airflow(s, "wall_over_task_sum"), "<= 1.3"),

@@ -43,10 +43,11 @@ def short_name(name: str) -> str:
     return name[:-1] if name.endswith("市") and len(name) > 2 else name
 
 
-def trend(df: pd.DataFrame, unit: str, metric_name: str, lang: str = ZH) -> alt.Chart:
-    """Values by month (one region), as published."""
+def trend(df: pd.DataFrame, unit: str, metric_name: str, lang: str = ZH, pick: str | None = None) -> alt.Chart:
+    """Values by month (one region), as published. `pick`: the name of a click selection of one
+    point (its month), which `st.altair_chart(on_select=...)` hands back (`picked_month`)."""
     d = df.assign(label=[number(v, unit, lang) for v in df["value"]], month=df["period_month"].astype(str).str[:7])
-    return (
+    chart = (
         alt.Chart(d, title=metric_name)
         .mark_line(point=True)
         .encode(
@@ -59,6 +60,22 @@ def trend(df: pd.DataFrame, unit: str, metric_name: str, lang: str = ZH) -> alt.
         )
         .properties(height=320, description=f"{metric_name}: {len(d)} months")
     )
+    return chart.add_params(alt.selection_point(name=pick, fields=["month"], on="click")) if pick else chart
+
+
+def picked_month(event, pick: str):
+    """The month (first day) of the point picked on a `trend(..., pick=pick)` chart, or None."""
+    from datetime import date
+
+    try:
+        points = (event or {}).get("selection", {}).get(pick) or []
+    except AttributeError:
+        return None
+    text = str(points[0].get("month", "")) if points and isinstance(points[0], dict) else ""
+    try:
+        return date.fromisoformat(f"{text[:7]}-01")
+    except ValueError:
+        return None
 
 
 def ranking(df: pd.DataFrame, unit: str, metric_name: str, lang: str = ZH) -> alt.Chart:

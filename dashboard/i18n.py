@@ -131,6 +131,72 @@ LABELS: dict[str, tuple[str, str]] = {
     "data_type": ("类型", "Type"),
     "unit": ("单位", "Unit"),
     "definition": ("定义", "Definition"),
+    # 这个数从哪里来 (why is this number X?): one value's facts, sources, runs and set-aside records
+    "page_explain": ("这个数从哪里来", "Why this number?"),
+    "explain_link": ("这个数从哪里来", "Why this number?"),
+    "explain_row": ("解释这一行的数值", "Explain a row's value"),
+    "explain_point": ("解释图中选中的月份", "Explain the month picked on the chart"),
+    "explain_progress": (
+        "解释某项目标在最新月份（{month}）的数值",
+        "Explain a target's value in the latest month ({month})",
+    ),
+    "explain_pick_hint": (
+        "点击折线上的点即可选中该月。",
+        "Click a point of the line to pick its month.",
+    ),
+    "explain_intro": (
+        "发布值 {value}（{metric} · {region} · {month}）由下面 {n} 条事实记录按“{aggregation}”汇总得到。",
+        "The published value {value} ({metric} · {region} · {month}) is made of the {n} fact rows below, "
+        "aggregated by {aggregation}.",
+    ),
+    "explain_none": (
+        "没有这个发布值（该指标在此地区、此月份无数据）。",
+        "There is no such published value (no data for this metric, region and month).",
+    ),
+    "explain_old_file": (
+        "这个发布文件还没有数值溯源表（metric_facts），请等待下一次发布。",
+        "This published file has no value lineage yet (metric_facts); it comes with the next publish.",
+    ),
+    "published_value": ("发布值", "Published value"),
+    "facts_total": ("事实记录汇总", "The facts, aggregated"),
+    "facts_count": ("事实记录数", "Fact rows"),
+    "adds_up": ("一致", "equal"),
+    "does_not_add_up": ("不一致", "NOT equal"),
+    "facts_title": ("构成这个数的事实记录", "The facts that make it"),
+    "facts_shown": (
+        "显示前 {shown} 条（共 {n} 条，下载包含全部）。",
+        "First {shown} of {n} rows shown; the download holds all.",
+    ),
+    "sources_title": ("数据来自哪里", "Where they came from"),
+    "sources_note": (
+        "每条事实记录都带有来源批次（接口抽取或文件接收的落地批次）；表格记录还带有文件名（已做安全处理）、工作表和行号。",
+        "Every fact names its landing run (an API extract or a drop-folder landing); a spreadsheet row also its "
+        "file (name shown safely), sheet and row.",
+    ),
+    "files_title": ("来源文件", "Source files"),
+    "runs_title": ("落地、入库、建模与发布", "Landing, load, dbt and publish"),
+    "run": ("运行", "Run"),
+    "landed_at": ("落地时间", "Landed"),
+    "loaded_at": ("入库时间", "Loaded"),
+    "manifest": ("来源批次", "Landing run"),
+    "facts": ("事实记录数", "Facts"),
+    "dbt_invocation": ("建模运行编号", "dbt invocation"),
+    "set_aside_title": ("被隔离（未计入）的记录", "Set aside (not counted)"),
+    "set_aside_none": (
+        "该指标在此地区、此月份没有被隔离的记录。",
+        "Nothing was set aside for this metric, region and month.",
+    ),
+    "record_key": ("记录标识", "Record"),
+    "how_title": ("计算方法", "How it is computed"),
+    "how_text": (
+        "事实表 metrics.{table}，筛选：{filter}；每行取值：{value}；汇总方式：{aggregation}。",
+        "Fact table metrics.{table}, filter: {filter}; each row gives: {value}; aggregated by: {aggregation}.",
+    ),
+    "aggregation_sum": ("求和", "sum"),
+    "aggregation_mean": ("平均（占比）", "mean (share)"),
+    "aggregation_median": ("中位数", "median"),
+    "aggregation_distinct_count": ("不同对象计数", "distinct count"),
+    "aggregation_report_rate": ("已报送 ÷ 应报送", "reported ÷ due"),
     # 数据报送 / 上传预检 (for the people who send the S4 reports)
     "page_reporting": ("数据报送", "Reporting"),
     "reporting_intro": (

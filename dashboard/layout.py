@@ -24,6 +24,25 @@ HEADLINE = {
 }
 
 
+# pages another page links to (app.py registers them: a function page is linked by its st.Page)
+PAGES: dict[str, object] = {}
+
+
+def explain_link(metric_id: str, region_code: str, month_, key: str, label: str | None = None) -> None:
+    """The "这个数从哪里来 / Why this number?" link of one published value: opens the drill-down
+    page (dashboard/explain_page.py) at ?metric=…&region=…&month=YYYY-MM."""
+    page = PAGES.get("explain")
+    if page is None or month_ is None:
+        return
+    with st.container(key=f"explain-{key}"):
+        st.page_link(
+            page,
+            label=label or ui_text("explain_link"),
+            icon=":material/help:",
+            query_params={"metric": metric_id, "region": region_code, "month": f"{month_:%Y-%m}"},
+        )
+
+
 def ui_text(key: str, **kw) -> str:
     """The interface text `key` in the reader's language."""
     return label(key, lang(), **kw)

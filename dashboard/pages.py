@@ -16,7 +16,7 @@ import streamlit as st
 
 from dashboard import charts, data
 from dashboard.i18n import EN, day, delta, month, number
-from dashboard.layout import HEADLINE, lang, reader, table, ui_text
+from dashboard.layout import HEADLINE, explain_link, lang, reader, table, ui_text
 from extract import reasons
 from extract.beijing_time import BEIJING
 
@@ -116,6 +116,7 @@ def overview() -> None:
                     f'<span data-role="completion">{number(g["completion_ratio"], "ratio", lg)}</span>'
                 )
             st.markdown(" · ".join(parts), unsafe_allow_html=True)
+            explain_link(metric_id, data.PROVINCE, h["month"], key=f"card-{code}")
 
 
 # --- 指标查询 Metric explorer --------------------------------------------------------------
@@ -216,11 +217,28 @@ def _explorer_trend(
     series = data.series(r, metric_id, region)
     series = series[(series["period_month"] >= start) & (series["period_month"] <= end)]
     st.subheader(ui_text("trend_title", region=region_name))
+    picked = None
     with st.container(key="chart-trend"):
         if len(series):
-            st.altair_chart(charts.trend(series, unit, name, lg), width="stretch")
+            event = st.altair_chart(
+                charts.trend(series, unit, name, lg, pick="point"),
+                width="stretch",
+                on_select="rerun",
+                key=f"trend-pick-{metric_id}-{region}",
+            )
+            picked = charts.picked_month(event, "point")
         else:  # the source does not report this metric at this region (e.g. prefecture-only metrics)
             st.info(ui_text("no_data"))
+    if len(series):  # a point picked on the chart, else the period's last month
+        shown_month = picked or series["period_month"].iloc[-1]
+        st.caption(ui_text("explain_pick_hint"))
+        explain_link(
+            metric_id,
+            region,
+            shown_month,
+            key="trend-point",
+            label=f"{ui_text('explain_point')} · {month(shown_month, lg)}",
+        )
     with st.expander(ui_text("show_table"), expanded=False):
         shown = pd.DataFrame(
             {
@@ -238,6 +256,16 @@ def _explorer_trend(
             }
         )
         table(shown, raw, "trend", r.publish_id)
+        if len(series):
+            c1, c2 = st.columns([2, 3])
+            when = c1.selectbox(
+                ui_text("explain_row"),
+                list(reversed(list(series["period_month"]))),
+                format_func=lambda d: month(d, lg),
+                key="explain-pick-trend",
+            )
+            with c2:
+                explain_link(metric_id, region, when, key="row-trend")
 
 
 def _explorer_regions(
@@ -276,6 +304,7 @@ def _region_table(df: pd.DataFrame, unit: str, name: str, metric_id: str, when: 
     )
     if not rank:
         shown = shown.drop(columns=[ui_text("rank")])
+    _explain_rows(df, metric_id, when, name)
     raw = pd.DataFrame(
         {
             "metric_id": metric_id,
@@ -287,6 +316,19 @@ def _region_table(df: pd.DataFrame, unit: str, name: str, metric_id: str, when: 
         }
     )
     table(shown, raw, name, publish_id)
+
+
+def _explain_rows(df: pd.DataFrame, metric_id: str, when: date, name: str) -> None:
+    """Beside a region table: pick one of its rows and open that value's explanation."""
+    if not len(df):
+        return
+    names = dict(zip(df["region_code"], df["name_zh"], strict=True))
+    c1, c2 = st.columns([2, 3])
+    code = c1.selectbox(
+        ui_text("explain_row"), list(names), format_func=lambda x: f"{names[x]} {x}", key=f"explain-pick-{name}"
+    )
+    with c2:
+        explain_link(metric_id, code, when, key=f"row-{name}")
 
 
 # --- 地市分布图 Map --------------------------------------------------------------------------
@@ -364,6 +406,21 @@ def progress() -> None:
         ]
     ].assign(days_left=df["days_left"])
     table(shown, raw, "progress", r.publish_id)
+    _explain_target(df, df["as_of_month"].iloc[0])
+
+
+def _explain_target(df: pd.DataFrame, as_of_month: date) -> None:
+    """Below the targets: pick one and open the explanation of its metric's value in the latest month."""
+    lg = lang()
+    c1, c2 = st.columns([3, 2])
+    i = c1.selectbox(
+        ui_text("explain_progress", month=month(as_of_month, lg)),
+        list(range(len(df))),
+        format_func=lambda k: df["target_label"].iloc[k],
+        key="explain-pick-progress",
+    )
+    with c2:
+        explain_link(df["metric_id"].iloc[i], df["region_code"].iloc[i], as_of_month, key="row-progress")
 
 
 # --- 数据质量 Data quality -------------------------------------------------------------------

@@ -111,7 +111,26 @@ FACT_TABLES = (
     "dim_stops",
     "dim_service_teams",
     "dim_months",
+    # "why is this number X?": how each metric follows from the facts, and what was set aside
+    "metric_facts",
+    "set_aside_records",
 )
+# The landing runs the facts' source_manifest_id name (meta.loaded_manifests with what the
+# extract and the load counted): counts, ids and times only, no file name.
+SOURCE_RUNS_SQL = """
+create table {c}.metrics.source_runs as
+with files as (
+    select manifest_id, count(*) as files, count(*) filter (where status <> 'accepted') as files_refused
+    from meta.received_files group by manifest_id
+)
+select m.manifest_id, m.source, m.endpoint, m.run_key, m.landed_at, m.loaded_at, m.row_count as rows_landed,
+       e.interval_start, e.interval_end, e.records_received, e.new_records, e.updated_records,
+       e.quarantined, f.files, f.files_refused
+from meta.loaded_manifests as m
+left join meta.extract_runs as e using (manifest_id)
+left join files as f using (manifest_id)
+order by m.source, m.endpoint, m.landed_at, m.manifest_id
+"""
 REPORTS_SOURCE = "rural_centre_reports"
 
 REPORTING_DDL = """
@@ -271,6 +290,28 @@ PUBLISH_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
             "dataset_name_en": "数据集名称（英文） — the dataset's English name.",
         },
     ),
+    "source_runs": (
+        "来源批次 — one row per landing run the pipeline loaded (an API extract run or a drop-folder "
+        "landing): where it came from, when it was landed and loaded, and what it held; the facts' "
+        "source_manifest_id names it (counts, ids and times only: no file name, no value).",
+        {
+            "manifest_id": "批次编号 — the landing manifest (the facts' and set_aside_records' source_manifest_id).",
+            "source": "数据源 — the source (source_names.source).",
+            "endpoint": "数据集 — the API endpoint or drop-folder table (source_names.dataset).",
+            "run_key": "运行标识 — the pipeline run that landed it (the Airflow run's interval key).",
+            "landed_at": "落地时间 — when the run was written to the landing zone.",
+            "loaded_at": "入库时间 — when it was loaded into the raw layer.",
+            "rows_landed": "落地行数 — records or rows the run landed.",
+            "interval_start": "抽取起点 — for an API run, the start of the interval it asked for.",
+            "interval_end": "抽取终点 — for an API run, the end of that interval.",
+            "records_received": "收到记录数 — for an API run, records the endpoint sent.",
+            "new_records": "新增记录数 — records new to the raw layer.",
+            "updated_records": "更新记录数 — new versions of records it held.",
+            "quarantined": "隔离记录数 — records set aside when loaded.",
+            "files": "文件数 — for a drop-folder run, files received.",
+            "files_refused": "拒收文件数 — files refused whole.",
+        },
+    ),
     "report_returns": (
         "退回清单 — every row of a rural-centre monthly report (S4) set aside, and every report file refused "
         "whole, with where it is, why, what to change and whether a later file fixed it: ready to send back "
@@ -350,11 +391,43 @@ def write_reporting_tables(conn, catalog: str) -> None:
         )
 
 
+def _extract_set_aside_sql(conn, catalog: str) -> str:
+    """Spreadsheet rows set aside when they were read (meta.quarantine), as set_aside_records
+    rows: what identifies them (`spreadsheets.IDENTITY`: codes and dates the parser checked),
+    the month and region they were for (a report's county, else its centre's in the registry),
+    the reason's key, the landing run, file (shown safely), sheet and row. Tables without a
+    month (the targets) are left out: no metric value is made of them."""
+    from extract.spreadsheets import IDENTITY
+
+    branches = []
+    for table, identity in IDENTITY.items():
+        dated = [c for c in identity if c.endswith(("_month", "_date"))]
+        if not dated:
+            continue
+        month = f"cast(date_trunc('month', try_cast(q.record ->> '{dated[0]}' as date)) as date)"
+        region = next((f"q.record ->> '{c}'" for c in identity if c in ("county_code", "region_code")), "null")
+        if "centre_id" in identity and relation_exists(conn, SCHEMA, "rural_centre_registry"):
+            region = f"coalesce({region}, (select g.county_code from {SCHEMA}.rural_centre_registry as g where g.centre_id = q.record ->> 'centre_id'))"
+        key = ", ".join(f"q.record ->> '{c}'" for c in identity)
+        metric = "q.record ->> 'metric_id'" if "metric_id" in identity else "cast(null as varchar)"
+        branches.append(
+            f"select 'extract', q.source, q.endpoint, concat_ws('@', {key}), {metric}, {region}, "
+            f"'{dated[0].removesuffix('_date').removesuffix('_month')}_month', {month}, q.column_name, q.reason_key, "
+            f"q.manifest_id, q.file, q.record ->> 'sheet', q.row_number from meta.quarantine as q where q.endpoint = '{table}' and q.row_number is not null"
+        )
+    return f"insert into {catalog}.{SCHEMA}.set_aside_records\n" + "\nunion all ".join(branches)
+
+
 def write_fact_tables(conn, catalog: str) -> None:
-    """The facts and dimensions this working database has (one built before they existed has none)."""
+    """The facts and dimensions this working database has (one built before they existed has none),
+    and the landing runs their rows came from (`source_runs`)."""
     for name in FACT_TABLES:
         if relation_exists(conn, SCHEMA, name):
             conn.execute(f"create table {catalog}.{SCHEMA}.{name} as select * from {SCHEMA}.{name}")
+    if all(relation_exists(conn, "meta", t) for t in ("loaded_manifests", "extract_runs", "received_files")):
+        conn.execute(SOURCE_RUNS_SQL.format(c=catalog))
+    if relation_exists(conn, SCHEMA, "set_aside_records") and relation_exists(conn, "meta", "quarantine"):
+        conn.execute(_extract_set_aside_sql(conn, catalog))
 
 
 def copy_views(conn, catalog: str) -> None:

@@ -80,6 +80,37 @@ def generate_docs(settings: Settings) -> Path | None:
         return None
 
 
+PROVENANCE_MIGRATION = "staging_tables_carry_source_manifest_id"
+
+
+def drop_staging_tables_without_provenance(settings: Settings) -> list[str]:
+    """Once per working database (`meta.migrations`): drop the incremental staging tables built
+    before the staging models carried `source_manifest_id` (issue 26, the value lineage), so the
+    next build makes them afresh from the raw layer (an incremental model equals its full
+    refresh) instead of failing on the new column (`on_schema_change='fail'`). Returns the
+    tables dropped."""
+    with duck.connect(settings.working_db, settings) as conn:
+        meta.ensure(conn)
+        if meta.migration_applied(conn, PROVENANCE_MIGRATION):
+            return []
+        stale = [
+            name
+            for (name,) in conn.execute(
+                "select t.table_name from duckdb_tables() as t where t.schema_name = 'staging' "
+                "and not exists (select 1 from duckdb_columns() as c where c.schema_name = 'staging' "
+                "and c.table_name = t.table_name and c.column_name = 'source_manifest_id') order by 1"
+            ).fetchall()
+        ]
+        conn.execute("begin transaction")
+        for name in stale:
+            conn.execute(f'drop table staging."{name}"')
+        meta.record_migration(conn, PROVENANCE_MIGRATION, {"dropped": stale})
+        conn.execute("commit")
+    if stale:
+        log.info("staging tables rebuilt in full for the value lineage's source_manifest_id: %s", ", ".join(stale))
+    return stale
+
+
 def dbt_build(settings: Settings, ctx: RunContext, select: str | None = None, full_refresh: bool = False) -> dict:
     """`dbt build` in-process on the settings' working database, for the run's context (its
     publish id and "as of" day, written to meta.run_context first: the run's data interval
@@ -90,6 +121,8 @@ def dbt_build(settings: Settings, ctx: RunContext, select: str | None = None, fu
     working_db = settings.working_db
     try:
         ctx.record(settings)
+        if not select:  # a whole build remakes what the migration drops
+            drop_staging_tables_without_provenance(settings)
     except duckdb.IOException as exc:  # another process holds the file, or the disk failed
         raise DbtTransientError(f"could not open the working database {working_db}: {exc}") from exc
     dbt_dir = settings.dbt_dir

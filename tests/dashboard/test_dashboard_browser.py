@@ -39,6 +39,7 @@ PAGES = {  # sidebar title -> the page's heading and a screenshot name
     "地市分布图": ("地市分布图", "map"),
     "计划进度": ("计划进度", "progress"),
     "数据质量": ("数据质量", "quality"),
+    "这个数从哪里来": ("这个数从哪里来", "explain"),
     "数据报送": ("数据报送", "reporting"),
     "数据说明": ("数据说明", "about"),
     "上传预检": ("上传预检", "precheck"),
@@ -321,6 +322,107 @@ def test_the_explorer_shows_the_true_numbers_and_its_charts_follow_metric_level_
     assert not page.console.errors, "\n".join(page.console.errors)
 
 
+def open_explanation(page, link_scope: str) -> dict[str, str]:
+    """Follow a "这个数从哪里来" link and read the drill-down's summary (value, facts' aggregate, verdict, count)."""
+    link = page.locator(f".st-key-explain-{link_scope} a").first
+    link.scroll_into_view_if_needed()
+    link.click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('h1')].some(h => h.innerText.includes('这个数从哪里来'))"
+    )
+    settle(page)
+    page.locator('[data-role="facts-count"]').wait_for(timeout=60_000)
+    summary = page.locator(".st-key-explain-summary")
+    return {
+        role: summary.locator(f'[data-role="{role}"]').inner_text()
+        for role in ("published-value", "facts-total", "adds-up", "facts-count")
+    }
+
+
+def test_every_measures_card_opens_the_facts_that_make_its_value(page, truth, tmp_path):
+    # GIVEN every measure's card on the overview, and which metrics count one per fact row
+    # (their facts' number is the value itself)
+    counted_once = {
+        row["metric_id"]
+        for row in csv.DictReader((REPO / "dbt_project" / "seeds" / "metric_fact_rules.csv").open(encoding="utf-8"))
+        if row["value_expression"] == "1" and truth.catalog[row["metric_id"]]["aggregation"] == "sum"
+    }
+    by_name = {row["name_zh"]: metric_id for metric_id, row in truth.catalog.items()}
+    for code in MEASURES:
+        go(page, "总览")
+        card = page.locator(f".st-key-card-{code}")
+        metric_id = by_name[card.locator('[data-testid="stMetricLabel"]').inner_text().strip()]
+        last_month, last = list(truth.series(metric_id, PROVINCE).items())[-1]
+        # WHEN the reader opens "这个数从哪里来" beside its value
+        shown = open_explanation(page, f"card-{code}")
+        # THEN the drill-down shows the true value, and its facts add up to it
+        assert_shown(shown["published-value"], last, f"{code} {metric_id} explained value")
+        assert_shown(shown["facts-total"], last, f"{code} {metric_id} facts' aggregate")
+        assert shown["adds-up"].startswith("✓"), (code, shown)
+        n = int(shown["facts-count"])
+        assert n > 0 or last == 0, (code, shown)
+        if metric_id in counted_once:
+            assert n == round(last), (code, metric_id, n, last)
+        # AND the facts, where they came from, the runs and the publish are shown
+        assert page.locator(".st-key-explain-facts").count() == 1
+        assert page.locator(".st-key-table-explain-runs, .st-key-table-explain-files").count() >= 1, code
+        assert page.locator('.st-key-explain-publish [data-role="publish-id"]').inner_text().strip() not in ("", "—")
+        assert page.locator('.st-key-explain-publish [data-role="dbt-invocation"]').inner_text().strip() != ""
+        assert f"{last_month:%Y-%m}" in page.url and f"metric={metric_id}" in page.url
+    # AND the last one's facts download as CSV, one line per fact
+    with page.expect_download() as dl:
+        page.locator(".st-key-dl-csv-facts-" + metric_id + "-420000-" + f"{last_month:%Y-%m}" + " button").click()
+    path = tmp_path / "facts.csv"
+    dl.value.save_as(path)
+    with path.open(encoding="utf-8-sig") as fh:
+        assert sum(1 for _ in csv.DictReader(fh)) == n
+    assert not page.console.errors, "\n".join(page.console.errors)
+
+
+def test_a_ranking_row_and_a_target_open_their_values_explanation(page, truth):
+    # GIVEN the explorer's ranking of prefectures for M06's visitors in the latest month
+    go(page, "指标查询")
+    choose(page, "explorer-measure", "M06")
+    metric = "mobile_museum_visitors"
+    latest = truth.months(metric)[-1]
+    ranked = truth.at(metric, "prefecture", latest)
+    top = max(ranked, key=ranked.get)
+    # WHEN the reader picks its top row and opens its explanation
+    choose(page, "explain-pick-ranking", top)
+    shown = open_explanation(page, "row-ranking")
+    # THEN the drill-down shows that prefecture's true value, and the facts add up to it
+    assert_shown(shown["published-value"], ranked[top], f"ranking row {top}")
+    assert_shown(shown["facts-total"], ranked[top], f"ranking row {top} facts")
+    assert shown["adds-up"].startswith("✓") and int(shown["facts-count"]) > 0
+    # AND from the progress page, a target's metric in the latest month
+    go(page, "计划进度")
+    shown = open_explanation(page, "row-progress")
+    assert shown["adds-up"].startswith("✓"), shown
+    assert not page.console.errors, "\n".join(page.console.errors)
+
+
+def test_a_point_picked_on_the_explorers_line_opens_that_months_explanation(page, truth):
+    # GIVEN the explorer's province line of M06's visitors
+    go(page, "指标查询")
+    choose(page, "explorer-measure", "M06")
+    metric = "mobile_museum_visitors"
+    series = truth.series(metric, PROVINCE)
+    chart_marks(page, ".st-key-chart-trend", "point")
+    # WHEN the reader clicks the point of the fourth month
+    picked = list(series)[3]
+    point = page.locator(f'.st-key-chart-trend [aria-roledescription="point"][aria-label*="{picked:%Y-%m}"]').first
+    point.click(force=True)
+    settle(page)
+    # THEN the link beside the chart names that month, and opens its true value with facts adding up to it
+    link = page.locator(".st-key-explain-trend-point a")
+    assert month_zh(picked) in link.inner_text(), link.inner_text()
+    shown = open_explanation(page, "trend-point")
+    assert_shown(shown["published-value"], series[picked], f"picked point {picked:%Y-%m}")
+    assert_shown(shown["facts-total"], series[picked], f"picked point {picked:%Y-%m} facts")
+    assert shown["adds-up"].startswith("✓")
+    assert not page.console.errors, "\n".join(page.console.errors)
+
+
 def test_the_ranking_downloads_open_as_csv_and_xlsx_with_the_true_rows(page, truth, tmp_path):
     # GIVEN the explorer's ranking of orders placed in the latest month
     go(page, "指标查询")
@@ -478,6 +580,7 @@ def test_the_about_page_describes_every_published_relation_of_the_file_it_reads(
             "fact_rural_centre_reports",
             "fact_stop_days",
             "metric_catalog",
+            "metric_facts",
             "metricflow_time_spine",
             "plan_measures",
             "plan_metric_values",
@@ -494,7 +597,9 @@ def test_the_about_page_describes_every_published_relation_of_the_file_it_reads(
             "sem_centre_months",
             "sem_ledger_prefecture_months",
             "sem_stop_months",
+            "set_aside_records",
             "source_names",
+            "source_runs",
             "unreported_centres",
         )
     ]

@@ -9,6 +9,7 @@ published: every published table is compared (tests/pipeline/published_digest.py
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tests.dbt.test_dbt_metrics import create_raw_tables, insert_http, order
 from tests.pipeline.published_digest import table_digests
 from warehouse.publish import PUBLISHED_TABLES, publish
 from warehouse.run_context import run_context
-from warehouse.transform import dbt_build
+from warehouse.transform import PROVENANCE_MIGRATION, dbt_build
 
 FACTS = ("stg_kechuang_orders__orders", "stg_scipop_platform__stop_visits")
 AS_OF = "2020-10-01T23:59:59+08:00"  # every build is as of the same instant, after the last batch
@@ -182,6 +183,35 @@ def test_a_sequence_of_incremental_builds_publishes_every_table_exactly_as_a_ful
     statuses = {r[0]: r[8] for r in full_rows["stg_kechuang_orders__orders"]}
     assert statuses == {"o1": "resolved", "o2": "cancelled", "o3": "placed"}
     assert published_visitors(incremental) == published_visitors(full) == {"2020-08": 12 + 21, "2020-09": 5}
+
+
+def test_a_working_database_built_before_the_staging_provenance_is_rebuilt_once_not_refused(tmp_path, monkeypatch):
+    # GIVEN a working database whose incremental staging tables a build before the value lineage
+    # (issue 26) made: without source_manifest_id, and the migration not recorded
+    data = tmp_path / "old"
+    db = working_db(data)
+    load(db, BATCHES[:1])
+    build_project(data, monkeypatch, "before-issue-26")
+    with duckdb.connect(str(db)) as conn:
+        for table in FACTS:
+            conn.execute(f"alter table staging.{table} drop column source_manifest_id")
+        conn.execute("delete from meta.migrations where name = ?", [PROVENANCE_MIGRATION])
+    # WHEN the next batch is built (incrementally, as the hourly DAG would)
+    load(db, BATCHES[1:2])
+    build_project(data, monkeypatch, "after-issue-26")
+    # THEN the build went through (dbt's on_schema_change='fail' would have refused the new column):
+    # the stale tables were dropped once and built afresh, with the column, from the raw layer
+    with duckdb.connect(str(db)) as conn:
+        (detail,) = conn.execute("select detail from meta.migrations where name = ?", [PROVENANCE_MIGRATION]).fetchone()
+        columns = conn.execute(
+            "select table_name from duckdb_columns() where schema_name = 'staging' and column_name = 'source_manifest_id' "
+            "and list_contains(?, table_name)",
+            [list(FACTS)],
+        ).fetchall()
+        orders = conn.execute("select count(*) from staging.stg_kechuang_orders__orders").fetchone()[0]
+    assert sorted(json.loads(detail)["dropped"]) == sorted(FACTS)
+    assert len(columns) == len(FACTS)
+    assert orders == 3  # o1, o2 of the first batch and o3 of the second: everything the raw layer holds
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,8 @@ HTTP_BOOKKEEPING = {
     "_landed_at": "timestamptz",
     "_loaded_at": "timestamptz",
 }
-FILE_BOOKKEEPING = {**FILE_LINEAGE, "_landed_at": "timestamptz"}
+# the loader adds the same three columns to a file table (warehouse/raw_load.py _LOADER_COLUMNS)
+FILE_BOOKKEEPING = {**FILE_LINEAGE, "_manifest_id": "varchar", "_landed_at": "timestamptz", "_loaded_at": "timestamptz"}
 _SEQ = itertools.count(1)
 
 

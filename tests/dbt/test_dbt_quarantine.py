@@ -190,3 +190,37 @@ def test_a_month_in_the_future_is_accepted_once_the_data_is_as_of_it(built, tmp_
     keys = {k for _, _, k, _, _ in quarantined(db)}
     assert "c1@2021-08" not in keys and "typo" not in keys
     assert "backwards" in keys and "s1@2022-05-05" in keys
+
+
+def test_the_set_aside_records_place_each_bad_record_at_its_region_and_months_without_its_value(built):
+    # GIVEN the June build of the bad records above
+    _, db = built
+    # WHEN "why is this number X?" reads what was set aside (marts/facts/set_aside_records)
+    with duckdb.connect(str(db)) as conn:
+        rows = conn.execute(
+            "select dataset, record_key, region_code, month_column, strftime(period_month, '%Y-%m'), reason_key "
+            "from metrics.set_aside_records order by all"
+        ).fetchall()
+        columns = {
+            c
+            for (c,) in conn.execute(
+                "select column_name from duckdb_columns() where table_name = 'set_aside_records'"
+            ).fetchall()
+        }
+    got = {(d, k, r, m, p) for d, k, r, m, p, _ in rows}
+    # THEN each bad record is there once per month it would have counted in, at its region
+    assert {
+        ("orders", "backwards", "420103", "placed_month", "2021-05"),
+        ("orders", "backwards", "420103", "accepted_month", "2021-05"),
+        ("orders", "typo", "420102", "placed_month", "2021-09"),
+        ("orders", "before-plan", "420103", "placed_month", "2019-12"),
+        ("exhibition_stops", "s-2019", "420102", "start_month", "2019-11"),
+        ("stop_visits", "s1@2021-05-03", "420102", "visit_month", "2021-05"),
+        ("stop_visits", "s1@2021-05-04", "420102", "visit_month", "2021-05"),
+        ("reports", "c1@2021-08", "420102", "report_month", "2021-08"),
+        ("reports", "c-ghost@2021-05", "420102", "report_month", "2021-05"),
+        ("activities", "intl_exchange_events@420100@2020-06-10", "420100", "activity_month", "2020-06"),
+    } <= got
+    assert {k for _, k, *_ in got} == {k for _, _, k, _, _ in quarantined(db)}
+    # AND with the reason's key, never the value that was written
+    assert all(key for *_, key in rows) and "value" not in columns

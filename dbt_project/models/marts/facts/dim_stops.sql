@@ -21,7 +21,9 @@ final as (
         start_date,
         end_date,
         -- a stop cannot be open on a day after the one the data is as of
-        least(end_date, {{ as_of_date() }}) as open_until
+        least(end_date, {{ as_of_date() }}) as open_until,
+        -- where it came from: the landing run of the version counted (metrics.source_runs)
+        source_manifest_id
     from stops
 )
 

@@ -21,7 +21,13 @@ final as (
         a.activity_date,
         -- measures
         a.value,
-        a.activity_month
+        a.activity_month,
+        -- where it came from: the file (its name shown safely), sheet and row, and the landing
+        -- run that received it (metrics.source_runs)
+        a.source_file_path as source_file,
+        a.source_sheet,
+        a.source_row_number as source_row,
+        a.source_manifest_id
     from activities as a
     inner join definitions as d on a.metric_id = d.metric_id
 )

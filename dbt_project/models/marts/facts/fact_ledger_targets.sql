@@ -16,7 +16,13 @@ final as (
         t.region_code,
         -- attributes
         t.target_value,
-        t.deadline
+        t.deadline,
+        -- where it came from: the file (its name shown safely), sheet and row, and the landing
+        -- run that received it (metrics.source_runs)
+        t.source_file_path as source_file,
+        t.source_sheet,
+        t.source_row_number as source_row,
+        t.source_manifest_id
     from targets as t
     left join definitions as d on t.metric_id = d.metric_id
 )

@@ -29,7 +29,9 @@ final as (
         status in ('resolved', 'closed') and resolved_at is not null as is_resolved,
         -- money, in yuan
         cast_paid_cny,
-        tech_transaction_cny
+        tech_transaction_cny,
+        -- where it came from: the landing run of the version counted (metrics.source_runs)
+        source_manifest_id
     from orders
 )
 

@@ -25,7 +25,9 @@ final as (
         -- money, in yuan
         p.contract_amount_cny,
         -- the roadshow's month
-        r.held_month
+        r.held_month,
+        -- where it came from: the landing run of the version counted (metrics.source_runs)
+        p.source_manifest_id
     from projects as p
     inner join roadshows as r on p.roadshow_id = r.roadshow_id
 )

@@ -16,7 +16,9 @@ final as (
         enterprises_attending,
         -- dates
         held_on,
-        held_month
+        held_month,
+        -- where it came from: the landing run of the version counted (metrics.source_runs)
+        source_manifest_id
     from roadshows
 )
 

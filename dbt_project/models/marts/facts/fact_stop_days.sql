@@ -20,7 +20,9 @@ final as (
         s.theme,
         v.visitors,
         v.student_visitors,
-        v.visit_month
+        v.visit_month,
+        -- where it came from: the landing run of the version counted (metrics.source_runs)
+        v.source_manifest_id
     from visits as v
     inner join stops as s on v.stop_id = s.stop_id
 )

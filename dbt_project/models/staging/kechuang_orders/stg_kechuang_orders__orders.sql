@@ -50,6 +50,7 @@ renamed as (
         {{ beijing_month('resolved_at') }} as resolved_month,
         -- lineage
         _extra as extra_fields,
+        _manifest_id as source_manifest_id,
         max(_loaded_at) over (partition by order_id) as last_loaded_at,
         _landed_at,
         _seq

@@ -17,7 +17,8 @@ renamed as (
         _landed_at as source_landed_at,
         _file_received_seq as source_received_seq,
         _sheet as source_sheet,
-        _row_number as source_row_number
+        _row_number as source_row_number,
+        _manifest_id as source_manifest_id
     from source
 ),
 

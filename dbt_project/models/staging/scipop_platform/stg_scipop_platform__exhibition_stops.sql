@@ -19,6 +19,7 @@ renamed as (
         cast(updated_at as timestamp with time zone) as updated_at,
         -- lineage
         _extra as extra_fields,
+        _manifest_id as source_manifest_id,
         _landed_at,
         _seq
     from source

@@ -35,6 +35,7 @@ renamed as (
         cast(s.updated_at as timestamp with time zone) as updated_at,
         -- lineage
         s._extra as extra_fields,
+        s._manifest_id as source_manifest_id,
         max(s._loaded_at) over (partition by s.stop_id, s.visit_date) as last_loaded_at,
         s._landed_at,
         s._seq,
