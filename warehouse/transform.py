@@ -85,7 +85,7 @@ PROVENANCE_MIGRATION = "staging_tables_carry_source_manifest_id"
 
 def drop_staging_tables_without_provenance(settings: Settings) -> list[str]:
     """Once per working database (`meta.migrations`): drop the incremental staging tables built
-    before the staging models carried `source_manifest_id` (issue 26, the value lineage), so the
+    before the staging models carried `source_manifest_id` (the value lineage), so the
     next build makes them afresh from the raw layer (an incremental model equals its full
     refresh) instead of failing on the new column (`on_schema_change='fail'`). Returns the
     tables dropped."""

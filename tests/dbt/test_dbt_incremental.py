@@ -187,7 +187,7 @@ def test_a_sequence_of_incremental_builds_publishes_every_table_exactly_as_a_ful
 
 def test_a_working_database_built_before_the_staging_provenance_is_rebuilt_once_not_refused(tmp_path, monkeypatch):
     # GIVEN a working database whose incremental staging tables a build before the value lineage
-    # (issue 26) made: without source_manifest_id, and the migration not recorded
+    # made: without source_manifest_id, and the migration not recorded
     data = tmp_path / "old"
     db = working_db(data)
     load(db, BATCHES[:1])

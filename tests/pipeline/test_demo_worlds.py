@@ -129,7 +129,7 @@ NEW_SINCE_ISSUE_14 = {
     "dim_stops",
     "dim_service_teams",
     "dim_months",
-    # "why is this number X?" (issue 26 item 3): how metrics follow from facts, set-aside records, runs
+    # "why is this number X?": how metrics follow from facts, set-aside records, runs
     "metric_facts",
     "set_aside_records",
     "source_runs",

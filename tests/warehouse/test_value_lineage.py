@@ -1,4 +1,4 @@
-"""Why is this number X? (issue 26, item 3): the lineage of one value from the published file.
+"""Why is this number X?: the lineage of one value from the published file.
 
 For every metric, at a county, a prefecture and the province in one month, the explanation
 (`dashboard.explain`, which reads only the published file) must give facts that aggregate to
