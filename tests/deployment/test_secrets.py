@@ -99,7 +99,11 @@ def test_source_tokens_are_read_from_json_and_uri_connections_and_a_hex_token_pa
 
 
 def check(env: dict, *names: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "POSTGRES", "REDIS", "DASHBOARD", "OPENLINEAGE"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW", "POSTGRES", "REDIS", "DASHBOARD", "OPENLINEAGE"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "deploy.env_secrets", "check", *names],
         env={**base, **env},
