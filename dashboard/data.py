@@ -66,8 +66,9 @@ class Reader:
         cur.execute("use published")
         return cur
 
-    def df(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        """The result as a DataFrame; DATE columns stay `datetime.date` (pandas would make them timestamps)."""
+    def df(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
+        """The result as a DataFrame (`params` positional, or named for `$name`); DATE columns stay
+        `datetime.date` (pandas would make them timestamps)."""
         cur = self.cursor()
         try:
             rel = cur.execute(sql, params or [])

@@ -157,20 +157,7 @@ def set_aside(r, rule_row: dict, region_code: str, month: date) -> pd.DataFrame:
         "month_column": month_column,
         "region": region_code,
     }
-    return _df(r, SET_ASIDE_SQL, params)
-
-
-def _df(r, sql: str, params: dict) -> pd.DataFrame:
-    cur = r.cursor()
-    try:
-        rel = cur.execute(sql, params)
-        dates = [d[0] for d in rel.description if str(d[1]) == "DATE"]
-        df = rel.df()
-    finally:
-        cur.close()
-    for col in dates:
-        df[col] = [None if pd.isna(x) else x.date() for x in df[col]]
-    return df
+    return r.df(SET_ASIDE_SQL, params)
 
 
 def publish_of(r, publish_id: str | None) -> dict:
@@ -208,11 +195,10 @@ def explain(r, metric_id: str, region_code: str, month: date) -> Explanation | N
         cur.close()
     if total is None and rule_row["aggregation"] in ("sum", "distinct_count"):
         total = 0.0  # no facts: the province's zero row of an additive metric
-    facts = _df(r, f"{sql} order by 2, 1 limit {FACTS_LIMIT}", params)
+    facts = r.df(f"{sql} order by 2, 1 limit {FACTS_LIMIT}", params)
     runs = pd.DataFrame()
     if provenance:
-        runs = _df(
-            r,
+        runs = r.df(
             "select source, source_endpoint, source_manifest_id, source_run, source_landed_at, source_loaded_at, "
             f"count(*) as facts from ({sql}) group by all order by source_landed_at, source_manifest_id",
             params,
@@ -240,4 +226,4 @@ def all_facts(r, metric_id: str, region_code: str, month: date) -> pd.DataFrame:
     if rule_row is None:
         return pd.DataFrame()
     sql = facts_sql(rule_row, _has_provenance(r, rule_row["fact_table"]))
-    return _df(r, f"{sql} order by 2, 1", {"region": region_code, "month": month})
+    return r.df(f"{sql} order by 2, 1", {"region": region_code, "month": month})
