@@ -180,6 +180,7 @@ def run_scale(
     airflow: bool = True,
     memory_limit: str | None = None,
     latency: bool = True,
+    freshness: bool = True,
 ) -> dict:
     from simulator.process import SimulatorProcess  # the benchmark, not the pipeline, drives the simulator
     from simulator.world import WORLD_END
@@ -239,7 +240,8 @@ def run_scale(
         # --- what a reader waits for after a change, under the real scheduler ---------------
         if latency:
             report["reader_latency"] = measure_latency(sdir / "latency", incoming, sim, t0, end)
-            # --- and how soon a finished upload is published (the drop folders' watcher) ------
+        # --- how soon a finished upload is published (the drop folders' watcher) -------------
+        if latency and freshness:
             from bench.freshness import measure as measure_freshness
 
             report["freshness"] = measure_freshness(sdir / "freshness", incoming, sim)

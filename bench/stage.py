@@ -216,7 +216,11 @@ def publish(p: dict, settings) -> dict:
     gated = {"checks_passed": p.get("checks_passed") or 0, "checks_failed": p.get("checks_failed") or 0}
     started = time.perf_counter()
     r = steps.publish(settings, _context(p), built, gated)
-    return {"publish_seconds": round(time.perf_counter() - started, 3), "row_counts": r["row_counts"]}
+    return {
+        "publish_seconds": round(time.perf_counter() - started, 3),
+        "publish_id": r["publish_id"],
+        "row_counts": r["row_counts"],
+    }
 
 
 def bare_parse(p: dict, settings) -> dict:
