@@ -186,6 +186,8 @@ def dbt(p: dict, settings) -> dict:
     Path(p["nodes_file"]).write_text(json.dumps(r))
     return {
         "invocation_id": r["invocation_id"],
+        "inputs": r["inputs"],
+        "unchanged_since": r.get("unchanged_since"),
         "build_seconds": round(wall, 3),
         "nodes": len(nodes),
         "node_seconds_by_type": by_type,
@@ -210,11 +212,15 @@ def gate(p: dict, settings) -> dict:
 def publish(p: dict, settings) -> dict:
     from pipeline import steps
 
-    built = {"invocation_id": p.get("invocation_id")}
+    built = {"invocation_id": p.get("invocation_id"), "inputs": p.get("inputs")}
     gated = {"checks_passed": p.get("checks_passed") or 0, "checks_failed": p.get("checks_failed") or 0}
     started = time.perf_counter()
     r = steps.publish(settings, _context(p), built, gated)
-    return {"publish_seconds": round(time.perf_counter() - started, 3), "row_counts": r["row_counts"]}
+    return {
+        "publish_seconds": round(time.perf_counter() - started, 3),
+        "publish_id": r["publish_id"],
+        "row_counts": r["row_counts"],
+    }
 
 
 def bare_parse(p: dict, settings) -> dict:
@@ -264,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(settings, incoming_dir=Path(params["incoming"]).resolve())
     arm_failpoint(settings)
     t0 = time.perf_counter()
-    for m in modules:
+    # a long-lived worker has them imported already; `"preimport": false` measures a process
+    # that imports only what its work needs (the empty run: dbt and GX are never needed)
+    for m in modules if params.get("preimport", True) else ():
         importlib.import_module(m)
     import_s = time.perf_counter() - t0
     t1 = time.perf_counter()

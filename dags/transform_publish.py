@@ -3,6 +3,9 @@
 
 Scheduled on the raw-layer Assets of the extract DAGs: it runs whenever any source's raw
 tables changed (an extract DAG whose load found nothing new emits no event).
+0. A run whose inputs (the raw layer, the "as of" day, the code) are those the live publish
+   was computed from skips everything: `dbt_build` is skipped (and with it the rest) without
+   importing dbt (warehouse/run_inputs.py).
 1. `dbt_build` builds staging → intermediate → marts into the working DuckDB and runs
    dbt's tests (in-process `dbtRunner`).
 2. `quality_gate` validates the marts with the Great Expectations suites in
@@ -23,7 +26,7 @@ tables changed (an extract DAG whose load found nothing new emits no event).
 from __future__ import annotations
 
 from airflow.sdk import AssetAny, Param, dag, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from pendulum import datetime
 from plan_dag_lib import (
     DEFAULT_ARGS,
@@ -70,9 +73,12 @@ def transform_publish():
         from warehouse.transform import DbtBuildFailed
 
         try:
-            return steps.build(task_settings(), run_context_of(context))
+            built = steps.build(task_settings(), run_context_of(context))
         except DbtBuildFailed as exc:  # deterministic for the same data: retrying cannot help
             raise AirflowFailException(str(exc)) from exc
+        if steps.unchanged(built):  # the live file is what this run would publish: skip the rest
+            raise AirflowSkipException(f"inputs unchanged since publish {steps.unchanged(built)}: nothing to build")
+        return built
 
     @task(pool=WRITER_POOL)
     def quality_gate(build: dict, **context) -> dict:

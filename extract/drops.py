@@ -196,6 +196,22 @@ def _already(seen: set, c: Candidate) -> bool:
     return any(k in seen for k in keys)
 
 
+def settled_new_files(
+    incoming: Path, source: str, seen: set, quiet_seconds: float, now: float | None = None
+) -> list[tuple[str, str]]:
+    """(file id, stat identity) of each entry of the source's drop folder that no run received
+    yet (`seen`: `landed_versions` plus what the caller saw since) and that nothing changed for
+    the quiet period: what an extract would take now. Nothing is opened or read (the
+    drop-folder watcher's question, dags/plan_dag_lib/drop_watch.py)."""
+    now = time.time() if now is None else now
+    with Listing(incoming, SOURCES[source].name) as listing:
+        return [
+            (c.name.id, c.identity)
+            for c in listing.entries
+            if now - c.st.st_ctime_ns / 1e9 >= quiet_seconds and not _already(seen, c)
+        ]
+
+
 def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat()
 

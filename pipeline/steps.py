@@ -102,27 +102,56 @@ def load(settings: Settings, source: str) -> dict:
 
 
 def build(settings: Settings, ctx: RunContext, full_refresh: bool = False) -> dict:
-    """dbt build of the working database for the run: its publish id, dbt's invocation id and
-    every node's result (DbtBuildFailed on a failing model or test, DbtTransientError on a
-    lock or the disk)."""
+    """dbt build of the working database for the run: its publish id, dbt's invocation id,
+    every node's result and the fingerprint of the inputs it read (DbtBuildFailed on a failing
+    model or test, DbtTransientError on a lock or the disk). When the live publish was computed
+    from exactly these inputs (warehouse/run_inputs.py: the raw layer, the "as of" day, the
+    code), nothing runs and the answer names it (`unchanged_since`): the gate and the publish
+    then have nothing to do, and dbt is not even imported."""
+    from warehouse import run_inputs
+
+    inputs = run_inputs.fingerprint(settings, ctx)
+    if not full_refresh and (live := run_inputs.unchanged_since(settings, inputs)):
+        return {"publish_id": ctx.publish_id, "invocation_id": None, "nodes": [], "inputs": inputs,
+                "unchanged_since": live}  # fmt: skip
     from warehouse.transform import dbt_build
 
     result = dbt_build(settings, ctx, full_refresh=full_refresh)
-    return {"publish_id": ctx.publish_id, "invocation_id": result["invocation_id"], "nodes": result["nodes"]}
+    return {
+        "publish_id": ctx.publish_id,
+        "invocation_id": result["invocation_id"],
+        "nodes": result["nodes"],
+        "inputs": inputs,
+    }
+
+
+def unchanged(built: dict) -> str | None:
+    """The live publish that `build` found computed from the same inputs (nothing to do), or None."""
+    return built.get("unchanged_since")
 
 
 def gate(settings: Settings, ctx: RunContext, built: dict) -> dict:
     """The quality gate over what `build` made (dbt's tests go into the ledger too): the
-    counts of checks, or GateFailed naming each blocking check that failed."""
+    counts of checks, or GateFailed naming each blocking check that failed. Nothing to check
+    when the build found its inputs unchanged (the live publish passed this gate already)."""
+    if unchanged(built):
+        return {"checks_passed": 0, "checks_failed": 0, "unchanged_since": unchanged(built)}
     from expectations.gate import run_gate
 
     return run_gate(settings, ctx, built["nodes"])
 
 
 def publish(settings: Settings, ctx: RunContext, built: dict, gated: dict) -> dict:
-    """Publish the built and gated working database: a new published file, swapped in."""
+    """Publish the built and gated working database: a new published file, swapped in, and
+    what it was computed from remembered. Nothing when the build found its inputs unchanged:
+    the live file is what this run would publish."""
+    from warehouse import run_inputs
     from warehouse.publish import publish as publish_file
 
-    return publish_file(
+    if unchanged(built):
+        return {"publish_id": unchanged(built), "unchanged_since": unchanged(built), "row_counts": {}}
+    result = publish_file(
         settings, ctx.publish_id, gated["checks_passed"], gated["checks_failed"], built["invocation_id"]
     )
+    run_inputs.remember(settings, ctx.publish_id, built.get("inputs"))
+    return result

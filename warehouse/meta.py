@@ -18,6 +18,9 @@ applies the column additions older databases need), so any step may run first.
 - `run_context`: the one row dbt reads the publish id and the "as of" day from.
 - `dbt_state`: the manifest of the last complete dbt build into this database, so the next
   build may skip what has not changed (warehouse/transform.py).
+- `publish_inputs`: per publish, the fingerprint of what its build read
+  (`warehouse/run_inputs.py`), so a run that would compute the same tables skips the
+  build, the gate and the publish.
 - `migrations`: one-time data migrations already applied (`migration_applied`,
   `record_migration`), e.g. the raw layer's move to the SQL content hash
   (`warehouse/raw_records.py`).
@@ -73,6 +76,8 @@ _DDL = (
     "create table if not exists meta.dbt_state (manifest_sha256 varchar, built_at timestamptz)",
     """create table if not exists meta.migrations (
         name varchar primary key, applied_at timestamptz, detail json)""",
+    """create table if not exists meta.publish_inputs (
+        publish_id varchar primary key, inputs_sha256 varchar, recorded_at timestamptz)""",
 )
 
 QUALITY_COLUMNS = (
@@ -92,6 +97,7 @@ _COMPLETE = (
     ("run_context", "as_of_date"),
     ("dbt_state", "built_at"),
     ("migrations", "detail"),
+    ("publish_inputs", "recorded_at"),
 )
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetWatcher
 
-from extract.sources import SOURCES
+from extract.sources import SOURCES, file_sources
 from pipeline import WRITER_POOL, WRITER_QUEUE  # noqa: F401  (the single-writer pool and queue: pipeline/)
 from plan_dag_lib.alerts import alert_on_failure  # noqa: F401  (every DAG's on_failure_callback)
 from warehouse.permissions import apply_umask
@@ -28,6 +28,19 @@ apply_umask()
 # when a load inserted something; transform_publish runs on any of them (AssetAny).
 RAW_ASSETS = {source: Asset(f"duckdb://plan_metrics_work/raw/{source}") for source in SOURCES}
 PUBLISHED_ASSET = Asset("duckdb://plan_metrics/metrics")
+
+
+def _drop_asset(source: str) -> Asset:
+    from pipeline.drop_watch import DropFolderTrigger
+
+    watcher = AssetWatcher(name=f"drops_{source}", trigger=DropFolderTrigger(source=source))
+    return Asset(name=f"drops_{source}", uri=f"file://plan_metrics_incoming/{source}", watchers=[watcher])
+
+
+# One Asset per drop folder: "a settled upload no run has taken". Its watcher (a trigger in
+# the triggerer, pipeline/drop_watch.py) emits it; the source's extract DAG runs on it as well
+# as on its cadence, so an upload is taken within seconds of its quiet period.
+DROP_ASSETS = {source.name: _drop_asset(source.name) for source in file_sources()}
 
 # Retries and timeouts are set per kind of task (schedules.py), never here.
 DEFAULT_ARGS = {"owner": "plan-metrics"}

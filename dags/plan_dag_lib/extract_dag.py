@@ -21,13 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from airflow.sdk import dag, task
+from airflow.sdk import AssetOrTimeSchedule, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 from pendulum import datetime
 
 from extract.sources import Cadence, Source
 from plan_dag_lib import (
     DEFAULT_ARGS,
+    DROP_ASSETS,
     RAW_ASSETS,
     WRITER_POOL,
     WRITER_QUEUE,
@@ -103,7 +104,7 @@ def extract_load_dag(
 
     @dag(
         dag_id=f"extract_{source}",
-        schedule=timetable(cadence),
+        schedule=schedule(source, cadence),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
@@ -132,6 +133,13 @@ def extract_load_dag(
         load_task(extract_task(read_watermarks()))
 
     return extract_dag()
+
+
+def schedule(source: str, cadence: Cadence):
+    """The cadence; for a drop folder also its watcher's Asset (an upload that settled)."""
+    if source not in DROP_ASSETS:
+        return timetable(cadence)
+    return AssetOrTimeSchedule(timetable=timetable(cadence), assets=DROP_ASSETS[source])
 
 
 def source_dag(source: Source):

@@ -7,11 +7,13 @@ depends on `[scheduler] create_cron_data_intervals`, and the pipeline needs real
 intervals — each run lands under its interval's key, which is what makes re-running an
 interval reuse what that interval received.
 
-Drop folders (S4, S5) are polled every 15 minutes by a cheap listing of the folder rather
-than watched by an AssetWatcher: the only file event triggers that ship with Airflow 3.3
-(`FileDeleteTrigger`, `DirectoryFileDeleteTrigger`) delete the file they saw, and the drop
-folder is the schools' upload area, mounted read-only in production; a custom trigger would
-have to run in the triggerer with the same listing logic and no gain at a 15-minute latency.
+Drop folders (S4, S5) run on their cadence (every 15 minutes: the backstop) *and* on their
+watcher's Asset (`plan_dag_lib.DROP_ASSETS`): a custom event trigger in the triggerer
+(`pipeline/drop_watch.py`) lists the folder every few seconds, read-only, with the extract's
+own listing and quiet rule, and fires once an upload has settled, so it is taken within
+seconds of its quiet period. (The file triggers that ship with Airflow 3.3,
+`FileDeleteTrigger` and `DirectoryFileDeleteTrigger`, delete the file they saw: the drop
+folder is the schools' upload area, mounted read-only in production.)
 """
 
 from __future__ import annotations

@@ -292,6 +292,73 @@ def test_quick_run_prints_the_table_with_the_targets(bench_run):
     assert f"SF{SCALE:g}" in report["table"]
 
 
+def test_empty_run_loads_nothing_and_skips_the_build_the_gate_and_the_publish(bench_run):
+    # GIVEN the run the bench makes right after the incremental one, at the same clock
+    report, _, _ = bench_run
+    scale = report["scales"][0]
+    empty = scale["empty_run"]
+    # THEN nothing was loaded, the dbt step found the live publish's inputs unchanged, and
+    # neither the gate nor the publish ran (the DAG skips them)
+    assert empty["rows_loaded"] == 0
+    assert empty["skipped_build"] is True
+    assert set(empty["stage_seconds"]) == {"extract", "load", "dbt"}
+    # AND its cost is its stages' processes, each step's own time inside its process
+    assert empty["seconds"] == pytest.approx(sum(empty["stage_seconds"].values()), abs=0.01)
+    for stage, work in empty["stage_work_seconds"].items():
+        assert work <= empty["stage_seconds"][stage]
+    # AND the published file is still the incremental run's
+    from bench.standalone import publish_ids
+
+    published = Path(scale["dbt_nodes_file"]).parents[2] / "full" / "published" / "plan_metrics.duckdb"
+    assert publish_ids(published)[-1] == scale["incremental_run"]["stages"]["publish"]["publish_id"]
+
+
+def test_full_refresh_over_bare_tools_is_the_full_walls_over_the_sum_of_its_parts_bare_times(bench_run):
+    report, _, _ = bench_run
+    over = report["scales"][0]["full_refresh_over_bare"]
+    bare = sum(p["bare_seconds"] for p in over["parts"].values())
+    assert over["bare_tools_seconds"] == pytest.approx(bare, abs=0.002)
+    assert over["pipeline_seconds"] == report["scales"][0]["full_refresh"]["wall_seconds"]
+    assert within(over["over_bare_tools"], over["pipeline_seconds"], over["bare_tools_seconds"], 0.001, 0.001, 0.001)
+
+
+def test_the_report_carries_issue_27s_figures_as_numbers(bench_run):
+    # GIVEN the JSON report of a quick run (its Airflow legs off, so freshness is not measured)
+    report, _, _ = bench_run
+    # THEN each figure issue 27 asks for is at the top, a number or, when not measured, None
+    for section, key in (
+        ("incremental", "fraction_of_full"),
+        ("full_refresh", "over_bare_tools"),
+        ("empty_run", "seconds"),
+        ("freshness", "upload_to_published_seconds"),
+    ):
+        assert key in report[section], section
+        value = report[section][key]
+        assert value is None if section == "freshness" else isinstance(value, int | float), (section, value)
+    assert report["incremental"]["fraction_of_full"] == report["scales"][0]["incremental"]["fraction_of_full"]
+
+
+def test_headline_takes_each_figure_from_the_largest_scale_that_measured_it():
+    # GIVEN two scales: only the smaller measured freshness, both the rest
+    from bench.report import headline
+
+    small = {
+        "scale": 1,
+        "freshness": {"upload_to_published_seconds": {"median": 20.0, "max": 31.5}},
+        "incremental": {"fraction_of_full": 0.5},
+        "full_refresh_over_bare": {"over_bare_tools": 9.0},
+        "empty_run": {"seconds": 1.5},
+    }
+    large = {**small, "scale": 10, "freshness": {"failed": True}, "incremental": {"fraction_of_full": 0.3}}
+    # WHEN the report's headline is made
+    got = headline([small, large])
+    # THEN freshness is the slowest upload of the scale that has it, the rest the larger scale's
+    assert got["freshness"] == {"upload_to_published_seconds": 31.5, "median_seconds": 20.0, "scale": 1}
+    assert got["incremental"] == {"fraction_of_full": 0.3, "scale": 10}
+    assert got["full_refresh"]["over_bare_tools"] == 9.0
+    assert got["empty_run"]["seconds"] == 1.5
+
+
 def test_task_durations_sum_what_airflow_recorded_in_its_sqlite_metadata(tmp_path):
     # GIVEN task_instance rows as Airflow 3 writes them to SQLite (naive UTC text timestamps)
     from bench.airflow_e2e import task_durations

@@ -1,5 +1,6 @@
 """GIVEN the parsed dags/ folder THEN the scheduling is set on purpose: each extract DAG runs on
-its source's cadence with real data intervals and emits its own raw Asset, transform_publish
+its source's cadence with real data intervals (a drop folder's also on its watcher's Asset)
+and emits its own raw Asset, transform_publish
 runs on any of them, limits and retries are set, and a re-run of an interval lands under
 the same key as the original run (what makes backfills reproduce it)."""
 
@@ -26,6 +27,27 @@ CADENCES = [
 ]
 
 
+def cron_id(dag_id: str) -> str:
+    return next(p.id for p in CADENCES if p.values[0] == dag_id)
+
+
+def test_each_drop_folder_dag_runs_on_its_watchers_asset_and_the_watcher_is_the_drop_trigger(dags):
+    from plan_dag_lib import DROP_ASSETS
+
+    from extract.sources import file_sources
+    from pipeline.drop_watch import DropFolderTrigger
+
+    assert set(DROP_ASSETS) == {s.name for s in file_sources()}
+    for source, asset in DROP_ASSETS.items():
+        condition = dags[f"extract_{source}"].timetable.asset_condition
+        assert condition.uri == asset.uri
+        (watcher,) = asset.watchers
+        assert isinstance(watcher.trigger, DropFolderTrigger) and watcher.trigger.source == source
+        # the triggerer rebuilds it from what it serializes
+        classpath, kwargs = watcher.trigger.serialize()
+        assert classpath == "pipeline.drop_watch.DropFolderTrigger" and kwargs["source"] == source
+
+
 @pytest.fixture(scope="module")
 def dags(tmp_path_factory):
     os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home")))
@@ -41,6 +63,9 @@ def dags(tmp_path_factory):
 def test_each_extract_dag_runs_on_its_sources_cadence_with_real_data_intervals(dags, dag_id, cron, dagrun_timeout):
     assert dag_id in dags, f"{dag_id} is missing"
     timetable = dags[dag_id].timetable
+    if "drop-folder" in cron_id(dag_id):  # the cadence, or the watcher's Asset: an upload that settled
+        assert type(timetable).__name__ == "AssetOrTimeSchedule"
+        timetable = timetable.timetable
     # a data-interval timetable (not CronTriggerTimetable): each run owns [start, end)
     assert type(timetable).__name__ == "CronDataIntervalTimetable"
     assert (timetable.expression, str(timetable.timezone)) == (cron, "Asia/Shanghai")

@@ -318,18 +318,18 @@ def test_the_first_run_leaves_openlineage_events_joining_the_sources_to_the_publ
     assert set(PUBLISHED_TABLES) - set(reached) == first["seed_only_tables"]
 
 
-def test_a_second_run_with_no_source_changes_publishes_the_same_rows_under_a_new_publish(story):
+def test_a_second_run_with_no_source_changes_keeps_the_live_publish_without_building(story):
     # GIVEN a first publish WHEN the pipeline runs again with no change at the sources
     first, second = story["first run"], story["second run"]
-    # THEN the same rows are published, still the truth, under a new publish_id
+    # THEN the transform finds the inputs the live publish was computed from and stops before
+    # dbt (warehouse/run_inputs.py): the same rows, still the truth, under the same publish
     assert strip(second["values"]) == strip(first["values"])
     assert_matches_truth(second["values"], expected(CLOCK_1))
     first_id, second_id = first["publish_log"][-1][0], second["publish_log"][-1][0]
-    assert first_id != second_id
-    assert {v[3] for v in first["values"].values()} == {first_id}
-    assert {v[3] for v in second["values"].values()} == {second_id}
-    # AND the publish log holds both publishes, each naming the dbt invocation that built it
-    assert [pid for pid, _ in second["publish_log"]] == [first_id, second_id]
+    assert first_id == second_id
+    assert {v[3] for v in second["values"].values()} == {first_id}
+    # AND the publish log holds the one publish, naming the dbt invocation that built it
+    assert [pid for pid, _ in second["publish_log"]] == [first_id]
     assert all(invocation for _, invocation in second["publish_log"])
 
 
@@ -338,7 +338,7 @@ def test_after_the_source_changes_the_next_run_publishes_the_new_truth_increment
     third = story["third run"]
     # THEN every published value is the truth at the new clock
     assert_matches_truth(third["values"], expected(CLOCK_2))
-    assert len(third["publish_log"]) == 3
+    assert len(third["publish_log"]) == 2  # the second run had nothing to publish
     # AND dbt built the orders through its incremental (merge) path, not a rebuild
     assert MERGE_PATH in third["compiled_orders"]
 
@@ -358,7 +358,7 @@ def test_a_full_refresh_publishes_every_table_exactly_as_the_incremental_runs_di
     assert not differ and set(rebuilt["digests"]) == compared, f"tables that differ: {differ}"
     # AND both are the truth
     assert_matches_truth(rebuilt["values"], expected(CLOCK_2))
-    assert len(rebuilt["publish_log"]) == 3
+    assert len(rebuilt["publish_log"]) == 2
 
 
 def test_a_failing_expectation_blocks_the_publish_and_leaves_the_published_file_untouched(story):
@@ -376,7 +376,8 @@ def test_a_failing_expectation_blocks_the_publish_and_leaves_the_published_file_
     assert record["sha_after_block"] == record["sha_before"]
     # AND the quality ledger recorded the failure
     assert record["failed_block_checks"] >= 1
-    # WHEN the bad version is gone THEN the next run publishes again, the truth
+    # WHEN the bad version is gone THEN the next run succeeds, finding the very inputs the live
+    # publish was computed from: nothing to build, and the published file is still the truth
     assert record["fixed"].returncode == 0, log_of(record["fixed"])
-    assert record["sha_after_fix"] != record["sha_before"]
+    assert record["sha_after_fix"] == record["sha_before"]
     assert_matches_truth(record["values_after_fix"], expected(CLOCK_2))
