@@ -129,6 +129,7 @@ select m.manifest_id, m.source, m.endpoint, m.run_key, m.landed_at, m.loaded_at,
 from meta.loaded_manifests as m
 left join meta.extract_runs as e using (manifest_id)
 left join files as f using (manifest_id)
+where m.manifest_id in ({used})
 order by m.source, m.endpoint, m.landed_at, m.manifest_id
 """
 REPORTS_SOURCE = "rural_centre_reports"
@@ -291,9 +292,10 @@ PUBLISH_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "source_runs": (
-        "来源批次 — one row per landing run the pipeline loaded (an API extract run or a drop-folder "
-        "landing): where it came from, when it was landed and loaded, and what it held; the facts' "
-        "source_manifest_id names it (counts, ids and times only: no file name, no value).",
+        "来源批次 — one row per landing run a published row came from (an API extract run or a "
+        "drop-folder landing named by a fact's or set-aside record's source_manifest_id): where it "
+        "came from, when it was landed and loaded, and what it held (counts, ids and times only: "
+        "no file name, no value).",
         {
             "manifest_id": "批次编号 — the landing manifest (the facts' and set_aside_records' source_manifest_id).",
             "source": "数据源 — the source (source_names.source).",
@@ -424,10 +426,22 @@ def write_fact_tables(conn, catalog: str) -> None:
     for name in FACT_TABLES:
         if relation_exists(conn, SCHEMA, name):
             conn.execute(f"create table {catalog}.{SCHEMA}.{name} as select * from {SCHEMA}.{name}")
-    if all(relation_exists(conn, "meta", t) for t in ("loaded_manifests", "extract_runs", "received_files")):
-        conn.execute(SOURCE_RUNS_SQL.format(c=catalog))
     if relation_exists(conn, SCHEMA, "set_aside_records") and relation_exists(conn, "meta", "quarantine"):
         conn.execute(_extract_set_aside_sql(conn, catalog))
+    if all(relation_exists(conn, "meta", t) for t in ("loaded_manifests", "extract_runs", "received_files")):
+        conn.execute(SOURCE_RUNS_SQL.format(c=catalog, used=_runs_used(conn, catalog)))
+
+
+def _runs_used(conn, catalog: str) -> str:
+    """The landing runs a published row names (a fact's or a set-aside record's
+    `source_manifest_id`): `source_runs` lists those, so it grows with the data, not with the
+    hourly runs that found nothing new (and a run that changed nothing changes no table)."""
+    tables = conn.execute(
+        "select distinct table_name from duckdb_columns() where database_name = ? and schema_name = ? "
+        "and column_name = 'source_manifest_id' order by 1",
+        [catalog, SCHEMA],
+    ).fetchall()
+    return " union ".join(f"select source_manifest_id from {catalog}.{SCHEMA}.{t}" for (t,) in tables) or "null"
 
 
 def copy_views(conn, catalog: str) -> None:

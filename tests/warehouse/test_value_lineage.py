@@ -123,6 +123,24 @@ def test_every_fact_says_where_it_came_from(published_world, explained):
     assert checked > 300
 
 
+def test_source_runs_lists_exactly_the_runs_a_published_row_came_from(published_world):
+    # GIVEN the published file, and the landing runs the working database loaded
+    with duckdb.connect(str(published_world.published_db), read_only=True) as conn:
+        tables = [t for (t,) in conn.execute(
+            "select distinct table_name from duckdb_columns() where schema_name = 'metrics' "
+            "and column_name = 'source_manifest_id'"
+        ).fetchall()]  # fmt: skip
+        named = {m for t in tables for (m,) in conn.execute(f"select source_manifest_id from metrics.{t}").fetchall()}
+        listed = [m for (m,) in conn.execute("select manifest_id from metrics.source_runs").fetchall()]
+    with duckdb.connect(str(published_world.working_db), read_only=True) as conn:
+        loaded = {m for (m,) in conn.execute("select manifest_id from meta.loaded_manifests").fetchall()}
+    # THEN every run a fact or set-aside record names is listed once, and no other run is
+    assert {"fact_orders", "fact_rural_centre_reports", "set_aside_records"} <= set(tables)
+    assert len(listed) == len(set(listed))
+    assert set(listed) == named - {None}
+    assert set(listed) <= loaded
+
+
 def test_what_was_set_aside_is_what_the_simulator_planted(published_world, reader, explained):
     # GIVEN the rows the simulator planted for a correct pipeline to set aside (HTTP records:
     # none in this world without faults)
