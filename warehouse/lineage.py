@@ -124,33 +124,44 @@ def task_datasets(
 
 
 # ------------------------------------------------------------------------------ dbt's events
-def emit_dbt_events(settings: Settings, succeeded: bool = True) -> int:
+def emit_dbt_events(settings: Settings, succeeded: bool = True, parent: tuple[str, str, str] | None = None) -> int:
     """Send one START and one COMPLETE (or FAIL) per node of the build that just ran, wrapped in
     a run of the job `dbt-run-plan_metrics`, from the build's manifest and run_results; the
-    catalog of `dbt docs generate`, when there, adds each model's columns. Returns how many
-    events went out. A failure is logged, never raised: lineage never blocks a build."""
+    catalog of `dbt docs generate`, when there, adds each model's columns. `parent`, the
+    (namespace, job name, run id) of the Airflow task that ran the build, becomes the dbt run's
+    parent (so a catalog nests dbt's run inside the task's) and every node's root. Returns how
+    many events went out. A failure is logged, never raised: lineage never blocks a build."""
     try:
-        return _emit_dbt_events(settings, succeeded)
+        return _emit_dbt_events(settings, succeeded, parent)
     except Exception as exc:  # a catalog being down must not stop a publish
         log.warning("dbt's OpenLineage events were not sent: %s", exc)
         return 0
 
 
-def _emit_dbt_events(settings: Settings, succeeded: bool) -> int:
+def _emit_dbt_events(settings: Settings, succeeded: bool, parent: tuple[str, str, str] | None) -> int:
     from openlineage.client.client import OpenLineageClient
     from openlineage.common.provider.dbt.facets import ParentRunMetadata
     from openlineage.dbt import dbt_run_event_end, dbt_run_event_failed, dbt_run_event_start
 
+    task = None
+    if parent:
+        namespace, name, run_id = parent
+        task = ParentRunMetadata(run_id=run_id, job_name=name, job_namespace=namespace)
     processor = _Processor(settings)
     start = dbt_run_event_start(
-        job_name=processor.job_name, job_namespace=settings.openlineage_namespace, parent_run_metadata=None
+        job_name=processor.job_name, job_namespace=settings.openlineage_namespace, parent_run_metadata=task
     )
     processor.dbt_run_metadata = ParentRunMetadata(
-        run_id=start.run.runId, job_name=start.job.name, job_namespace=start.job.namespace
+        run_id=start.run.runId,
+        job_name=start.job.name,
+        job_namespace=start.job.namespace,
+        root_parent_run_id=task.run_id if task else None,
+        root_parent_job_name=task.job_name if task else None,
+        root_parent_job_namespace=task.job_namespace if task else None,
     )
     events = processor.parse().events()
     end = (dbt_run_event_end if succeeded else dbt_run_event_failed)(
-        run_id=start.run.runId, job_namespace=start.job.namespace, job_name=start.job.name, parent_run_metadata=None
+        run_id=start.run.runId, job_namespace=start.job.namespace, job_name=start.job.name, parent_run_metadata=task
     )
     client = OpenLineageClient(transport=SettingsTransport(settings=settings))
     for event in [start, *events, end]:

@@ -29,6 +29,9 @@ class RunContext:
     run_id: str
     publish_id: str
     as_of: datetime  # an aware instant
+    # the OpenLineage run of the Airflow task doing the work, (namespace, job name, run id):
+    # dbt's lineage events name it as their parent, so a catalog nests the models in the task
+    lineage_parent: tuple[str, str, str] | None = None
 
     @property
     def as_of_date(self) -> date:

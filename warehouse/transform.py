@@ -156,7 +156,9 @@ def dbt_build(settings: Settings, ctx: RunContext, select: str | None = None, fu
     invocation_id = getattr(getattr(res.result, "metadata", None), "invocation_id", None) or get_invocation_id()
     failed = [n for n in nodes if n["status"] in ("error", "fail", "runtime error", "skipped")]
     if not res.success:
-        lineage.emit_dbt_events(settings, succeeded=False)  # a catalog shows the failed runs too
+        lineage.emit_dbt_events(
+            settings, succeeded=False, parent=ctx.lineage_parent
+        )  # a catalog shows the failed runs too
         detail = "\n".join(f"  - {n['resource_type']} {n['name']}: {n['status']} {n['message'] or ''}" for n in failed)
         if any(TRANSIENT.search(m) for m in [str(res.exception or ""), *(n["message"] or "" for n in failed)]):
             raise DbtTransientError(
@@ -169,7 +171,9 @@ def dbt_build(settings: Settings, ctx: RunContext, select: str | None = None, fu
     if not select:
         _keep_state(settings, dbt_dir / "target" / "manifest.json", dbt_dir / "state")
     generate_docs(settings)  # dbt's docs page, copied beside the file at publish
-    lineage.emit_dbt_events(settings)  # after the docs: their catalog gives each model's columns
+    lineage.emit_dbt_events(
+        settings, parent=ctx.lineage_parent
+    )  # after the docs: their catalog gives each model's columns
     slowest = sorted(nodes, key=lambda n: -n["seconds"])[:3]
     log.info(
         "dbt build ok: %d nodes; slowest: %s", len(nodes), ", ".join(f"{n['name']} {n['seconds']}s" for n in slowest)

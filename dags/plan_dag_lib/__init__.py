@@ -10,6 +10,7 @@ shape every source shares.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from airflow.sdk import Asset, AssetWatcher
 
@@ -97,7 +98,23 @@ def run_context_of(context):
 
     dag_run = context["dag_run"]
     as_of = (context.get("params") or {}).get("as_of")
-    return run_context(dag_run.run_id, dag_run.run_after, as_of, context.get("data_interval_end"))
+    ctx = run_context(dag_run.run_id, dag_run.run_after, as_of, context.get("data_interval_end"))
+    return replace(ctx, lineage_parent=_lineage_run(context.get("ti")))
+
+
+def _lineage_run(ti) -> tuple[str, str, str] | None:
+    """(namespace, job name, run id) the OpenLineage provider gives this task's run; None when
+    it cannot say (lineage never fails a task)."""
+    try:
+        from airflow.providers.openlineage.plugins.macros import (
+            lineage_job_name,
+            lineage_job_namespace,
+            lineage_run_id,
+        )
+
+        return (lineage_job_namespace(), lineage_job_name(ti), lineage_run_id(ti)) if ti else None
+    except Exception:
+        return None
 
 
 def interval(context) -> tuple[str | None, str | None]:

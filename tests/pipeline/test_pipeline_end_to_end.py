@@ -295,6 +295,23 @@ def test_the_first_run_leaves_openlineage_events_joining_the_sources_to_the_publ
     for state in ("START", "COMPLETE"):
         ran = {e["job"]["name"] for e in events if e["eventType"] == state and e["job"]["namespace"] == "plan_metrics"}
         assert tasks <= ran, f"tasks without a {state} event: {sorted(tasks - ran)}"
+    # AND dbt's run is nested in the run of the task that ran it: its parent is the dbt_build
+    # task's OpenLineage run, which is every model's root
+    task_run = next(e for e in events if e["job"]["name"] == "transform_publish.dbt_build")["run"]["runId"]
+    dbt_start = next(e for e in events if e["eventType"] == "START" and e["job"]["name"].startswith("dbt-run-"))
+    parent = dbt_start["run"]["facets"]["parent"]
+    assert (parent["job"]["name"], parent["run"]["runId"]) == ("transform_publish.dbt_build", task_run)
+    models = [  # dbt's run of the model plan_metric_values (not the tasks that also write it)
+        e
+        for e in completes
+        if not e["job"]["name"].startswith("transform_publish.")
+        and any(o["name"].endswith(".metrics.plan_metric_values") for o in e.get("outputs", []))
+    ]
+    assert models and all(
+        e["run"]["facets"]["parent"]["run"]["runId"] == dbt_start["run"]["runId"]
+        and e["run"]["facets"]["parent"]["root"]["run"]["runId"] == task_run
+        for e in models
+    ), [e["run"]["facets"].get("parent") for e in models]
     # AND every dbt model the build materialised has a completed run that wrote its table
     written = {o["name"] for e in completes for o in e.get("outputs", [])}
     assert first["dbt_models"] and first["dbt_models"] <= written, sorted(first["dbt_models"] - written)
