@@ -45,8 +45,9 @@ def _code_digest(settings: Settings) -> str:
     for path in files:
         if path.is_file():
             h.update(str(path.relative_to(settings.repo)).encode() + b"\0" + path.read_bytes() + b"\0")
-    # the vars that change what dbt computes (not where the file is, nor DuckDB's memory)
-    dbt_vars = {k: v for k, v in settings.dbt_vars().items() if k not in ("working_db", "duckdb_memory_limit")}
+    # the vars that change what dbt computes (not where the files are, nor DuckDB's memory)
+    where = ("working_db", "published_db", "duckdb_memory_limit")
+    dbt_vars = {k: v for k, v in settings.dbt_vars().items() if k not in where}
     h.update(json.dumps(dbt_vars, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
