@@ -33,7 +33,7 @@ pipeline: venv  ## run the DAGs once against the configured sources (Airflow con
 test: venv  ## run the test suite
 	bash scripts/test.sh
 
-test-fast: venv  ## the tests that need no Airflow scheduler, browser, PostgreSQL or Redis, in random order (~6½ min)
+test-fast: venv  ## the tests that need no Airflow scheduler, browser, PostgreSQL or Redis, in random order (~7½ min)
 	bash scripts/test.sh -m "not airflow and not browser and not services" -p randomly
 
 bench: venv  ## benchmark the pipeline at SF1, SF10, SF100 against its physical limits (QUICK=1: SF1 only)
