@@ -161,11 +161,22 @@ def _headers(r: data.Reader, e: explain.Explanation) -> dict[str, str]:
     return {c: f"{names[c]} · {c}" if c in names and names[c] != c else c for c in e.facts.columns}
 
 
+def _in_beijing(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every instant shown in Beijing time, as the rest of the dashboard shows them."""
+    shown = df.copy()
+    for col in shown.columns:
+        if isinstance(shown[col].dtype, pd.DatetimeTZDtype):
+            shown[col] = shown[col].dt.tz_convert(BEIJING)
+    return shown
+
+
 def _facts(r: data.Reader, e: explain.Explanation) -> None:
     st.subheader(ui_text("facts_title"))
     with st.container(key="explain-facts"):
         st.dataframe(
-            e.facts.rename(columns=_headers(r, e)), hide_index=True, height=min(420, 38 + 35 * max(len(e.facts), 1))
+            _in_beijing(e.facts).rename(columns=_headers(r, e)),
+            hide_index=True,
+            height=min(420, 38 + 35 * max(len(e.facts), 1)),
         )
     if e.fact_rows > len(e.facts):
         st.caption(ui_text("facts_shown", shown=f"{len(e.facts):,}", n=f"{e.fact_rows:,}"))
