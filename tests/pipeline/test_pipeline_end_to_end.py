@@ -128,6 +128,7 @@ class Story:
         data_dir = self.pipeline.data_dir
         lines = (data_dir / "lineage" / "events.jsonl").read_text(encoding="utf-8").splitlines()
         record["lineage"] = [json.loads(line) for line in lines if line.strip()]
+        record["airflow_log"] = (data_dir / "logs" / "pipeline" / "pipeline.log").read_text(encoding="utf-8")
         manifest = json.loads((data_dir / "dbt" / "target" / "manifest.json").read_text(encoding="utf-8"))
         record["dbt_models"] = {
             f"{n['database']}.{n['schema']}.{n['alias']}"
@@ -333,6 +334,20 @@ def test_the_first_run_leaves_openlineage_events_joining_the_sources_to_the_publ
     assert reached.get("plan_metric_values") == set(SOURCES), reached
     # AND a published table no source leads to is reference data: built from dbt's seeds alone
     assert set(PUBLISHED_TABLES) - set(reached) == first["seed_only_tables"]
+
+
+def test_make_pipeline_parses_the_dag_folder_once_and_leaves_with_every_dag_run_event_written(story):
+    # GIVEN the first `make pipeline` run: six DAGs through dag.test() in one process, which
+    # leaves without the interpreter's teardown (pipeline/run_dags.py)
+    first = story["first run"]
+    # THEN the DAG folder was parsed and written to the metadata database once, not per DAG
+    assert first["airflow_log"].count("Filling up the DagBag") == 1, "the DAG folder was parsed again"
+    assert first["airflow_log"].count("Bulk-writing dags to db") == 1
+    # AND every DAG run's COMPLETE event, which the OpenLineage listener writes from its process
+    # pool (the runner shuts the pool down before it leaves), is in the lineage file
+    dags = {*(f"extract_{s}" for s in SOURCES), "transform_publish"}
+    completed = {e["job"]["name"] for e in first["lineage"] if e["eventType"] == "COMPLETE"}
+    assert dags <= completed, f"DAG runs without a COMPLETE event: {sorted(dags - completed)}"
 
 
 def test_a_second_run_with_no_source_changes_keeps_the_live_publish_without_building(story):
