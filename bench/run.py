@@ -24,12 +24,61 @@ from bench.airflow_e2e import QUIET, REPO, run_pipeline
 from extract.beijing_time import iso
 
 PIPELINE_STAGES = ("extract", "load", "dbt", "gate", "publish")
+# the stages the deployment runs on its one DuckDB writer (pipeline/writer_worker.py)
+WRITER_STAGES = ("load", "dbt", "gate", "publish")
+
+
+class WarmWriter:
+    """The writer worker as the deployment runs it: `python -m bench.stage --serve` imports dbt
+    and Great Expectations once (pipeline/writer_worker.py), then forks each stage it is
+    handed. Its stages' wall is fork + work; every other stage stays a fresh process."""
+
+    def __init__(self, data_dir: Path, log: Path, env_extra: dict | None = None):
+        from settings import child_env
+
+        env = child_env(without=("AIRFLOW",))
+        env["PLAN_METRICS_DATA_DIR"] = str(data_dir)
+        env.update(QUIET)
+        env.update(env_extra or {})
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.data_dir, self.log = data_dir, log.open("a", encoding="utf-8")
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.stage", "--serve"],
+            env=env, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
+        )  # fmt: skip
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the warm writer did not start: see {log}")
+        self.start_seconds = round(time.perf_counter() - started, 3)
+
+    def run(self, name: str, params_file: Path, result_file: Path) -> int:
+        self.proc.stdin.write(f"{name} {params_file} {result_file}\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline().strip() or 1)
+
+    def __enter__(self) -> WarmWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
 DROPS_SCALE_CAP = 10.0
 
 
-def _stage(name: str, params: dict, workdir: Path, env_data_dir: Path, env_extra: dict | None = None) -> dict:
-    """Run one stage in a fresh process; its result plus the process's wall time. A stage that
-    fails is reported as failed (with the end of its log), never as a time."""
+def _stage(
+    name: str,
+    params: dict,
+    workdir: Path,
+    env_data_dir: Path,
+    env_extra: dict | None = None,
+    warm: WarmWriter | None = None,
+) -> dict:
+    """Run one stage in a fresh process (forked from the warm writer when one is given and the
+    stage is the writer's); its result plus the process's wall time. A stage that fails is
+    reported as failed (with the end of its log), never as a time."""
     from settings import child_env
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -40,6 +89,14 @@ def _stage(name: str, params: dict, workdir: Path, env_data_dir: Path, env_extra
     env["PLAN_METRICS_DATA_DIR"] = str(env_data_dir)
     env.update(QUIET)
     env.update(env_extra or {})
+    if warm is not None and name in WRITER_STAGES:
+        assert warm.data_dir == env_data_dir and not env_extra, "the warm writer serves one data folder"
+        started = time.perf_counter()
+        code = warm.run(name, pfile, rfile)
+        wall = time.perf_counter() - started
+        if code or not rfile.exists():
+            return {"failed": True, "error": f"exit {code}", "log": warm.log.name}
+        return {**json.loads(rfile.read_text()), "process_seconds": round(wall, 3), "forked_from_warm_writer": True}
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "bench.stage", name, str(pfile), str(rfile)],
@@ -100,6 +157,7 @@ def pipeline_pass(
     logs: Path,
     env_extra: dict | None = None,
     preimport: bool = True,
+    warm: WarmWriter | None = None,
 ) -> dict:
     """extract → load → dbt → gate → publish, each in its own process, as the DAGs call them
     (the gate and the publish not at all when the dbt step found the inputs of the live
@@ -130,7 +188,7 @@ def pipeline_pass(
                 invocation_id=stages["dbt"].get("invocation_id"),
                 inputs=stages["dbt"].get("inputs"),
             )
-        stages[name] = _stage(name, params, logs, data_dir, env_extra)
+        stages[name] = _stage(name, params, logs, data_dir, env_extra, warm)
         if stages[name].get("failed"):  # the pass stops where the pipeline would
             return {"stages": stages, "failed_stage": name, "ok": False}
     return {
@@ -227,6 +285,10 @@ def run_scale(
         # --- and once more with nothing new: what an empty run costs ------------------------
         report["empty_run"] = empty_run(full_dir, sim.info, incoming, end, sdir / "logs" / "empty")
 
+        # --- the same two runs with the writer's stages forked from a warm writer, as the
+        # deployment runs them (pipeline/writer_worker.py), in a folder of their own ----------
+        report["warm_writer"] = warm_writer_passes(sdir, sim, incoming, t0, end)
+
         # --- the dashboard on the published file of the incremental run ---------------------
         from bench.dashboard import measure as measure_dashboard
 
@@ -248,6 +310,37 @@ def run_scale(
         # the simulator's own high-water mark after serving every pass (flat memory is its promise)
         report["simulator_peak_rss_mb"] = _peak_rss_of(sim.info["pid"])
     return _conclude(report, sdir, full, inc, (bare, read, direct))
+
+
+def warm_writer_passes(sdir: Path, sim, incoming: Path, t0: int, end: int) -> dict:
+    """The full refresh at T0 and the incremental run at T1 again, the writer's stages (load,
+    dbt, gate, publish) forked from one warm writer; the extract a fresh process as before.
+    Leaves the simulator's clock at T1, where it was."""
+    warm_dir, logs = sdir / "warm", sdir / "logs"
+    try:
+        with WarmWriter(warm_dir, logs / "warm-writer.log") as warm:
+            sim.set_clock(_iso(t0))
+            full = pipeline_pass("warm-full", warm_dir, sim.info, incoming, t0, logs / "warm-full", warm=warm)
+            sim.set_clock(_iso(end))
+            inc = pipeline_pass("warm-incremental", warm_dir, sim.info, incoming, end, logs / "warm-incremental",
+                                warm=warm)  # fmt: skip
+            start = warm.start_seconds
+    except Exception as exc:  # reported as failed, never as a time
+        sim.set_clock(_iso(end))
+        return {"failed": True, "error": str(exc)[-1500:]}
+    finally:
+        shutil.rmtree(warm_dir, ignore_errors=True)
+    if not (full["ok"] and inc["ok"]):
+        return {"failed": True, "failed_stage": full.get("failed_stage") or inc.get("failed_stage")}
+    return {
+        "writer_start_seconds": start,
+        "full_wall_seconds": full["wall_seconds"],
+        "incremental_wall_seconds": inc["wall_seconds"],
+        "fraction_of_full": _ratio(inc["wall_seconds"], full["wall_seconds"]),
+        "full_stage_seconds": {k: v["process_seconds"] for k, v in full["stages"].items()},
+        "incremental_stage_seconds": {k: v["process_seconds"] for k, v in inc["stages"].items()},
+        "incremental_work_seconds": {k: v["seconds"] for k, v in inc["stages"].items()},
+    }
 
 
 def _baselines(report: dict, full: dict, sdir: Path, sim, incoming: Path) -> tuple[dict, dict, dict]:

@@ -284,5 +284,37 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def serve() -> int:
+    """`python -m bench.stage --serve`: the deployment's writer worker as a stage runner. It
+    imports what pipeline/writer_worker.py imports before its Celery worker forks a task (dbt,
+    Great Expectations), then, for each line `<stage> <params.json> <result.json>` on stdin,
+    forks a child that runs the stage as `main` does and answers the child's exit code on
+    stdout once it has finished: each stage is a new process forked from a warm one, as each
+    task of the writer is. The child's stdout goes to stderr (stdout is the answers)."""
+    import os
+    import traceback
+
+    from pipeline.writer_worker import preload
+
+    preload()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        name, params_path, result_path = line.split()
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(2, 1)
+            try:
+                code = main([name, params_path, result_path])
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), flush=True)
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve() if sys.argv[1:] == ["--serve"] else main())

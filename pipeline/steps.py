@@ -11,11 +11,28 @@ own exception (DbtBuildFailed, GateFailed, …), which the DAG glue turns into A
 
 from __future__ import annotations
 
+import importlib
+import logging
+import sys
 import time
 from collections.abc import Callable
 
 from settings import Settings
 from warehouse.run_context import RunContext
+
+log = logging.getLogger(__name__)
+
+
+def import_for_task(module: str) -> None:
+    """Import a library that costs seconds (dbt, Great Expectations), logging whether the
+    worker had imported it before it forked this task (pipeline/writer_worker.py) or this
+    task paid for it."""
+    if module in sys.modules:
+        log.info("%s: imported by the worker before this task (preloaded)", module)
+        return
+    started = time.perf_counter()
+    importlib.import_module(module)
+    log.info("%s: imported by this task in %.1f s (not preloaded)", module, time.perf_counter() - started)
 
 
 def read_state(settings: Settings, source: str) -> dict:
@@ -114,6 +131,7 @@ def build(settings: Settings, ctx: RunContext, full_refresh: bool = False) -> di
     if not full_refresh and (live := run_inputs.unchanged_since(settings, inputs)):
         return {"publish_id": ctx.publish_id, "invocation_id": None, "nodes": [], "inputs": inputs,
                 "unchanged_since": live}  # fmt: skip
+    import_for_task("dbt.cli.main")
     from warehouse.transform import dbt_build
 
     result = dbt_build(settings, ctx, full_refresh=full_refresh)
@@ -136,6 +154,7 @@ def gate(settings: Settings, ctx: RunContext, built: dict) -> dict:
     when the build found its inputs unchanged (the live publish passed this gate already)."""
     if unchanged(built):
         return {"checks_passed": 0, "checks_failed": 0, "unchanged_since": unchanged(built)}
+    import_for_task("great_expectations")
     from expectations.gate import run_gate
 
     return run_gate(settings, ctx, built["nodes"])

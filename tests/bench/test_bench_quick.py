@@ -182,6 +182,34 @@ def test_incremental_fraction_is_the_incremental_runs_wall_time_over_the_full_re
     assert measured["records_full"] == scale["extract"]["records"]
 
 
+def test_the_warm_writer_runs_fork_the_writers_stages_with_dbt_and_gx_imported_and_publish_the_same(bench_run):
+    # GIVEN the full refresh and the incremental run again, the writer's stages forked from the
+    # warm writer (pipeline/writer_worker.py's imports), the extract a fresh process
+    report, _, _ = bench_run
+    (scale,) = report["scales"]
+    warm = scale["warm_writer"]
+    assert not warm.get("failed"), warm
+    # THEN its fraction is its two walls' ratio, each the sum of its stages
+    for run in ("full", "incremental"):
+        stages = warm[f"{run}_stage_seconds"]
+        assert set(stages) == {"extract", "load", "dbt", "gate", "publish"}
+        assert warm[f"{run}_wall_seconds"] == pytest.approx(sum(stages.values()), abs=0.005)
+    assert within(warm["fraction_of_full"], warm["incremental_wall_seconds"], warm["full_wall_seconds"], 0.001)
+    # AND the build and the gate imported nothing (dbt and GX were there before the fork), where
+    # the cold runs' processes paid for them
+    cold = scale["incremental_run"]["stages"]
+    for stage in ("dbt", "gate"):
+        assert cold[stage]["import_seconds"] > 0.3
+    log = Path(scale["dbt_nodes_file"]).parents[1]
+    for run in ("warm-full", "warm-incremental"):
+        for stage in ("dbt", "gate"):
+            result = json.loads((log / run / f"{stage}.result.json").read_text())
+            assert result["import_seconds"] < 0.05, (run, stage, result["import_seconds"])
+    # AND the warm incremental run published what the cold one did, table for table
+    warm_rows = json.loads((log / "warm-incremental" / "publish.result.json").read_text())["row_counts"]
+    assert warm_rows == cold["publish"]["row_counts"]
+
+
 def test_each_run_published_the_truth_of_its_clock(bench_run):
     # GIVEN the full refresh (at the first clock) and the incremental run (at the second) the bench timed
     report, _, work = bench_run
@@ -328,6 +356,7 @@ def test_the_report_carries_issue_27s_figures_as_numbers(bench_run):
     # THEN each figure issue 27 asks for is at the top, a number or, when not measured, None
     for section, key in (
         ("incremental", "fraction_of_full"),
+        ("incremental_warm_writer", "fraction_of_full"),
         ("full_refresh", "over_bare_tools"),
         ("empty_run", "seconds"),
         ("freshness", "upload_to_published_seconds"),
@@ -336,6 +365,8 @@ def test_the_report_carries_issue_27s_figures_as_numbers(bench_run):
         value = report[section][key]
         assert value is None if section == "freshness" else isinstance(value, int | float), (section, value)
     assert report["incremental"]["fraction_of_full"] == report["scales"][0]["incremental"]["fraction_of_full"]
+    warm = report["scales"][0]["warm_writer"]["fraction_of_full"]
+    assert report["incremental_warm_writer"]["fraction_of_full"] == warm
 
 
 def test_headline_takes_each_figure_from_the_largest_scale_that_measured_it():

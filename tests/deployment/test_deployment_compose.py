@@ -40,7 +40,7 @@ AIRFLOW_COMMANDS = {
     "airflow-dag-processor": "airflow dag-processor",
     "airflow-triggerer": "airflow triggerer",
     "airflow-worker": "airflow celery worker --queues default",
-    "airflow-writer": "airflow celery worker --queues duckdb_writer --concurrency 1",
+    "airflow-writer": "python -m pipeline.writer_worker celery worker --queues duckdb_writer --concurrency 1",
 }
 AIRFLOW_SERVICES = [*AIRFLOW_COMMANDS, "airflow-init"]
 

@@ -587,6 +587,17 @@ def test_every_dag_ran_under_celery_and_the_published_tables_equal_the_truth(run
     assert_matches_truth(run["published"], expected())
 
 
+def test_the_writer_imported_dbt_and_great_expectations_before_it_forked_the_build_and_the_gate(run):
+    # GIVEN the writer started as compose starts it (pipeline/writer_worker.py)
+    logs = [p for p in (run["prod"].airflow_home / "logs").rglob("*") if p.is_file()]
+    for task, module in (("dbt_build", "dbt.cli.main"), ("quality_gate", "great_expectations")):
+        files = [p for p in logs if f"task_id={task}" in str(p)]
+        # THEN every try of the task found its library imported already, and none imported it
+        preloaded = [line for p in files for line in log_lines(p, module, "imported by the worker before this task")]
+        paid = [line for p in files for line in log_lines(p, module, "imported by this task")]
+        assert files and preloaded and not paid, (task, [str(p) for p in files], paid)
+
+
 def test_nothing_was_lost_or_duplicated_in_the_raw_layer(run):
     db = run["db_final"]
     assert db["orphans"] and not any(db["orphans"].values()), f"raw rows of no loaded manifest: {db['orphans']}"
