@@ -19,6 +19,7 @@ models → the working database's marts → the published file's tables.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from openlineage.client.event_v2 import Dataset
@@ -41,6 +42,16 @@ class SettingsTransportConfig(Config):
         return cls()
 
 
+def _create_event_file(path: Path) -> None:
+    """The events file and its folder with the data folder's modes (0750 / 0640,
+    warehouse/permissions.py), whichever process emits first: a task works under the
+    pipeline's umask, but the scheduler, which emits the DAG runs' events, does not."""
+    from warehouse.permissions import DIR_MODE, FILE_MODE
+
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))
+
+
 class SettingsTransport(Transport):
     """The transport `Settings.openlineage_transport` describes, built where a process first
     emits (a task process, the publish): the file transport into the data folder, or HTTP."""
@@ -52,7 +63,7 @@ class SettingsTransport(Transport):
         settings = settings or Settings.from_env()
         transport = settings.openlineage_transport()
         if transport["type"] == "file":
-            Path(transport["log_file_path"]).parent.mkdir(parents=True, exist_ok=True)
+            _create_event_file(Path(transport["log_file_path"]))
         self.inner = get_default_factory().create(transport)
 
     def emit(self, event):

@@ -52,6 +52,27 @@ def test_a_pipeline_process_creates_folders_0750_and_files_0640(tmp_path):
     assert mode(tmp_path / "landing" / "src" / "w.duckdb") == 0o640
 
 
+def test_the_lineage_file_is_0640_in_a_0750_folder_whichever_process_emits_first(tmp_path):
+    # GIVEN a process under the default umask that never imported the DAG glue, as Airflow's
+    # scheduler is when it writes a DAG run's OpenLineage event (a child: the umask is per process)
+    code = (
+        "import sys; from settings import Settings; from warehouse.lineage import SettingsTransport; "
+        "from dataclasses import replace; import pathlib; "
+        "SettingsTransport(settings=replace(Settings.from_env(), data_dir=pathlib.Path(sys.argv[1])))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENLINEAGE_")}
+    subprocess.run(
+        ["bash", "-c", 'umask 022 && exec "$@"', "-", sys.executable, "-c", code, str(tmp_path)],
+        check=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
+    # THEN the events' folder and file are closed to others, as everything else it writes
+    assert mode(tmp_path / "lineage") == 0o750
+    assert mode(tmp_path / "lineage" / "events.jsonl") == 0o640
+
+
 def test_a_publish_gives_the_published_folder_to_the_readers_group(tmp_path, monkeypatch):
     published = tmp_path / "published"
     (published / "history").mkdir(parents=True)
