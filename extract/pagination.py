@@ -31,6 +31,7 @@ counts — it never ends short silently.
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -130,7 +131,7 @@ class _OffsetReader:
     def keyset(self) -> Iterator[list]:
         lower, page, read = self.since, 1, 0
         before: tuple[int, int] | None = None  # (total, rows read) under the previous filter
-        received: set = set()
+        received = _Distinct()
         while True:
             p = self._get(page, lower, self.limit)
             floor = parse_ts(lower) if lower else None
@@ -144,7 +145,7 @@ class _OffsetReader:
                         f"{fell_out} rows left the filter when it moved up to {lower}, but only "
                         f"{before[1]} were on the pages read"
                     )
-            received.update(_identity(self.ep, item) for item in p.items)
+            received.add_all(_identity(self.ep, item) for item in p.items)
             yield p.items
             read += len(p.items)
             if (page - 1) * p.size + len(p.items) > p.total:  # e.g. a server that ignores `page`
@@ -161,7 +162,7 @@ class _OffsetReader:
             else:  # a full page inside one second: step through that second's pages
                 page += 1
 
-    def _prove_complete(self, received: set, total: int | None) -> None:
+    def _prove_complete(self, received: _Distinct, total: int | None) -> None:
         """The end of the fast path: every record that matches the run's filter now was
         received. Records never leave that filter (a change only moves `updated_at` up), so
         receiving as many distinct records as it holds means receiving all of them — whatever
@@ -169,8 +170,9 @@ class _OffsetReader:
         count when the last page was read under a moved filter."""
         if total is None:
             total = self._get(1, self.since, 1).total
-        if len(received) < total:
-            raise NotInOrder(f"the read received {len(received)} distinct records, but {total} match the filter")
+        distinct = received.count()
+        if distinct < total:
+            raise NotInOrder(f"the read received {distinct} distinct records, but {total} match the filter")
 
     def passes(self) -> Iterator[list]:
         """Whole reads of the fixed filter until one proves complete (see `_Pass.proves`)."""
@@ -266,6 +268,32 @@ class _Pass:
         at = {key: i for i, key in enumerate(self.contents)}
         places = [at.get(key) for key in previous.contents]
         return None not in places and all(a < b for a, b in zip(places, places[1:], strict=False))
+
+
+class _Distinct:
+    """How many distinct records a read received, in 8 bytes a record: each identity's 64-bit
+    hash in an array, counted once at the end (a set of the identities themselves held ~115
+    bytes a record: 740 MB for SF300's 5.2 M records). Two identities that share a hash count
+    once, so the count can only come out short — which refuses the read (`NotInOrder`), never
+    lets it end short silently."""
+
+    def __init__(self) -> None:
+        self._hashes = array("q")
+
+    def add_all(self, keys: Iterator[tuple]) -> None:
+        self._hashes.extend(hash(key) for key in keys)
+
+    def count(self) -> int:
+        """The distinct hashes: sorted in place (no copy of the array), then the changes counted."""
+        if not self._hashes:
+            return 0
+        import numpy as np
+
+        hashes = np.frombuffer(self._hashes, dtype=np.int64)
+        hashes.sort()
+        distinct = int(np.count_nonzero(hashes[1:] != hashes[:-1])) + 1
+        del hashes  # the array may grow again once no view holds its buffer
+        return distinct
 
 
 def _identity(ep: Endpoint, item: dict) -> tuple:

@@ -336,3 +336,20 @@ def test_a_listing_in_id_order_with_records_entering_before_the_reader_is_read_c
     got, error, _ = read(offset_pages(src, STOP_VISITS, since, limit, BOUND), src)
     # THEN every record of the listing as it began is received
     assert error is None and src.at_start <= {i["stop_id"] for i in got}
+
+
+@given(
+    first=st.lists(st.tuples(st.integers(0, 50), st.text(max_size=3)), max_size=200),
+    then=st.lists(st.tuples(st.integers(0, 50), st.text(max_size=3)), max_size=50),
+)
+def test_the_distinct_count_of_a_read_is_the_number_of_distinct_identities_received(first, then):
+    # GIVEN the compact count a keyset read keeps of what it received (8 bytes a record)
+    from extract.pagination import _Distinct
+
+    received = _Distinct()
+    # WHEN pages of identities arrive, repeats among them, and the count is asked in between
+    received.add_all(iter(first))
+    assert received.count() == len(set(first))
+    received.add_all(iter(then))
+    # THEN it counts each identity once, however often and whenever it came
+    assert received.count() == len(set(first) | set(then))
