@@ -274,8 +274,9 @@ class _Distinct:
     """How many distinct records a read received, in 8 bytes a record: each identity's 64-bit
     hash in an array, counted once at the end (a set of the identities themselves held ~115
     bytes a record: 740 MB for SF300's 5.2 M records). Two identities that share a hash count
-    once, so the count can only come out short — which refuses the read (`NotInOrder`), never
-    lets it end short silently."""
+    once, so the count can only come out short: the fast path is then not trusted
+    (`NotInOrder`) and the listing is read again in complete passes, which count exact
+    identities — never a read that ends short silently."""
 
     def __init__(self) -> None:
         self._hashes = array("q")
